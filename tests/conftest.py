@@ -22,3 +22,8 @@ def data_dir() -> Path:
     if not (path / "ud" / "MANIFEST.json").is_file():
         pytest.fail(f"CROSSLING_DATA={value} is set but {path / 'ud' / 'MANIFEST.json'} does not exist")
     return path
+
+
+import sys
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared test helpers (tiny_models)

@@ -6,9 +6,10 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["atomic_path", "atomic_write_text", "write_table"]
 
@@ -36,7 +37,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
-def write_table(df: pd.DataFrame, out_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
+def write_table(df: "pd.DataFrame", out_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
     """Write a tidy table as ``name.parquet`` and ``name.csv`` in ``out_dir``, atomically."""
     out_dir = Path(out_dir)
     parquet, csv = out_dir / f"{name}.parquet", out_dir / f"{name}.csv"

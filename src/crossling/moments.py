@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from crossling.io import atomic_path
+
 __all__ = ["Moments"]
 
 
@@ -107,8 +109,9 @@ class Moments:
         return m.update(X, Y)
 
     def _check_batch(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+        same = Y is None or Y is X
         X = np.asarray(X, dtype=np.float64)
-        Y = X if Y is None else np.asarray(Y, dtype=np.float64)
+        Y = X if same else np.asarray(Y, dtype=np.float64)
         want = 2 if self.n_layers is None else 3
         if X.ndim != want or Y.ndim != want:
             shape = "(n, width)" if self.n_layers is None else "(n_layers, n, width)"
@@ -142,13 +145,16 @@ class Moments:
         part = Moments(self.p, self.q, n_layers=self.n_layers)
         part.n = b
         part.mean_x = X.mean(axis=-2)
-        part.mean_y = Y.mean(axis=-2)
         Xc = X - part.mean_x[..., None, :]
-        Yc = Y - part.mean_y[..., None, :]
         XcT = np.swapaxes(Xc, -1, -2)
         part.sxx = XcT @ Xc
-        part.syy = np.swapaxes(Yc, -1, -2) @ Yc
-        part.sxy = XcT @ Yc
+        if Y is X:  # auto-moments: one product serves all three sums
+            part.mean_y, part.syy, part.sxy = part.mean_x, part.sxx, part.sxx
+        else:
+            part.mean_y = Y.mean(axis=-2)
+            Yc = Y - part.mean_y[..., None, :]
+            part.syy = np.swapaxes(Yc, -1, -2) @ Yc
+            part.sxy = XcT @ Yc
         return self.merge(part)
 
     def merge(self, other: "Moments") -> "Moments":
@@ -213,17 +219,14 @@ class Moments:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write the statistics to ``path`` (.npz) atomically: a temporary file, then a rename."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(
                 fh,
                 n=self.n, p=self.p, q=self.q,
                 n_layers=-1 if self.n_layers is None else self.n_layers,
                 mean_x=self.mean_x, mean_y=self.mean_y, sxx=self.sxx, syy=self.syy, sxy=self.sxy,
             )
-        os.replace(tmp, path)
-        return path
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Moments":

@@ -1,0 +1,372 @@
+"""Batched extraction of word and sentence representations from every layer in one forward pass.
+
+One forward pass per batch gives all hidden states (the embedding output and every layer); the ones asked
+for are pooled to words or sentences on the fly and handed on batch by batch, so the caller can stream them
+into :class:`crossling.Moments` or a :class:`crossling.store.VectorStore` without holding the corpus.
+
+Word level (pre-tokenised input such as UD words): the words go through the tokenizer as
+``is_split_into_words`` input and every sub-word is assigned to its word through the tokenizer's
+``word_ids`` (never by re-tokenising word by word, which changes SentencePiece and BPE segmentations).
+A word is pooled over its sub-words by ``mean`` (default), ``first`` or ``last``.
+
+Sentence level: ``mean`` over the non-special tokens (default), the ``first`` token (e.g. [CLS]) or the
+``last`` real token (the natural summary of a causal model).
+
+Inputs are sorted by length before batching, so little compute goes to padding; batches are yielded in
+that (deterministic) order with the indices of their sentences, and :func:`word_vectors` /
+:func:`sentence_vectors` put them back in corpus order. Inputs longer than the model accepts are truncated
+with a warning; the count of truncated inputs and of words lost is recorded in :class:`ExtractionStats`.
+
+Encoder-decoder models (T5, mT5): ``stack="encoder"`` (default) gives the encoder's hidden states.
+``stack="decoder"`` runs the decoder on the same tokens (teacher forcing) and gives its states; with
+``decoder_shift=False`` (default) the decoder reads the tokens themselves, so the state at position t has
+read token t, as in a causal model; with ``decoder_shift=True`` it reads them shifted right by one
+(``decoder_start_token_id`` first), as in training, so the state at position t has read the tokens before
+t and is the one that predicts token t.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from crossling.models.loading import LoadedModel
+
+__all__ = [
+    "ExtractionOptions",
+    "ExtractionStats",
+    "Batch",
+    "encode",
+    "iter_batches",
+    "iter_word_batches",
+    "iter_sentence_batches",
+    "word_vectors",
+    "sentence_vectors",
+]
+
+Level = Literal["word", "sentence"]
+Pooling = Literal["mean", "first", "last"]
+
+
+@dataclass(frozen=True)
+class ExtractionOptions:
+    """What an extraction computes; part of every cache key and provenance record.
+
+    Parameters
+    ----------
+    level : {"word", "sentence"}
+    pooling : {"mean", "first", "last"}
+        Word level: over a word's sub-words. Sentence level: mean over non-special tokens, first token,
+        or last real token.
+    layers : tuple of int, optional
+        Indices into the hidden states (0 = embedding output; negative counts from the end). Default: all.
+    batch_size : int, default 32
+    max_length : int, optional
+        Longest input in tokens; default: what the model accepts.
+    include_special : bool, default False
+        Sentence mean pooling over special tokens too.
+    stack : {"encoder", "decoder"}, default "encoder"
+        Which stack of an encoder-decoder model.
+    decoder_shift : bool, default False
+        Decoder reads the tokens shifted right by one (see the module docstring).
+    prefix : str, default ""
+        Text prepended to every sentence at sentence level (E5 models expect ``"passage: "``).
+    """
+
+    level: Level = "sentence"
+    pooling: Pooling = "mean"
+    layers: tuple[int, ...] | None = None
+    batch_size: int = 32
+    max_length: int | None = None
+    include_special: bool = False
+    stack: Literal["encoder", "decoder"] = "encoder"
+    decoder_shift: bool = False
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.level not in ("word", "sentence"):
+            raise ValueError(f"level must be 'word' or 'sentence', got {self.level!r}")
+        if self.pooling not in ("mean", "first", "last"):
+            raise ValueError(f"pooling must be 'mean', 'first' or 'last', got {self.pooling!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.stack not in ("encoder", "decoder"):
+            raise ValueError(f"stack must be 'encoder' or 'decoder', got {self.stack!r}")
+        if self.prefix and self.level == "word":
+            raise ValueError("prefix applies to sentence-level extraction only")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ExtractionStats:
+    """What happened to the inputs: how many were truncated and how many words were lost."""
+
+    n_inputs: int = 0
+    n_truncated: int = 0
+    n_words_dropped: int = 0
+    n_tokens: int = 0
+    n_padding: int = 0
+
+
+@dataclass
+class _Encoded:
+    input_ids: list[int]
+    word_ids: list[int | None]
+    special: list[bool]
+
+
+@dataclass
+class Batch:
+    """Representations of one batch.
+
+    Attributes
+    ----------
+    vectors : ndarray, shape (n_layers, rows, d), float32
+        One row per word (word level) or per sentence (sentence level).
+    sentence_index : ndarray of int, shape (rows,)
+        Position of each row's sentence in the input.
+    word_index : ndarray of int, shape (rows,)
+        Position of each row's word in its sentence (-1 at sentence level).
+    """
+
+    vectors: np.ndarray
+    sentence_index: np.ndarray
+    word_index: np.ndarray
+
+
+@dataclass
+class EncodedCorpus:
+    """Tokenised inputs plus the layer indices and stats of an extraction."""
+
+    items: list[_Encoded]
+    layers: tuple[int, ...]
+    stats: ExtractionStats = field(default_factory=ExtractionStats)
+
+    def rows_per_item(self, level: Level) -> np.ndarray:
+        """How many output rows each input gives: its kept words, or 1 per sentence."""
+        if level == "sentence":
+            return np.ones(len(self.items), dtype=np.int64)
+        return np.array([len({w for w in e.word_ids if w is not None}) for e in self.items], dtype=np.int64)
+
+
+def _resolve_layers(lm: LoadedModel, layers: Sequence[int] | None) -> tuple[int, ...]:
+    total = lm.n_hidden_states
+    if layers is None:
+        return tuple(range(total))
+    resolved = []
+    for layer in layers:
+        index = layer + total if layer < 0 else layer
+        if not 0 <= index < total:
+            raise ValueError(f"layer {layer} out of range: the model has {total} hidden states (0..{total - 1})")
+        resolved.append(index)
+    return tuple(resolved)
+
+
+def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], options: ExtractionOptions) -> EncodedCorpus:
+    """Tokenise every input once; truncate over-long ones with a warning.
+
+    Parameters
+    ----------
+    inputs : sequence of str (sentence level) or of word lists (word level)
+    """
+    layers = _resolve_layers(lm, options.layers)
+    max_length = min(options.max_length or lm.max_length, lm.max_length)
+    word_level = options.level == "word"
+    tokenizer = lm.word_tokenizer if word_level else lm.tokenizer
+    if word_level:
+        batch = [list(words) for words in inputs]
+        if any(isinstance(words, str) for words in inputs):
+            raise TypeError("word-level extraction takes lists of words, not strings")
+    else:
+        batch = [options.prefix + text if isinstance(text, str) else options.prefix + " ".join(text) for text in inputs]
+    stats = ExtractionStats(n_inputs=len(batch))
+    items: list[_Encoded] = []
+    if not batch:
+        return EncodedCorpus(items, layers, stats)
+    kwargs = dict(is_split_into_words=word_level, return_special_tokens_mask=True)
+    full = tokenizer(batch, truncation=False, **kwargs)
+    for i in range(len(batch)):
+        ids, wids, enc, index = full["input_ids"][i], full.word_ids(i), full, i
+        if len(ids) > max_length:
+            stats.n_truncated += 1
+            enc = tokenizer([batch[i]], truncation=True, max_length=max_length, **kwargs)
+            ids, wids, index = enc["input_ids"][0], enc.word_ids(0), 0
+        special = [bool(s) for s in enc["special_tokens_mask"][index]]
+        if word_level:
+            # Words lost to truncation, or that the tokenizer maps to no token (a zero-width character).
+            stats.n_words_dropped += len(batch[i]) - len({w for w in wids if w is not None})
+        elif all(special):
+            raise ValueError(f"input {i} is empty: it has no tokens besides the special ones")
+        items.append(_Encoded(list(ids), list(wids), special))
+    if stats.n_truncated:
+        warnings.warn(
+            f"{stats.n_truncated} of {len(batch)} inputs are longer than {max_length} tokens and were truncated"
+            + (f"; {stats.n_words_dropped} words have no vector" if word_level else ""),
+            stacklevel=2,
+        )
+    elif stats.n_words_dropped:
+        warnings.warn(f"{stats.n_words_dropped} words produced no tokens and have no vector", stacklevel=2)
+    return EncodedCorpus(items, layers, stats)
+
+
+def _hidden_states(lm: LoadedModel, input_ids: torch.Tensor, attention: torch.Tensor, options: ExtractionOptions):
+    model = lm.model
+    if lm.kind == "encoder-decoder":
+        if options.stack == "encoder":
+            return model.get_encoder()(input_ids=input_ids, attention_mask=attention, output_hidden_states=True).hidden_states
+        decoder_ids = model._shift_right(input_ids) if options.decoder_shift else input_ids
+        out = model(input_ids=input_ids, attention_mask=attention, decoder_input_ids=decoder_ids,
+                    decoder_attention_mask=attention, output_hidden_states=True)
+        return out.decoder_hidden_states
+    return model(input_ids=input_ids, attention_mask=attention, output_hidden_states=True).hidden_states
+
+
+def _pool(states: torch.Tensor, items: list[_Encoded], options: ExtractionOptions, lengths: torch.Tensor):
+    """Pool (L, b, T, d) states to (L, rows, d) plus the rows' sentence-local word indices."""
+    n_layers, b, T, d = states.shape
+    if options.level == "sentence":
+        if options.pooling == "first":
+            return states[:, :, 0], None
+        if options.pooling == "last":
+            return states[:, torch.arange(b), lengths - 1], None
+        mask = torch.zeros(b, T, dtype=states.dtype)
+        for j, item in enumerate(items):
+            keep = [not s or options.include_special for s in item.special]
+            mask[j, : len(keep)] = torch.tensor(keep, dtype=states.dtype)
+        summed = torch.einsum("lbtd,bt->lbd", states, mask)
+        return summed / mask.sum(1)[None, :, None], None
+
+    flat_rows, flat_pos, word_index = [], [], []
+    row = 0
+    for j, item in enumerate(items):
+        seen: dict[int, int] = {}
+        for t, w in enumerate(item.word_ids):
+            if w is None:
+                continue
+            if w not in seen:
+                seen[w] = row
+                word_index.append(w)
+                row += 1
+            flat_rows.append(seen[w])
+            flat_pos.append(j * T + t)
+    flat = states.reshape(n_layers, b * T, d)
+    rows_t = torch.tensor(flat_rows, dtype=torch.long)
+    pos_t = torch.tensor(flat_pos, dtype=torch.long)
+    if options.pooling == "mean":
+        out = torch.zeros(n_layers, row, d, dtype=states.dtype)
+        out.index_add_(1, rows_t, flat[:, pos_t])
+        counts = torch.bincount(rows_t, minlength=row).to(states.dtype)
+        return out / counts[None, :, None], word_index
+    # first / last sub-word: the first or last position recorded for each row
+    pick = torch.full((row,), -1, dtype=torch.long)
+    order = range(len(flat_rows)) if options.pooling == "last" else reversed(range(len(flat_rows)))
+    for k in order:
+        pick[flat_rows[k]] = flat_pos[k]
+    return flat[:, pick], word_index
+
+
+def iter_batches(
+    lm: LoadedModel,
+    encoded: EncodedCorpus,
+    options: ExtractionOptions,
+    *,
+    indices: Sequence[int] | None = None,
+    progress: bool = True,
+    desc: str = "extracting",
+) -> Iterator[Batch]:
+    """Run the model over encoded inputs, longest first, and yield pooled batches.
+
+    Parameters
+    ----------
+    encoded : EncodedCorpus
+        From :func:`encode`.
+    indices : sequence of int, optional
+        Only these inputs (positions in ``encoded.items``); default all.
+    """
+    chosen = list(range(len(encoded.items))) if indices is None else list(indices)
+    order = sorted(chosen, key=lambda i: -len(encoded.items[i].input_ids))
+    pad = lm.word_tokenizer.pad_token_id if options.level == "word" else lm.tokenizer.pad_token_id
+    layer_index = list(encoded.layers)
+    batches = [order[k : k + options.batch_size] for k in range(0, len(order), options.batch_size)]
+    bar = tqdm(batches, desc=desc, unit="batch", disable=not progress or None, leave=False)
+    with torch.inference_mode():
+        for batch_ids in bar:
+            items = [encoded.items[i] for i in batch_ids]
+            lengths = torch.tensor([len(e.input_ids) for e in items])
+            T = int(lengths.max())
+            input_ids = torch.full((len(items), T), pad, dtype=torch.long)
+            attention = torch.zeros((len(items), T), dtype=torch.long)
+            for j, item in enumerate(items):
+                input_ids[j, : len(item.input_ids)] = torch.tensor(item.input_ids)
+                attention[j, : len(item.input_ids)] = 1
+            encoded.stats.n_tokens += int(lengths.sum())
+            encoded.stats.n_padding += len(items) * T - int(lengths.sum())
+            hidden = _hidden_states(lm, input_ids.to(lm.device), attention.to(lm.device), options)
+            states = torch.stack([hidden[i] for i in layer_index]).float().cpu()
+            vectors, word_index = _pool(states, items, options, lengths)
+            if word_index is None:
+                sentence_index = np.asarray(batch_ids, dtype=np.int64)
+                word_index_arr = np.full(len(batch_ids), -1, dtype=np.int64)
+            else:
+                counts = [len({w for w in e.word_ids if w is not None}) for e in items]
+                sentence_index = np.repeat(np.asarray(batch_ids, dtype=np.int64), counts)
+                word_index_arr = np.asarray(word_index, dtype=np.int64)
+            yield Batch(vectors.numpy().astype(np.float32, copy=False), sentence_index, word_index_arr)
+
+
+def iter_word_batches(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options) -> Iterator[Batch]:
+    """Word representations, batch by batch (longest sentences first). Options: :class:`ExtractionOptions`."""
+    opts = ExtractionOptions(level="word", **options)
+    return iter_batches(lm, encode(lm, token_lists, opts), opts, progress=progress)
+
+
+def iter_sentence_batches(lm: LoadedModel, texts: Sequence[str] | Sequence[Sequence[str]], *, progress: bool = True, **options) -> Iterator[Batch]:
+    """Sentence representations, batch by batch (longest first). Options: :class:`ExtractionOptions`."""
+    opts = ExtractionOptions(level="sentence", **options)
+    return iter_batches(lm, encode(lm, texts, opts), opts, progress=progress)
+
+
+def _collect(batches: Iterator[Batch]) -> Batch:
+    parts = list(batches)
+    if not parts:
+        raise ValueError("no inputs to extract")
+    vectors = np.concatenate([b.vectors for b in parts], axis=1)
+    sentence_index = np.concatenate([b.sentence_index for b in parts])
+    word_index = np.concatenate([b.word_index for b in parts])
+    order = np.lexsort((word_index, sentence_index))
+    return Batch(vectors[:, order], sentence_index[order], word_index[order])
+
+
+def word_vectors(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options) -> Batch:
+    """Word representations of a (small) corpus in corpus order.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+    token_lists : sequence of word lists
+        Pre-tokenised sentences (e.g. ``Sentence.forms``).
+    **options
+        :class:`ExtractionOptions` fields (pooling, layers, batch_size, ...).
+
+    Returns
+    -------
+    Batch
+        ``vectors`` (n_layers, n_words, d) float32 ordered by (sentence, word), with ``sentence_index`` and
+        ``word_index``. Words that lost all their tokens to truncation are absent.
+    """
+    return _collect(iter_word_batches(lm, token_lists, progress=progress, **options))
+
+
+def sentence_vectors(lm: LoadedModel, texts: Sequence[str] | Sequence[Sequence[str]], *, progress: bool = True, **options) -> np.ndarray:
+    """Sentence representations in input order, shape (n_layers, n, d) float32.
+
+    ``texts`` may be strings or word lists (joined with spaces). Options: :class:`ExtractionOptions`.
+    """
+    return _collect(iter_sentence_batches(lm, texts, progress=progress, **options)).vectors

@@ -1,0 +1,230 @@
+"""Load a Hugging Face model and tokenizer from a local folder or a hub id, safely and offline-first.
+
+Safety: ``trust_remote_code`` is off unless the caller asks for it, and weights load through
+safetensors (or ``torch.load(weights_only=True)``, which transformers uses for ``.bin`` files), so
+loading a model never runs code that came with it.
+
+Offline: a local folder is used as it is; a hub id is first looked up in the local Hugging Face cache
+and only then fetched, with short network timeouts, so a machine without internet gets a clear
+:class:`ModelLoadError` within seconds instead of a hang.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+__all__ = ["LoadedModel", "ModelLoadError", "load_model"]
+
+Kind = Literal["encoder", "decoder", "encoder-decoder"]
+
+# Models whose learned positions start after the padding index, so two positions are unusable.
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl", "longformer"}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_HUB_TIMEOUT_SECONDS = "10"
+
+
+class ModelLoadError(RuntimeError):
+    """A model or tokenizer could not be loaded; the message says what was tried."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for extraction, with what identifies it.
+
+    Attributes
+    ----------
+    model : transformers.PreTrainedModel
+        In eval mode, on ``device``.
+    tokenizer : transformers.PreTrainedTokenizerBase
+        A fast tokenizer (word alignment needs ``word_ids``).
+    name : str
+        The folder or hub id it was loaded from.
+    revision : str or None
+        Hub commit hash when known.
+    fingerprint : str
+        sha256 over the config and weight files (local folders) or the hub commit hash: what the
+        extraction cache keys on.
+    kind : {"encoder", "decoder", "encoder-decoder"}
+    device : torch.device
+    """
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    revision: str | None
+    fingerprint: str
+    kind: Kind
+    device: torch.device
+    _word_tokenizer: PreTrainedTokenizerBase | None = field(default=None, repr=False)
+
+    @property
+    def hidden_size(self) -> int:
+        """Width d of every hidden state."""
+        cfg = self.model.config
+        return int(getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model"))
+
+    @property
+    def n_hidden_states(self) -> int:
+        """Number of hidden states a forward pass returns: embedding output + one per layer."""
+        cfg = self.model.config
+        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "num_layers")
+        if self.kind == "encoder-decoder":
+            layers = getattr(cfg, "num_decoder_layers", None) or layers
+        return int(layers) + 1
+
+    @cached_property
+    def max_length(self) -> int:
+        """Longest input in tokens (including special tokens) the model accepts."""
+        cfg = self.model.config
+        limit = self.tokenizer.model_max_length
+        positions = getattr(cfg, "max_position_embeddings", None)
+        if positions is not None:
+            positions -= 2 if cfg.model_type in _OFFSET_POSITIONS else 0
+            limit = min(limit, positions)
+        return int(limit) if limit < 1_000_000 else 512
+
+    @property
+    def word_tokenizer(self) -> PreTrainedTokenizerBase:
+        """The tokenizer for pre-tokenised words.
+
+        Byte-level BPE tokenizers (GPT-2, RoBERTa) need ``add_prefix_space=True`` to accept words, which
+        changes how raw text is tokenized, so they get a second instance used only for words.
+        """
+        if self._word_tokenizer is None:
+            tok = self.tokenizer
+            if hasattr(tok, "add_prefix_space") and not tok.add_prefix_space:
+                tok = AutoTokenizer.from_pretrained(tok.name_or_path, add_prefix_space=True)
+                _fill_pad_token(tok)
+            self._word_tokenizer = tok
+        return self._word_tokenizer
+
+    def identity(self) -> dict[str, Any]:
+        """Provenance record: what every result computed with this model carries."""
+        import transformers
+
+        return {
+            "model": self.name,
+            "revision": self.revision,
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "model_type": self.model.config.model_type,
+            "hidden_size": self.hidden_size,
+            "n_hidden_states": self.n_hidden_states,
+            "tokenizer": type(self.tokenizer).__name__,
+            "vocab_size": len(self.tokenizer),
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+        }
+
+
+def model_kind(config: Any) -> Kind:
+    """Classify a config as encoder, decoder (causal LM) or encoder-decoder."""
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return "encoder"
+    return "decoder"
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a model and its fast tokenizer for extraction.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A local folder in Hugging Face format, or a hub id such as ``"xlm-roberta-base"``.
+    revision : str, optional
+        Hub branch, tag or commit.
+    device : str or torch.device, default "cpu"
+    dtype : str or torch.dtype, optional
+        Weight dtype (e.g. ``"float32"``, ``"bfloat16"``); default: the checkpoint's.
+    trust_remote_code : bool, default False
+        Run code shipped with the model. Off unless you trust its source.
+
+    Returns
+    -------
+    LoadedModel
+
+    Raises
+    ------
+    ModelLoadError
+        When neither a local folder, the local cache, nor the hub provides the model.
+    """
+    name = str(name_or_path)
+    local = Path(name).is_dir()
+    kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    try:
+        config = _from_local_or_hub(AutoConfig.from_pretrained, name, local, kwargs)
+        tokenizer = _from_local_or_hub(AutoTokenizer.from_pretrained, name, local, kwargs)
+        if not tokenizer.is_fast:
+            raise ModelLoadError(f"{name}: no fast tokenizer, and word alignment needs one (word_ids)")
+        model_kwargs = dict(kwargs, config=config, use_safetensors=None)
+        if dtype is not None:
+            model_kwargs["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+        model = _from_local_or_hub(AutoModel.from_pretrained, name, local, model_kwargs)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"could not load model {name!r}: {exc}") from exc
+    _fill_pad_token(tokenizer)
+    device = torch.device(device)
+    model.to(device).eval()
+    commit = getattr(config, "_commit_hash", None)
+    fingerprint = _folder_fingerprint(Path(name)) if local else (commit or f"{name}@{revision}")
+    return LoadedModel(model, tokenizer, name, commit if not local else None, fingerprint,
+                       model_kind(config), device)
+
+
+def _from_local_or_hub(loader: Any, name: str, local: bool, kwargs: dict[str, Any]) -> Any:
+    if local:
+        return loader(name, **kwargs)
+    try:
+        return loader(name, local_files_only=True, **kwargs)
+    except OSError:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise ModelLoadError(f"{name!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is set")
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", _HUB_TIMEOUT_SECONDS)
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", _HUB_TIMEOUT_SECONDS)
+    try:
+        return loader(name, **kwargs)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"{name!r} is not a local folder nor in the Hugging Face cache, and fetching it from the hub "
+            f"failed (no network?): {exc}"
+        ) from exc
+
+
+def _fill_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
+    # Causal models (GPT-2) ship without a pad token; padding positions are masked out, so any id works.
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.iterdir() if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.suffix == ".json"))
+    for path in files:
+        digest.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
