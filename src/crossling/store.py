@@ -1,0 +1,235 @@
+"""The on-disk vector store: per layer a memory-mapped float32 ``.npy``, plus a metadata table.
+
+The analyses that truly need vectors (RBF CKA, nearest-neighbour matching, K-means concepts) read them from
+here; everything else streams moments. One store holds one extraction of one corpus (normally one
+language) by one model with one set of options, in a folder named by a cache key over all of them, so
+running the same extraction again reuses it::
+
+    ROOT/<name>-<key16>/
+        manifest.json      provenance: model identity, corpus checksum, options, layers, n, versions, stats
+        meta.parquet       one row per vector: language, sentence_id, sentence_index, word_index, form,
+                           lemma, upos, feats
+        layer_00.npy ...   (n_rows, d) float32, one file per hidden state
+
+Writes are atomic: the extraction fills ``<name>-<key16>.partial/`` shard by shard (each shard's rows are
+flushed before the shard is recorded as done in ``progress.json``, itself written atomically), and the
+folder is renamed to its final name only when complete. An interrupted extraction resumes from its
+completed shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from crossling.data.records import Sentence
+from crossling.extract import EncodedCorpus, ExtractionOptions, encode, iter_batches
+from crossling.io import atomic_write_text
+from crossling.models.loading import LoadedModel
+
+__all__ = ["VectorStore", "corpus_checksum", "cache_key", "extract_to_store", "STORE_FORMAT"]
+
+STORE_FORMAT = 1
+
+
+def corpus_checksum(sentences: Sequence[Sentence]) -> str:
+    """sha256 over what extraction reads of each sentence: language, id, text and word forms."""
+    digest = hashlib.sha256()
+    for s in sentences:
+        digest.update(json.dumps([s.lang, s.sent_id, s.text, s.forms], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str:
+    """The key of an extraction: model and tokenizer identity, corpus checksum, options, store format."""
+    identity = lm.identity()
+    payload = {
+        "format": STORE_FORMAT,
+        "model": identity["fingerprint"],
+        "tokenizer": [identity["tokenizer"], identity["vocab_size"]],
+        "corpus": checksum,
+        "options": options.as_dict(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class VectorStore:
+    """A completed extraction on disk.
+
+    Parameters
+    ----------
+    path : path
+        The store folder (one with a ``manifest.json``).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        manifest = self.path / "manifest.json"
+        if not manifest.is_file():
+            raise FileNotFoundError(f"{self.path} is not a complete vector store (no manifest.json)")
+        self.manifest: dict = json.loads(manifest.read_text(encoding="utf-8"))
+
+    @property
+    def layers(self) -> list[int]:
+        """Hidden-state indices stored (0 = embedding output)."""
+        return list(self.manifest["layers"])
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.manifest["n_rows"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["dim"])
+
+    @cached_property
+    def meta(self) -> pd.DataFrame:
+        """One row per vector, in the order of the vector files."""
+        return pd.read_parquet(self.path / "meta.parquet")
+
+    def vectors(self, layer: int) -> np.ndarray:
+        """The (n_rows, d) float32 vectors of hidden state ``layer``, memory-mapped read-only."""
+        if layer not in self.layers:
+            raise KeyError(f"layer {layer} is not in this store (layers {self.layers})")
+        return np.load(self.path / _layer_file(layer), mmap_mode="r")
+
+    def __repr__(self) -> str:
+        return f"VectorStore({self.path.name}: {self.n_rows} x {self.dim}, layers {self.layers[0]}..{self.layers[-1]})"
+
+
+def _layer_file(layer: int) -> str:
+    return f"layer_{layer:02d}.npy"
+
+
+def _meta_table(sentences: Sequence[Sentence], encoded: EncodedCorpus, level: str) -> pd.DataFrame:
+    rows = []
+    for i, (s, item) in enumerate(zip(sentences, encoded.items)):
+        if level == "sentence":
+            rows.append((s.lang, s.sent_id, i, -1, s.text if s.text is not None else " ".join(s.forms), "", "", ""))
+            continue
+        for w in sorted({w for w in item.word_ids if w is not None}):
+            word = s.words[w]
+            feats = "|".join(f"{k}={v}" for k, v in word.feats.items())
+            rows.append((s.lang, s.sent_id, i, w, word.form, word.lemma, word.upos, feats))
+    return pd.DataFrame(rows, columns=["language", "sentence_id", "sentence_index", "word_index", "form", "lemma", "upos", "feats"])
+
+
+def extract_to_store(
+    lm: LoadedModel,
+    sentences: Sequence[Sentence],
+    root: str | os.PathLike,
+    options: ExtractionOptions,
+    *,
+    name: str | None = None,
+    shard_size: int = 256,
+    progress: bool = True,
+) -> VectorStore:
+    """Extract representations of ``sentences`` into a store under ``root``, or reuse the cached one.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+    sentences : sequence of Sentence
+        Word level uses ``Sentence.forms``; sentence level uses ``Sentence.text`` (or the joined forms).
+    root : path
+        Folder holding stores; the store goes to ``root/<name>-<key16>``.
+    options : ExtractionOptions
+    name : str, optional
+        Readable part of the folder name; default: the sentences' language(s).
+    shard_size : int, default 256
+        Sentences per shard, the unit of resumption.
+    progress : bool, default True
+
+    Returns
+    -------
+    VectorStore
+    """
+    if not sentences:
+        raise ValueError("no sentences to extract")
+    root = Path(root)
+    checksum = corpus_checksum(sentences)
+    key = cache_key(lm, checksum, options)
+    name = name or "-".join(sorted({s.lang for s in sentences}))
+    final = root / f"{name}-{key[:16]}"
+    if (final / "manifest.json").is_file():
+        return VectorStore(final)
+    started = time.time()
+    inputs = [s.forms for s in sentences] if options.level == "word" else [
+        s.text if s.text is not None else " ".join(s.forms) for s in sentences]
+    encoded = encode(lm, inputs, options)
+    rows = encoded.rows_per_item(options.level)
+    offsets = np.concatenate([[0], np.cumsum(rows)])
+    n_rows, dim = int(offsets[-1]), lm.hidden_size
+    partial = root / f"{name}-{key[:16]}.partial"
+    plan = {"key": key, "n_rows": n_rows, "dim": dim, "layers": list(encoded.layers), "shard_size": shard_size}
+    if not (partial / "plan.json").is_file() or json.loads((partial / "plan.json").read_text()) != plan:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        _meta_table(sentences, encoded, options.level).to_parquet(partial / "meta.parquet", index=False)
+        for layer in encoded.layers:
+            np.lib.format.open_memmap(partial / _layer_file(layer), mode="w+", dtype=np.float32, shape=(n_rows, dim)).flush()
+        atomic_write_text(partial / "progress.json", json.dumps({"done": []}))
+        atomic_write_text(partial / "plan.json", json.dumps(plan))
+    done = set(json.loads((partial / "progress.json").read_text())["done"])
+    files = {layer: np.load(partial / _layer_file(layer), mmap_mode="r+") for layer in encoded.layers}
+    n_shards = (len(sentences) + shard_size - 1) // shard_size
+    todo = [k for k in range(n_shards) if k not in done]
+    bar = tqdm(total=len(sentences), initial=len(sentences) - sum(
+        min(shard_size, len(sentences) - k * shard_size) for k in todo), desc=f"extracting {name}",
+        unit="sent", disable=not progress or None)
+    for shard in todo:
+        indices = range(shard * shard_size, min((shard + 1) * shard_size, len(sentences)))
+        for batch in iter_batches(lm, encoded, options, indices=indices, progress=False):
+            target = _target_rows(batch.sentence_index, offsets)
+            for j, layer in enumerate(encoded.layers):
+                files[layer][target] = batch.vectors[j]
+        for mm in files.values():
+            mm.flush()
+        done.add(shard)
+        atomic_write_text(partial / "progress.json", json.dumps({"done": sorted(done)}))
+        bar.update(len(indices))
+    bar.close()
+    del files
+    manifest = {
+        "format": STORE_FORMAT,
+        "key": key,
+        "name": name,
+        "model": lm.identity(),
+        "options": options.as_dict(),
+        "corpus_checksum": checksum,
+        "languages": sorted({s.lang for s in sentences}),
+        "n_sentences": len(sentences),
+        "n_rows": n_rows,
+        "dim": dim,
+        "layers": list(encoded.layers),
+        "truncated_inputs": encoded.stats.n_truncated,
+        "words_without_vector": encoded.stats.n_words_dropped,
+        "seconds": round(time.time() - started, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+    os.replace(partial, final)
+    return VectorStore(final)
+
+
+def _target_rows(sentence_index: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Row of each batch row in the store: its sentence's offset plus its rank within the sentence.
+
+    A batch lists each sentence's rows together and in word order (word ids grow along the tokens).
+    """
+    starts = np.flatnonzero(np.r_[True, sentence_index[1:] != sentence_index[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(sentence_index)]))
+    return offsets[sentence_index] + (np.arange(len(sentence_index)) - run_start)
