@@ -1,0 +1,300 @@
+"""Figures of the joint-factorization study: signatures across layers, distances, trees, correlations.
+
+Each function takes tidy tables (or :mod:`crossling.trees` objects) and an output path, draws one figure
+with the object-oriented Matplotlib API on the Agg canvas (no pyplot state, no global backend switch),
+writes it atomically (PNG, plus an SVG beside it when asked) and returns the path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from scipy.cluster import hierarchy
+
+from crossling.io import atomic_path
+from crossling.trees import DistanceMatrix, Tree, upgma
+
+__all__ = [
+    "plot_correlation_heatmap",
+    "plot_dendrogram",
+    "plot_distance_heatmaps",
+    "plot_signature_violins",
+]
+
+_DPI = 150
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: str | os.PathLike, *, svg: bool) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"figures are written as PNG: the path must end in .png, got {path}")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=_DPI)
+    if svg:
+        with atomic_path(path.with_suffix(".svg")) as tmp:
+            figure.savefig(tmp, format="svg")
+    return path
+
+
+def _single(table: pd.DataFrame, column: str, name: str) -> Any:
+    """The one value of ``column`` in ``table`` (a figure shows one category, property, ...)."""
+    if column not in table.columns:
+        return None
+    values = table[column].unique()
+    if len(values) > 1:
+        raise ValueError(f"{name} has several {column}s {list(values)[:5]}: select one before plotting")
+    return values[0]
+
+
+def plot_signature_violins(
+    signatures: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    highlight: Sequence[str] = (),
+    svg: bool = False,
+) -> Path:
+    """Violin plot of the languages' average signatures at each layer.
+
+    Parameters
+    ----------
+    signatures : DataFrame
+        Columns ``language``, ``layer``, ``value`` (average signature); an optional ``category`` column
+        must hold a single category.
+    path : path ending in .png
+    title : str, optional
+        Default: "Average signature per layer" with the category.
+    highlight : sequence of str
+        Languages drawn as labelled lines across layers (e.g. the extremes, or zh and ja).
+    svg : bool, default False
+        Also write an SVG beside the PNG.
+
+    Returns
+    -------
+    Path
+    """
+    for column in ("language", "layer", "value"):
+        if column not in signatures.columns:
+            raise ValueError(f"signatures lacks column {column!r}")
+    category = _single(signatures, "category", "signatures")
+    table = signatures.dropna(subset=["value"])
+    if table.empty:
+        raise ValueError("no signature values to plot")
+    layers = np.sort(table["layer"].unique())
+    groups = [table.loc[table["layer"] == layer, "value"].to_numpy() for layer in layers]
+    figure = _new_figure(max(6.0, 0.55 * len(layers) + 2), 4.5)
+    ax = figure.add_subplot()
+    parts = ax.violinplot(groups, positions=layers, widths=0.8, showmedians=True, showextrema=False)
+    for body in parts["bodies"]:
+        body.set_facecolor("#9ecae1")
+        body.set_edgecolor("#3182bd")
+        body.set_alpha(0.8)
+    parts["cmedians"].set_color("#08519c")
+    rng = np.random.default_rng(0)  # fixed jitter: the same data always give the same picture
+    for layer, values in zip(layers, groups):
+        ax.scatter(layer + rng.uniform(-0.12, 0.12, values.size), values, s=9, color="#525252", zorder=3)
+    colours = matplotlib.colormaps["tab10"]
+    for i, language in enumerate(highlight):
+        line = table[table["language"] == language].sort_values("layer")
+        if line.empty:
+            raise ValueError(f"highlighted language {language!r} is not in the table")
+        colour = colours(i % 10)
+        ax.plot(line["layer"], line["value"], marker="o", ms=3, lw=1.5, color=colour, zorder=4)
+        ax.annotate(language, (line["layer"].iloc[-1], line["value"].iloc[-1]), xytext=(18, 0),
+                    textcoords="offset points", va="center", color=colour, fontweight="bold",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+    if len(highlight):
+        ax.set_xlim(right=layers[-1] + 1.2)  # room for the labels of the highlighted lines
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("average signature")
+    default = "Average signature per layer" + (f" ({category})" if category is not None else "")
+    ax.set_title(title or default + f", {table['language'].nunique()} languages")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(figure, path, svg=svg)
+
+
+def plot_distance_heatmaps(
+    distances: DistanceMatrix | Mapping[Any, DistanceMatrix],
+    path: str | os.PathLike,
+    *,
+    order: Sequence[str] | None = None,
+    title: str = "Cosine distance between language signatures",
+    svg: bool = False,
+) -> Path:
+    """Heatmaps of distance matrices, one panel per chosen layer, on a shared colour scale.
+
+    Parameters
+    ----------
+    distances : DistanceMatrix or mapping of panel name (e.g. layer) to DistanceMatrix
+    path : path ending in .png
+    order : sequence of str, optional
+        Order of the languages on both axes. Default: the leaf order of the UPGMA tree of the first
+        panel, so that clusters show as blocks. Languages missing from a panel are grey.
+    title : str
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+    """
+    panels = {"": distances} if isinstance(distances, DistanceMatrix) else dict(distances)
+    if not panels:
+        raise ValueError("no distance matrix to plot")
+    union = list(dict.fromkeys(label for m in panels.values() for label in m.labels))
+    if order is None:
+        first = next(iter(panels.values()))
+        leaves = [first.labels[i] for i in hierarchy.leaves_list(upgma(first).linkage)]
+        order = leaves + [label for label in union if label not in leaves]
+    elif set(order) != set(union):
+        raise ValueError(f"order must list exactly the languages of the matrices: {sorted(union)}")
+    n = len(order)
+    position = {label: i for i, label in enumerate(order)}
+    arrays = []
+    for matrix in panels.values():
+        full = np.full((n, n), np.nan)
+        index = np.array([position[label] for label in matrix.labels])
+        full[np.ix_(index, index)] = matrix.values
+        arrays.append(full)
+    vmax = max(float(np.nanmax(a)) for a in arrays) or 1.0
+    side = max(3.5, 0.22 * n + 1.5)
+    figure = _new_figure(side * len(panels) + 1.2, side + 0.6)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+    for ax, (name, array) in zip(axes, zip(panels, arrays)):
+        image = ax.imshow(array, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+        ax.set_xticks(range(n), order, rotation=90, fontsize=8)
+        ax.set_yticks(range(n), order, fontsize=8)
+        ax.set_title(f"layer {name}" if isinstance(name, (int, np.integer)) else str(name))
+    figure.colorbar(image, ax=list(axes), shrink=0.8, label="cosine distance")
+    figure.suptitle(title)
+    return _save(figure, path, svg=svg)
+
+
+def plot_dendrogram(
+    tree: Tree,
+    path: str | os.PathLike,
+    *,
+    families: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+    title: str = "UPGMA tree of language signatures",
+    svg: bool = False,
+) -> Path:
+    """Dendrogram of a language tree, leaf labels coloured by family.
+
+    Parameters
+    ----------
+    tree : Tree
+    path : path ending in .png
+    families : mapping of language to family, optional
+        Colours the leaf labels, with a legend. Every leaf must have a family.
+    names : mapping of language to display name, optional
+        E.g. ``{"fi": "Finnish"}``; default: the language codes.
+    title : str
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+    """
+    if families is not None:
+        absent = [label for label in tree.labels if label not in families]
+        if absent:
+            raise ValueError(f"no family given for {absent}")
+    labels = [names.get(label, label) if names else label for label in tree.labels]
+    if len(set(labels)) != len(labels):
+        raise ValueError("display names must be distinct")
+    n = len(labels)
+    figure = _new_figure(7.0, max(3.0, 0.28 * n + 1.2))
+    ax = figure.add_subplot()
+    hierarchy.dendrogram(tree.linkage, labels=labels, orientation="left", ax=ax,
+                                 color_threshold=0, above_threshold_color="#4d4d4d", leaf_font_size=9)
+    if families is not None:
+        family_names = sorted(set(families[label] for label in tree.labels))
+        palette = matplotlib.colormaps["tab20" if len(family_names) > 10 else "tab10"]
+        colour = {family: palette(i % palette.N) for i, family in enumerate(family_names)}
+        by_label = dict(zip(labels, tree.labels))
+        for text in ax.get_yticklabels():
+            text.set_color(colour[families[by_label[text.get_text()]]])
+            text.set_fontweight("bold")
+        handles = [Line2D([], [], marker="s", ls="", color=colour[f], label=f) for f in family_names]
+        figure.legend(handles=handles, title="family", loc="outside right upper", fontsize=8, title_fontsize=9,
+                      frameon=False)
+    ax.set_xlabel("distance at merge (UPGMA)")
+    ax.set_title(title)
+    ax.spines[["top", "right", "left"]].set_visible(False)
+    return _save(figure, path, svg=svg)
+
+
+def plot_correlation_heatmap(
+    correlations: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    title: str = "Pearson correlation",
+    alpha: float = 0.05,
+    svg: bool = False,
+) -> Path:
+    """Heatmap of correlations, categories by layers, with the values written in the cells.
+
+    Parameters
+    ----------
+    correlations : DataFrame
+        Columns ``category``, ``layer``, ``statistic`` (Pearson r) and optionally ``pvalue`` (cells with
+        ``pvalue < alpha`` are outlined and their value starred); a ``property`` or ``task`` column must
+        hold a single value, named in the colour bar.
+    path : path ending in .png
+    title : str
+    alpha : float, default 0.05
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+    """
+    for column in ("category", "layer", "statistic"):
+        if column not in correlations.columns:
+            raise ValueError(f"correlations lacks column {column!r}")
+    against = _single(correlations, "property", "correlations")
+    against = _single(correlations, "task", "correlations") if against is None else against
+    if correlations.duplicated(["category", "layer"]).any():
+        raise ValueError("correlations has several rows for one (category, layer)")
+    grid = correlations.pivot(index="category", columns="layer", values="statistic").sort_index(axis=1)
+    pvalues = (correlations.pivot(index="category", columns="layer", values="pvalue")
+               .reindex_like(grid) if "pvalue" in correlations.columns else None)
+    n_rows, n_cols = grid.shape
+    figure = _new_figure(max(5.0, 0.6 * n_cols + 3), max(3.0, 0.4 * n_rows + 1.5))
+    ax = figure.add_subplot()
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap=cmap, vmin=-1, vmax=1, aspect="auto",
+                      interpolation="nearest")
+    for i in range(n_rows):
+        for j in range(n_cols):
+            r = grid.iat[i, j]
+            if np.isnan(r):
+                continue
+            significant = pvalues is not None and pvalues.iat[i, j] < alpha
+            ax.text(j, i, f"{r:.2f}" + ("*" if significant else ""), ha="center", va="center", fontsize=7,
+                    color="white" if abs(r) > 0.6 else "black", fontweight="bold" if significant else None)
+    ax.set_xticks(range(n_cols), [str(c) for c in grid.columns])
+    ax.set_yticks(range(n_rows), [str(c) for c in grid.index])
+    ax.set_xlabel("layer")
+    ax.set_ylabel("category")
+    label = "Pearson r" + (f" with {against}" if against is not None else "")
+    figure.colorbar(image, ax=ax, label=label)
+    note = f" (* p < {alpha:g})" if pvalues is not None else ""
+    ax.set_title(title + (f": {against}" if against is not None else "") + note)
+    return _save(figure, path, svg=svg)

@@ -1,0 +1,562 @@
+"""Statistics of the joint-factorization study (Zhao, Ziser and Cohen, 2023).
+
+Small pure functions with keyword-only options and named results, plus tidy-table drivers that apply them
+per language, category, layer, property or task:
+
+- :func:`mann_kendall` and :func:`trend_tests`: is a language's average signature monotone across layers?
+  (Mann-Kendall, Sen's slope, Benjamini-Hochberg FDR over languages: :func:`benjamini_hochberg`);
+- :func:`pearson`, :func:`property_correlations`, :func:`downstream_correlations`: does the average
+  signature follow a language property (distinct characters, type-token ratio, data size) or a downstream
+  task score?
+- :func:`variance_test` and :func:`group_variance_tests`: do the signatures of a typologically diverse set
+  of languages vary more than those of a set of related languages (chi-square test of one variance)?
+
+Missing values (one policy for the whole module)
+------------------------------------------------
+NaN means "missing". Every function drops missing values (pairwise for paired statistics) and reports
+``n``, the number of values actually used. When too few values remain, or the data are degenerate (a
+constant series), the result's numbers are NaN and a :class:`DegenerateInputWarning` names the cause.
+Infinite values are an error (:class:`ValueError`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal, NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+import pymannkendall
+from scipy import stats as _sps
+
+__all__ = [
+    "DIVERSE",
+    "RELATED_SETS",
+    "DegenerateInputWarning",
+    "FDRResult",
+    "MannKendallResult",
+    "PearsonResult",
+    "VarianceTestResult",
+    "benjamini_hochberg",
+    "downstream_correlations",
+    "group_variance_tests",
+    "mann_kendall",
+    "pearson",
+    "property_correlations",
+    "trend_tests",
+    "variance_test",
+]
+
+# The study's language groups (ISO 639-1), from /shared/data/meta/README.md: related sets share family and
+# genus; the diverse set spans ten genera and several scripts (after Fujinuma et al., 2022).
+RELATED_SETS: dict[str, tuple[str, ...]] = {
+    "Germanic": ("da", "nl", "en", "de", "sv"),
+    "Romance": ("ca", "fr", "gl", "it", "pt", "ro", "es"),
+    "Slavic": ("bg", "hr", "cs", "pl", "ru", "sk", "sl", "uk"),
+}
+DIVERSE: tuple[str, ...] = ("ar", "zh", "en", "fi", "el", "hi", "id", "ru", "es", "tr")
+
+Alternative = Literal["greater", "less", "two-sided"]
+
+
+class DegenerateInputWarning(RuntimeWarning):
+    """A statistic was undefined for the data given (too few values, constant input); it is NaN."""
+
+
+def _finite_or_nan(values: np.ndarray, name: str) -> np.ndarray:
+    """Return ``values`` as float64, raising on infinities (NaN is allowed: it means missing)."""
+    values = np.asarray(values, dtype=np.float64)
+    if np.isinf(values).any():
+        raise ValueError(f"{name} contains infinite values; use NaN to mark a missing value")
+    return values
+
+
+def _degenerate(message: str) -> None:
+    warnings.warn(message, DegenerateInputWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Mann-Kendall trend test and false discovery rate
+
+
+class MannKendallResult(NamedTuple):
+    """Result of :func:`mann_kendall`.
+
+    Attributes
+    ----------
+    trend : str
+        ``"increasing"``, ``"decreasing"`` or ``"no trend"`` at level ``alpha`` (two-sided).
+    statistic : float
+        The Mann-Kendall statistic S = sum_{i<j} sign(x_j - x_i).
+    z : float
+        The standardised statistic, (S - sign(S)) / sqrt(var S) (continuity-corrected).
+    var_s : float
+        var S under no trend, corrected for ties.
+    pvalue : float
+        Two-sided p-value of z under the standard normal.
+    tau : float
+        Kendall's tau, S / (n (n - 1) / 2).
+    slope, intercept : float
+        Sen's slope (median of pairwise slopes, per unit of ``positions``) and the intercept
+        median(x) - slope * median(positions).
+    n : int
+        Number of non-missing values used.
+    """
+
+    trend: str
+    statistic: float
+    z: float
+    var_s: float
+    pvalue: float
+    tau: float
+    slope: float
+    intercept: float
+    n: int
+
+
+def mann_kendall(
+    values: Sequence[float] | np.ndarray,
+    *,
+    positions: Sequence[float] | np.ndarray | None = None,
+    alpha: float = 0.05,
+) -> MannKendallResult:
+    """Mann-Kendall test for a monotone trend in a series, with Sen's slope.
+
+    Parameters
+    ----------
+    values : array_like, shape (n,)
+        The series in order (here: one language's average signature at each layer). NaN = missing.
+    positions : array_like, shape (n,), optional
+        Strictly increasing positions of the values (here: layer numbers). The test only uses their
+        order; Sen's slope is per unit of position. Default ``0, 1, ..., n - 1``.
+    alpha : float, default 0.05
+        Level for the ``trend`` label (the p-value does not depend on it).
+
+    Returns
+    -------
+    MannKendallResult
+
+    Notes
+    -----
+    S = sum_{i<j} sign(x_j - x_i); under no trend, with g groups of tied values of sizes t_p,
+    var S = [n(n-1)(2n+5) - sum_p t_p(t_p-1)(2t_p+5)] / 18 and z = (S - sign S) / sqrt(var S) is
+    approximately standard normal (Mann 1945; Kendall 1975; Gilbert 1987, "Statistical Methods for
+    Environmental Pollution Monitoring", section 16.4). The normal approximation is good from about
+    n = 10. The test is computed by ``pymannkendall.original_test`` (Hussain and Mahmud, 2019); Sen's
+    slope by :func:`scipy.stats.theilslopes` so that it is per unit of ``positions`` even when values
+    are missing. Fewer than 3 values, or a constant series (var S = 0), give NaN with a
+    :class:`DegenerateInputWarning`.
+    """
+    x = _finite_or_nan(values, "values")
+    if x.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {x.shape}")
+    t = np.arange(x.size, dtype=np.float64) if positions is None else _finite_or_nan(positions, "positions")
+    if t.shape != x.shape:
+        raise ValueError(f"positions has shape {t.shape} but values has shape {x.shape}")
+    if np.isnan(t).any() or (np.diff(t) <= 0).any():
+        raise ValueError("positions must be strictly increasing and not missing")
+    keep = ~np.isnan(x)
+    x, t = x[keep], t[keep]
+    n = int(x.size)
+    nan = float("nan")
+    if n < 3:
+        _degenerate(f"Mann-Kendall test needs at least 3 non-missing values, got {n}; result is NaN")
+        return MannKendallResult("no trend", nan, nan, nan, nan, nan, nan, nan, n)
+    if np.all(x == x[0]):
+        _degenerate("Mann-Kendall test of a constant series is undefined (var S = 0); result is NaN")
+        return MannKendallResult("no trend", 0.0, nan, 0.0, nan, nan, 0.0, float(x[0]), n)
+    mk = pymannkendall.original_test(x, alpha=alpha)
+    sen = _sps.theilslopes(x, t)
+    return MannKendallResult(
+        trend=str(mk.trend),
+        statistic=float(mk.s),
+        z=float(mk.z),
+        var_s=float(mk.var_s),
+        pvalue=float(mk.p),
+        tau=float(mk.Tau),
+        slope=float(sen.slope),
+        intercept=float(sen.intercept),
+        n=n,
+    )
+
+
+class FDRResult(NamedTuple):
+    """Result of :func:`benjamini_hochberg`.
+
+    Attributes
+    ----------
+    qvalues : ndarray, shape (m,)
+        Benjamini-Hochberg adjusted p-values (NaN where the p-value was missing).
+    rejected : ndarray of bool, shape (m,)
+        ``qvalues <= q`` (False where missing).
+    q : float
+        The false discovery rate controlled.
+    m : int
+        Number of non-missing p-values (the size of the family).
+    """
+
+    qvalues: np.ndarray
+    rejected: np.ndarray
+    q: float
+    m: int
+
+
+def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray, *, q: float = 0.05) -> FDRResult:
+    """Benjamini-Hochberg step-up procedure controlling the false discovery rate at ``q``.
+
+    Parameters
+    ----------
+    pvalues : array_like, shape (m,)
+        p-values of one family of tests. NaN = missing: left out of the family and given a NaN q-value.
+    q : float, default 0.05
+        False discovery rate.
+
+    Returns
+    -------
+    FDRResult
+
+    Notes
+    -----
+    With sorted p-values p_(1) <= ... <= p_(m), the adjusted value is
+    q_(i) = min_{j >= i} min(1, m p_(j) / j); rejecting every hypothesis with q_(i) <= q is the
+    procedure of Benjamini and Hochberg (1995, JRSS B 57:289-300). Computed by
+    :func:`scipy.stats.false_discovery_control` (``method="bh"``).
+    """
+    p = _finite_or_nan(pvalues, "pvalues")
+    if p.ndim != 1:
+        raise ValueError(f"pvalues must be one-dimensional, got shape {p.shape}")
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    keep = ~np.isnan(p)
+    if ((p[keep] < 0) | (p[keep] > 1)).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    qvalues = np.full(p.shape, np.nan)
+    if keep.any():
+        qvalues[keep] = _sps.false_discovery_control(p[keep], method="bh")
+    rejected = np.zeros(p.shape, dtype=bool)
+    rejected[keep] = qvalues[keep] <= q
+    return FDRResult(qvalues=qvalues, rejected=rejected, q=float(q), m=int(keep.sum()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Tidy-table helpers
+
+
+def _require_columns(df: pd.DataFrame, required: Sequence[str], name: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(df.columns)}")
+
+
+def _require_unique(df: pd.DataFrame, keys: Sequence[str], name: str) -> None:
+    duplicated = df.duplicated(list(keys), keep=False)
+    if duplicated.any():
+        example = df.loc[duplicated, list(keys)].iloc[0].to_dict()
+        raise ValueError(f"{name} has several rows for the same {list(keys)}, e.g. {example}")
+
+
+def _signature_keys(signatures: pd.DataFrame) -> list[str]:
+    """Grouping columns of a signature table: (category,) layer; category is optional."""
+    return [c for c in ("category", "layer") if c in signatures.columns]
+
+
+def trend_tests(table: pd.DataFrame, *, q: float = 0.05, alpha: float = 0.05) -> pd.DataFrame:
+    """Mann-Kendall test of each language's average signature across layers, with FDR over languages.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Tidy table with columns ``language``, ``layer`` (numeric), ``value`` (the language's average
+        signature at that layer) and optionally ``category``. One row per (category, language, layer).
+    q : float, default 0.05
+        False discovery rate of the Benjamini-Hochberg correction, applied over the languages of each
+        category (one family of tests per category).
+    alpha : float, default 0.05
+        Level of the uncorrected ``trend`` label of :func:`mann_kendall`.
+
+    Returns
+    -------
+    DataFrame
+        One row per (category, language): the fields of :class:`MannKendallResult`, ``qvalue`` (BH
+        adjusted p-value) and ``significant`` (``qvalue <= q``). ``attrs`` records the method and q.
+    """
+    _require_columns(table, ["language", "layer", "value"], "table")
+    by = ["category"] if "category" in table.columns else []
+    _require_unique(table, [*by, "language", "layer"], "table")
+    if table.empty:
+        raise ValueError("table is empty: there is no series to test")
+    rows = []
+    for key, group in table.sort_values("layer").groupby([*by, "language"], sort=True):
+        result = mann_kendall(group["value"].to_numpy(), positions=group["layer"].to_numpy(), alpha=alpha)
+        rows.append({**dict(zip([*by, "language"], key)), **result._asdict()})
+    out = pd.DataFrame(rows)
+    out["qvalue"] = np.nan
+    families = [group.index for _, group in out.groupby(by)] if by else [out.index]
+    for index in families:
+        out.loc[index, "qvalue"] = benjamini_hochberg(out.loc[index, "pvalue"].to_numpy(), q=q).qvalues
+    out["significant"] = out["qvalue"] <= q
+    out.attrs.update(test="Mann-Kendall (pymannkendall.original_test), Sen's slope per layer",
+                     correction="Benjamini-Hochberg over languages within each category", q=q, alpha=alpha)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Correlations
+
+
+class PearsonResult(NamedTuple):
+    """Result of :func:`pearson`: ``statistic`` is Pearson's r, ``pvalue`` its two-sided p-value, ``n``
+    the number of complete pairs used."""
+
+    statistic: float
+    pvalue: float
+    n: int
+
+
+def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> PearsonResult:
+    """Pearson correlation of two paired samples, dropping incomplete pairs.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Paired values; a pair with a NaN on either side is left out.
+
+    Returns
+    -------
+    PearsonResult
+
+    Notes
+    -----
+    r = sum (x_i - mx)(y_i - my) / sqrt(sum (x_i - mx)^2 sum (y_i - my)^2); the two-sided p-value is
+    that of t = r sqrt((n - 2) / (1 - r^2)) with n - 2 degrees of freedom (exact under bivariate
+    normality), computed by :func:`scipy.stats.pearsonr`. Fewer than 3 complete pairs or a constant
+    sample give NaN with a :class:`DegenerateInputWarning`.
+    """
+    x = _finite_or_nan(x, "x")
+    y = _finite_or_nan(y, "y")
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be one-dimensional of equal length, got {x.shape} and {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    n = int(x.size)
+    if n < 3:
+        _degenerate(f"Pearson correlation needs at least 3 complete pairs, got {n}; result is NaN")
+        return PearsonResult(float("nan"), float("nan"), n)
+    if np.all(x == x[0]) or np.all(y == y[0]):
+        _degenerate("Pearson correlation of a constant sample is undefined; result is NaN")
+        return PearsonResult(float("nan"), float("nan"), n)
+    r = _sps.pearsonr(x, y)
+    return PearsonResult(float(r.statistic), float(r.pvalue), n)
+
+
+def _correlate(signatures: pd.DataFrame, other: pd.DataFrame, *, by: str, value: str) -> pd.DataFrame:
+    """Pearson r of the signature value with ``other[value]`` across languages, per keys x ``by``."""
+    _require_columns(signatures, ["language", "layer", "value"], "signatures")
+    _require_columns(other, ["language", by, value], "the second table")
+    keys = _signature_keys(signatures)
+    _require_unique(signatures, [*keys, "language"], "signatures")
+    _require_unique(other, ["language", by], "the second table")
+    merged = signatures[[*keys, "language", "value"]].merge(
+        other[["language", by, value]].rename(columns={value: "_other"}), on="language", how="inner"
+    )
+    rows = []
+    for key, group in merged.groupby([*keys, by], sort=True):
+        result = pearson(group["value"].to_numpy(), group["_other"].to_numpy())
+        rows.append({**dict(zip([*keys, by], key)), **result._asdict()})
+    return pd.DataFrame(rows, columns=[*keys, by, *PearsonResult._fields])
+
+
+def property_correlations(signatures: pd.DataFrame, properties: pd.DataFrame) -> pd.DataFrame:
+    """Pearson correlation of the average signature with language properties, across languages.
+
+    Parameters
+    ----------
+    signatures : DataFrame
+        Columns ``language``, ``layer``, ``value`` (average signature) and optionally ``category``.
+    properties : DataFrame
+        Columns ``language``, ``property`` (e.g. ``"distinct_chars_99.9"``, ``"type_token_ratio"``,
+        ``"data_size"``), ``value``.
+
+    Returns
+    -------
+    DataFrame
+        One row per (category, layer, property): ``statistic`` (Pearson r), ``pvalue``, ``n`` (number of
+        languages with both values). Languages absent from either table are left out.
+    """
+    return _correlate(signatures, properties, by="property", value="value")
+
+
+def downstream_correlations(signatures: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Pearson correlation of the average signature with downstream task scores (e.g. XTREME).
+
+    Parameters
+    ----------
+    signatures : DataFrame
+        Columns ``language``, ``layer``, ``value`` (average signature) and optionally ``category``.
+    scores : DataFrame
+        Columns ``language``, ``task``, ``score``.
+
+    Returns
+    -------
+    DataFrame
+        One row per (category, layer, task): ``statistic`` (Pearson r), ``pvalue``, ``n``.
+    """
+    return _correlate(signatures, scores, by="task", value="score")
+
+
+# --------------------------------------------------------------------------------------------------
+# Chi-square test of one variance
+
+
+class VarianceTestResult(NamedTuple):
+    """Result of :func:`variance_test`.
+
+    Attributes
+    ----------
+    statistic : float
+        (n - 1) s^2 / sigma0^2.
+    pvalue : float
+        Under chi2(n - 1), in the tail(s) named by ``alternative``.
+    df : int
+        n - 1.
+    variance : float
+        s^2, the sample variance (ddof = 1) of the tested sample.
+    reference_variance : float
+        sigma0^2, the variance it is tested against.
+    n : int
+        Size of the tested sample (non-missing values).
+    alternative : str
+    """
+
+    statistic: float
+    pvalue: float
+    df: int
+    variance: float
+    reference_variance: float
+    n: int
+    alternative: str
+
+
+def variance_test(
+    sample: Sequence[float] | np.ndarray,
+    reference_variance: float,
+    *,
+    alternative: Alternative = "greater",
+) -> VarianceTestResult:
+    """Chi-square test that a normal sample's variance equals ``reference_variance``.
+
+    Parameters
+    ----------
+    sample : array_like, shape (n,)
+        The tested sample (here: the average signatures of the diverse languages). NaN = missing.
+    reference_variance : float
+        sigma0^2 under the null hypothesis (here: the variance of a related set's signatures).
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        "greater": H1 sigma^2 > sigma0^2, p = P(chi2_{n-1} >= T) (upper tail; the study's question:
+        do diverse languages spread more than related ones?). "less": p = P(chi2_{n-1} <= T).
+        "two-sided": p = 2 min(upper, lower), capped at 1 (equal-tailed).
+
+    Returns
+    -------
+    VarianceTestResult
+
+    Notes
+    -----
+    T = (n - 1) s^2 / sigma0^2 with s^2 = sum (x_i - mean)^2 / (n - 1) follows chi2(n - 1) under H0 for
+    a normal sample (e.g. Montgomery and Runger, "Applied Statistics and Probability for Engineers",
+    section 9-4). Fewer than 2 values, a zero or missing reference variance give NaN with a
+    :class:`DegenerateInputWarning`; a negative reference variance is an error.
+    """
+    if alternative not in ("greater", "less", "two-sided"):
+        raise ValueError(f"alternative must be 'greater', 'less' or 'two-sided', got {alternative!r}")
+    x = _finite_or_nan(sample, "sample")
+    if x.ndim != 1:
+        raise ValueError(f"sample must be one-dimensional, got shape {x.shape}")
+    sigma0 = float(_finite_or_nan(reference_variance, "reference_variance"))
+    if sigma0 < 0:
+        raise ValueError(f"reference_variance must be non-negative, got {sigma0}")
+    x = x[~np.isnan(x)]
+    n = int(x.size)
+    variance = float(np.var(x, ddof=1)) if n >= 2 else float("nan")
+    nan = float("nan")
+    if n < 2:
+        _degenerate(f"chi-square variance test needs at least 2 values, got {n}; result is NaN")
+        return VarianceTestResult(nan, nan, max(n - 1, 0), variance, sigma0, n, alternative)
+    if not sigma0 > 0:
+        _degenerate(f"reference variance is {sigma0}: the chi-square variance test is undefined; result is NaN")
+        return VarianceTestResult(nan, nan, n - 1, variance, sigma0, n, alternative)
+    statistic = (n - 1) * variance / sigma0
+    upper, lower = _sps.chi2.sf(statistic, n - 1), _sps.chi2.cdf(statistic, n - 1)
+    pvalue = {"greater": upper, "less": lower, "two-sided": min(1.0, 2 * min(upper, lower))}[alternative]
+    return VarianceTestResult(float(statistic), float(pvalue), n - 1, variance, sigma0, n, alternative)
+
+
+def group_variance_tests(
+    signatures: pd.DataFrame,
+    *,
+    layers: Sequence[int] | None = None,
+    diverse: Sequence[str] = DIVERSE,
+    related: dict[str, Sequence[str]] | None = None,
+    alternative: Alternative = "greater",
+) -> pd.DataFrame:
+    """Chi-square test of the diverse set's variance against each related set's, per category and layer.
+
+    Parameters
+    ----------
+    signatures : DataFrame
+        Columns ``language``, ``layer``, ``value`` (average signature) and optionally ``category``.
+    layers : sequence of int, optional
+        Layers to test (default: all layers in the table).
+    diverse : sequence of str, default :data:`DIVERSE`
+        Languages of the tested set.
+    related : dict of str to sequence of str, optional
+        Reference sets by name (default :data:`RELATED_SETS`: Germanic, Romance, Slavic).
+    alternative : {"greater", "less", "two-sided"}, default "greater"
+        See :func:`variance_test`; "greater" asks whether the diverse set varies more.
+
+    Returns
+    -------
+    DataFrame
+        One row per (category, layer, related set): the fields of :class:`VarianceTestResult`, with
+        ``n_reference``, the number of related languages present, and the languages actually used
+        (``diverse_languages``, ``related_languages``, comma-separated; missing languages are left out).
+
+    Notes
+    -----
+    sigma0^2 is the related set's sample variance (ddof = 1), treated as the known null variance (the
+    one-sample test the study describes; it ignores the related set's own sampling error, so it is
+    anti-conservative for small related sets). Fewer than 2 related languages present give NaN with a
+    warning.
+    """
+    _require_columns(signatures, ["language", "layer", "value"], "signatures")
+    keys = _signature_keys(signatures)
+    _require_unique(signatures, [*keys, "language"], "signatures")
+    related = RELATED_SETS if related is None else related
+    table = signatures if layers is None else signatures[signatures["layer"].isin(list(layers))]
+    if layers is not None:
+        absent = sorted(set(layers) - set(signatures["layer"]))
+        if absent:
+            raise ValueError(f"layers {absent} are not in the signature table")
+    rows = []
+    for key, group in table.groupby(keys, sort=True):
+        values = group.set_index("language")["value"]
+        tested = [lang for lang in diverse if lang in values.index]
+        for name, members in related.items():
+            present = [lang for lang in members if lang in values.index]
+            reference = values[present].to_numpy(dtype=np.float64)
+            sample = values[tested].to_numpy(dtype=np.float64)
+            n_reference = int(np.sum(~np.isnan(reference)))
+            if n_reference < 2:
+                _degenerate(f"related set {name} has {n_reference} language(s) with a value at "
+                            f"{dict(zip(keys, key))}; its variance is undefined and the test is NaN")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DegenerateInputWarning)
+                    result = variance_test(sample, float("nan"), alternative=alternative)
+            else:
+                result = variance_test(sample, float(np.nanvar(reference, ddof=1)), alternative=alternative)
+            rows.append({**dict(zip(keys, key)), "related_set": name, **result._asdict(),
+                         "n_reference": n_reference,
+                         "diverse_languages": ",".join(tested), "related_languages": ",".join(present)})
+    return pd.DataFrame(rows)

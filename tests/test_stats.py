@@ -1,0 +1,284 @@
+"""crossling.stats: every statistic against a textbook example and an independent computation."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pymannkendall
+import pytest
+from scipy import stats as sps
+
+from crossling.stats import (
+    DIVERSE,
+    RELATED_SETS,
+    DegenerateInputWarning,
+    benjamini_hochberg,
+    downstream_correlations,
+    group_variance_tests,
+    mann_kendall,
+    pearson,
+    property_correlations,
+    trend_tests,
+    variance_test,
+)
+
+# Mann-Kendall "by hand" example (D. Little, College of the Holy Cross, after Gilbert 1987): 14 values,
+# one tied pair; published S = 54, V = 14*13*33/18 - 2*1*9/18, Z = (S - 1)/sqrt(V) = 2.9058, one-sided
+# p = 0.0018.
+MK_SERIES = [12.9, 14.8, 13.2, 15.7, 13.8, 15.6, 12.9, 11.0, 17.3, 15.9, 19.0, 18.3, 20.1, 21.7]
+
+# Benjamini and Hochberg (1995), section 4.1: 15 p-values of a clinical trial; at q = 0.05 the
+# procedure rejects the 4 smallest.
+BH_PVALUES = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262,
+              0.5719, 0.6528, 0.7590, 1.0000]
+
+
+def _mk_by_hand(x: list[float]) -> tuple[float, float]:
+    """S and its tie-corrected variance from the textbook formulas."""
+    n = len(x)
+    s = sum(np.sign(x[j] - x[i]) for i, j in itertools.combinations(range(n), 2))
+    _, ties = np.unique(x, return_counts=True)
+    var = (n * (n - 1) * (2 * n + 5) - sum(t * (t - 1) * (2 * t + 5) for t in ties)) / 18
+    return float(s), float(var)
+
+
+# --- Mann-Kendall ----------------------------------------------------------------------------------
+
+
+def test_mann_kendall_textbook_example():
+    result = mann_kendall(MK_SERIES)
+    assert result.statistic == 54
+    assert result.var_s == pytest.approx(14 * 13 * 33 / 18 - 2 * 1 * 9 / 18)
+    assert result.z == pytest.approx(2.9058, abs=5e-5)
+    assert result.pvalue / 2 == pytest.approx(0.0018, abs=5e-5)  # published one-sided value
+    assert result.tau == pytest.approx(54 / 91)
+    assert result.trend == "increasing"
+    assert result.n == 14
+
+
+def test_mann_kendall_matches_hand_formulas_and_sen_slope():
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(size=17) + 0.1 * np.arange(17), 1)  # rounding creates ties
+    s, var = _mk_by_hand(list(x))
+    result = mann_kendall(x)
+    assert result.statistic == s
+    assert result.var_s == pytest.approx(var)
+    z = (s - np.sign(s)) / math.sqrt(var)
+    assert result.z == pytest.approx(z)
+    assert result.pvalue == pytest.approx(2 * sps.norm.sf(abs(z)))
+    slopes = [(x[j] - x[i]) / (j - i) for i, j in itertools.combinations(range(17), 2)]
+    assert result.slope == pytest.approx(np.median(slopes))
+    reference = pymannkendall.original_test(x)
+    assert result.slope == pytest.approx(reference.slope)
+    assert result.intercept == pytest.approx(reference.intercept)
+
+
+def test_mann_kendall_missing_value_keeps_positions():
+    layers = np.arange(13)
+    values = 2.0 * layers + 1.0
+    values[5] = np.nan
+    result = mann_kendall(values, positions=layers)
+    assert result.n == 12
+    assert result.statistic == 12 * 11 / 2
+    assert result.slope == pytest.approx(2.0)  # per layer, although one layer is missing
+    assert result.intercept == pytest.approx(1.0)
+    down = mann_kendall(-values, positions=layers)
+    assert down.trend == "decreasing" and down.statistic == -66
+
+
+def test_mann_kendall_degenerate_and_bad_input():
+    with pytest.warns(DegenerateInputWarning, match="constant"):
+        result = mann_kendall([0.3] * 6)
+    assert math.isnan(result.pvalue) and math.isnan(result.z)
+    with pytest.warns(DegenerateInputWarning, match="at least 3"):
+        assert math.isnan(mann_kendall([1.0, np.nan, 2.0]).pvalue)
+    with pytest.raises(ValueError, match="infinite"):
+        mann_kendall([1.0, np.inf, 2.0, 3.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        mann_kendall([1.0, 2.0, 3.0], positions=[0, 2, 1])
+
+
+# --- Benjamini-Hochberg ----------------------------------------------------------------------------
+
+
+def test_benjamini_hochberg_published_example():
+    result = benjamini_hochberg(BH_PVALUES, q=0.05)
+    assert result.rejected.sum() == 4 and result.rejected[:4].all()
+    # q_(i) = min_{j >= i} m p_(j) / j, worked by hand for m = 15.
+    expected = [0.0015, 0.003, 0.0095, 0.035625, 0.0603, 15 * 0.0298 / 7, 15 * 0.0298 / 7, 0.0645, 0.0765,
+                0.486, 15 * 0.4262 / 11, 0.714875, 15 * 0.6528 / 13, 15 * 0.7590 / 14, 1.0]
+    np.testing.assert_allclose(result.qvalues, expected, rtol=1e-12)
+    assert result.m == 15
+
+
+def test_benjamini_hochberg_missing_and_order():
+    shuffled = np.array(BH_PVALUES)[::-1]
+    with_nan = np.concatenate([[np.nan], shuffled])
+    result = benjamini_hochberg(with_nan)
+    assert math.isnan(result.qvalues[0]) and not result.rejected[0] and result.m == 15
+    np.testing.assert_allclose(result.qvalues[1:], benjamini_hochberg(BH_PVALUES).qvalues[::-1])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        benjamini_hochberg([0.2, 1.5])
+
+
+def test_trend_tests_planted_directions_and_fdr_per_category():
+    rng = np.random.default_rng(0)
+    layers = np.arange(13)
+    rows = []
+    for category in ("Case", "Number"):
+        for language, direction in [("de", 1), ("fi", -1), ("en", 0), ("ru", 0), ("tr", 1)]:
+            series = direction * 0.05 * layers + (rng.normal(size=13) if direction == 0 else 0)
+            rows += [{"category": category, "language": language, "layer": int(k), "value": float(v)}
+                     for k, v in zip(layers, series)]
+    table = pd.DataFrame(rows).sample(frac=1, random_state=1)  # row order must not matter
+    out = trend_tests(table)
+    assert len(out) == 10
+    up = out[out["language"].isin(["de", "tr"])]
+    assert (up["trend"] == "increasing").all() and (up["statistic"] == 78).all() and up["significant"].all()
+    assert (out.loc[out["language"] == "fi", "trend"] == "decreasing").all()
+    np.testing.assert_allclose(out.loc[out["language"] == "fi", "slope"], -0.05)
+    for _, family in out.groupby("category"):
+        np.testing.assert_allclose(family["qvalue"], sps.false_discovery_control(family["pvalue"]))
+    assert out.attrs["q"] == 0.05
+    single = trend_tests(table[table["category"] == "Case"].drop(columns="category"))
+    np.testing.assert_allclose(single["qvalue"], out.loc[out["category"] == "Case", "qvalue"])
+    with pytest.raises(ValueError, match="several rows"):
+        trend_tests(pd.concat([table, table.iloc[:1]]))
+    with pytest.raises(ValueError, match="lacks column"):
+        trend_tests(table.drop(columns="layer"))
+
+
+# --- Pearson ---------------------------------------------------------------------------------------
+
+
+def test_pearson_hand_computation():
+    x, y = [1, 2, 3, 4, 5], [2, 4, 5, 4, 5]
+    # Sxy = 6, Sxx = 10, Syy = 6 by hand, so r = 6 / sqrt(60) = sqrt(0.6).
+    result = pearson(x, y)
+    assert result.statistic == pytest.approx(math.sqrt(0.6))
+    t = math.sqrt(0.6) * math.sqrt(3 / 0.4)
+    assert result.pvalue == pytest.approx(2 * sps.t.sf(t, 3))
+    assert result.n == 5
+
+
+def test_pearson_drops_incomplete_pairs_and_flags_degenerate():
+    result = pearson([1, 2, np.nan, 3, 4, 5], [2, 4, 7, 5, np.nan, 4])
+    assert result.n == 4
+    assert result.statistic == pytest.approx(np.corrcoef([1, 2, 3, 5], [2, 4, 5, 4])[0, 1])
+    with pytest.warns(DegenerateInputWarning, match="constant"):
+        assert math.isnan(pearson([1, 2, 3], [4, 4, 4]).statistic)
+    with pytest.warns(DegenerateInputWarning, match="at least 3"):
+        assert pearson([1, 2], [3, 4]).n == 2
+    with pytest.raises(ValueError, match="equal length"):
+        pearson([1, 2, 3], [1, 2])
+
+
+def _signature_table(languages, layers=(0, 6, 12), categories=("Case", "Tense"), seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"category": c, "layer": k, "language": lang, "value": float(rng.uniform())}
+                         for c in categories for k in layers for lang in languages])
+
+
+def test_property_correlations_planted_and_against_scipy():
+    languages = ["ar", "de", "en", "fi", "hi", "ja", "zh"]
+    signatures = _signature_table(languages)
+    case12 = signatures[(signatures["category"] == "Case") & (signatures["layer"] == 12)].set_index("language")
+    properties = pd.DataFrame(
+        [{"language": lang, "property": "linear", "value": 3 * case12.loc[lang, "value"] - 1} for lang in languages]
+        + [{"language": lang, "property": "ttr", "value": float(i)} for i, lang in enumerate(languages[:-1])]
+        + [{"language": "xx", "property": "ttr", "value": 9.0}]  # a language without signatures: ignored
+    )
+    out = property_correlations(signatures, properties)
+    assert len(out) == 2 * 3 * 2
+    assert list(out.columns) == ["category", "layer", "property", "statistic", "pvalue", "n"]
+    planted = out[(out["category"] == "Case") & (out["layer"] == 12) & (out["property"] == "linear")].iloc[0]
+    assert planted.statistic == pytest.approx(1.0) and planted.n == 7
+    row = out[(out["category"] == "Tense") & (out["layer"] == 6) & (out["property"] == "ttr")].iloc[0]
+    tense6 = signatures[(signatures["category"] == "Tense") & (signatures["layer"] == 6)].set_index("language")
+    reference = sps.pearsonr(tense6.loc[languages[:-1], "value"], np.arange(6.0))
+    assert row.n == 6
+    assert row.statistic == pytest.approx(reference.statistic)
+    assert row.pvalue == pytest.approx(reference.pvalue)
+
+
+def test_downstream_correlations_per_task_and_layer():
+    languages = ["de", "en", "es", "fr", "ru", "zh"]
+    signatures = _signature_table(languages, categories=("all",)).drop(columns="category")
+    layer6 = signatures[signatures["layer"] == 6].set_index("language")["value"]
+    scores = pd.DataFrame(
+        [{"language": lang, "task": "xnli", "score": 50 - 10 * layer6[lang]} for lang in languages]
+        + [{"language": lang, "task": "pos", "score": float(i % 3)} for i, lang in enumerate(languages)]
+    )
+    out = downstream_correlations(signatures, scores)
+    assert list(out.columns) == ["layer", "task", "statistic", "pvalue", "n"]
+    assert len(out) == 3 * 2
+    xnli6 = out[(out["layer"] == 6) & (out["task"] == "xnli")].iloc[0]
+    assert xnli6.statistic == pytest.approx(-1.0)
+    pos0 = out[(out["layer"] == 0) & (out["task"] == "pos")].iloc[0]
+    layer0 = signatures[signatures["layer"] == 0].set_index("language").loc[languages, "value"]
+    assert pos0.statistic == pytest.approx(np.corrcoef(layer0, [i % 3 for i in range(6)])[0, 1])
+    with pytest.raises(ValueError, match="lacks column"):
+        downstream_correlations(signatures, scores.rename(columns={"score": "value"}))
+
+
+# --- chi-square variance test ------------------------------------------------------------------------
+
+
+def test_variance_test_textbook_example():
+    # Montgomery and Runger, bottle fill volume: n = 20, s^2 = 0.0153 (fl oz)^2, H0 sigma^2 = 0.01:
+    # chi2_0 = 19 * 0.0153 / 0.01 = 29.07 < chi2_{0.05,19} = 30.14, so H0 is not rejected (0.05 < P < 0.10).
+    z = np.random.default_rng(0).normal(size=20)
+    sample = 12 + (z - z.mean()) / z.std(ddof=1) * math.sqrt(0.0153)
+    result = variance_test(sample, 0.01)
+    assert result.statistic == pytest.approx(29.07)
+    assert result.df == 19 and result.n == 20
+    assert result.variance == pytest.approx(0.0153)
+    assert 0.05 < result.pvalue < 0.10
+    assert result.statistic < sps.chi2.ppf(0.95, 19) == pytest.approx(30.14, abs=5e-3)
+
+
+def test_variance_test_hand_computation_and_tails():
+    sample = np.array([0.21, 0.35, 0.12, 0.48, 0.30, 0.27, 0.55, 0.09])
+    sigma0 = 0.01
+    s2 = np.sum((sample - sample.mean()) ** 2) / 7
+    statistic = 7 * s2 / sigma0
+    greater = variance_test(sample, sigma0)
+    less = variance_test(sample, sigma0, alternative="less")
+    both = variance_test(sample, sigma0, alternative="two-sided")
+    assert greater.statistic == pytest.approx(statistic)
+    assert greater.pvalue == pytest.approx(sps.chi2.sf(statistic, 7))
+    assert less.pvalue == pytest.approx(sps.chi2.cdf(statistic, 7))
+    assert both.pvalue == pytest.approx(2 * min(greater.pvalue, less.pvalue))
+    assert greater.pvalue + less.pvalue == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="alternative"):
+        variance_test(sample, sigma0, alternative="upper")
+    with pytest.raises(ValueError, match="non-negative"):
+        variance_test(sample, -1.0)
+    with pytest.warns(DegenerateInputWarning, match="reference variance"):
+        assert math.isnan(variance_test(sample, 0.0).pvalue)
+    with pytest.warns(DegenerateInputWarning, match="at least 2"):
+        assert math.isnan(variance_test([0.3, np.nan], 0.1).statistic)
+
+
+def test_group_variance_tests_uses_the_study_groups():
+    languages = sorted(set(DIVERSE).union(*RELATED_SETS.values()) - {"gl"})  # Galician missing
+    signatures = _signature_table(languages, layers=(0, 6, 12), categories=("Number",), seed=5)
+    out = group_variance_tests(signatures, layers=[0, 12])
+    assert len(out) == 2 * 3
+    assert set(out["related_set"]) == {"Germanic", "Romance", "Slavic"}
+    row = out[(out["layer"] == 12) & (out["related_set"] == "Romance")].iloc[0]
+    at12 = signatures[signatures["layer"] == 12].set_index("language")["value"]
+    romance = [lang for lang in RELATED_SETS["Romance"] if lang != "gl"]
+    expected = variance_test(at12[list(DIVERSE)].to_numpy(), float(np.var(at12[romance], ddof=1)))
+    assert row.statistic == pytest.approx(expected.statistic)
+    assert row.pvalue == pytest.approx(expected.pvalue)
+    assert row.n == 10 and row.n_reference == 6 and "gl" not in row.related_languages.split(",")
+    with pytest.raises(ValueError, match=r"layers \[7\]"):
+        group_variance_tests(signatures, layers=[7])
+    small = signatures[~signatures["language"].isin(["da", "nl", "de", "sv"])]
+    with pytest.warns(DegenerateInputWarning, match="Germanic"):
+        thin = group_variance_tests(small, layers=[0])
+    assert thin.loc[thin["related_set"] == "Germanic", "pvalue"].isna().all()
