@@ -29,6 +29,8 @@ import pandas as pd
 import pymannkendall
 from scipy import stats as _sps
 
+from crossling.diagnostics import DegenerateInputWarning
+
 __all__ = [
     "DIVERSE",
     "RELATED_SETS",
@@ -57,10 +59,6 @@ RELATED_SETS: dict[str, tuple[str, ...]] = {
 DIVERSE: tuple[str, ...] = ("ar", "zh", "en", "fi", "el", "hi", "id", "ru", "es", "tr")
 
 Alternative = Literal["greater", "less", "two-sided"]
-
-
-class DegenerateInputWarning(RuntimeWarning):
-    """A statistic was undefined for the data given (too few values, constant input); it is NaN."""
 
 
 def _finite_or_nan(values: np.ndarray, name: str) -> np.ndarray:

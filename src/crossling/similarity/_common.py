@@ -1,0 +1,85 @@
+"""Input handling shared by the similarity indices: paired arrays or moments, one layer or many."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+
+from crossling.moments import Moments
+from crossling.similarity.rownorm import RowNormMoments
+from crossling.diagnostics import DegenerateInputWarning
+
+R = TypeVar("R")
+Stats = Moments | RowNormMoments
+
+
+@dataclass(frozen=True, eq=False)
+class ScalarResult:
+    """Base of every named result: ``value`` is the index itself, so ``float(result)`` works."""
+
+    value: float
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def degenerate(message: str) -> None:
+    """Warn that an index is undefined or untrustworthy for these data (the caller returns NaN or records it)."""
+    warnings.warn(message, DegenerateInputWarning, stacklevel=3)
+
+
+def as_pair(X: Any, Y: Any, *, same_width: bool = False, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Validate paired arrays X (n x p) and Y (n x q) and return them as float64."""
+    if Y is None:
+        raise TypeError("Y is required when X is an array (pass Moments alone, or both X and Y)")
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if X.ndim != 2 or Y.ndim != 2:
+        raise ValueError(
+            f"expected X (n, p) and Y (n, q), got shapes {X.shape} and {Y.shape}; "
+            "for several layers build Moments(p, q, n_layers=L)"
+        )
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}: rows must be paired (translations)")
+    if same_width and X.shape[1] != Y.shape[1]:
+        raise ValueError(f"this index needs p == q (aligned neurons), got p={X.shape[1]}, q={Y.shape[1]}")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"need at least {min_rows} paired rows, got {X.shape[0]}")
+    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+        raise ValueError("X or Y contains NaN or Inf")
+    return X, Y
+
+
+def is_stats(obj: Any) -> bool:
+    return isinstance(obj, (Moments, RowNormMoments))
+
+
+def n_layers_of(stats: Stats) -> int | None:
+    return stats.moments.n_layers if isinstance(stats, RowNormMoments) else stats.n_layers
+
+
+def per_layer(stats: Stats, fn: Callable[[Stats], R]) -> R | list[R]:
+    """Apply a single-layer index to ``stats``; for multi-layer statistics, once per layer (a list)."""
+    if n_layers_of(stats) is None:
+        return fn(stats)
+    return [fn(stats.layer(i)) for i in range(n_layers_of(stats))]
+
+
+def moments_of(stats: Stats, *, min_rows: int = 2) -> Moments:
+    """The second moments inside ``stats``, checked to hold enough rows."""
+    m = stats.moments if isinstance(stats, RowNormMoments) else stats
+    if m.n < min_rows:
+        raise ValueError(f"need at least {min_rows} paired rows, these moments hold {m.n}")
+    return m
+
+
+def resolve(X_or_stats: Any, Y: Any) -> Stats | None:
+    """Return the statistics object when one was given (then Y must be None), else None."""
+    if is_stats(X_or_stats):
+        if Y is not None:
+            raise TypeError("pass either a Moments object alone or the arrays X and Y, not both")
+        return X_or_stats
+    return None

@@ -1,0 +1,111 @@
+"""Average neuron-wise correlation (ANC) of Del and Fishel (2022)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, per_layer, resolve
+
+__all__ = ["ANCResult", "anc"]
+
+# A neuron counts as constant when its standard deviation is below this fraction of its mean's magnitude:
+# float64 sums of identical values leave rounding residue of ~1e-16 relative, far below this.
+_CONSTANT_RTOL = 1e-12
+
+
+@dataclass(frozen=True, eq=False)
+class ANCResult(ScalarResult):
+    """Average neuron-wise correlation.
+
+    Attributes
+    ----------
+    value : float
+        Mean over the non-constant neurons of ``|r_i|`` (``absolute=True``) or of ``r_i``; NaN when every
+        neuron was excluded.
+    per_neuron : ndarray, shape (p,)
+        The signed Pearson correlation ``r_i`` of neuron i in X with neuron i in Y; NaN for excluded neurons.
+    n_excluded : int
+        Neurons left out because they are constant in X or in Y (their correlation is undefined).
+    absolute : bool
+    n : int
+        Number of paired rows.
+    """
+
+    per_neuron: np.ndarray
+    n_excluded: int
+    absolute: bool
+    n: int
+
+
+def _anc(sxx_d, syy_d, sxy_d, mean_x, mean_y, n: int, absolute: bool) -> ANCResult:
+    """ANC from the diagonals of the centred sums (one source of truth for both input paths)."""
+    constant = (np.sqrt(sxx_d / n) <= _CONSTANT_RTOL * np.abs(mean_x)) | (
+        np.sqrt(syy_d / n) <= _CONSTANT_RTOL * np.abs(mean_y)
+    )
+    r = np.full(sxx_d.shape, np.nan)
+    ok = ~constant
+    r[ok] = np.clip(sxy_d[ok] / np.sqrt(sxx_d[ok] * syy_d[ok]), -1.0, 1.0)
+    n_excluded = int(constant.sum())
+    if n_excluded == len(r):
+        degenerate(f"ANC: all {n_excluded} neurons are constant in X or Y; ANC is NaN")
+        value = np.nan
+    else:
+        if n_excluded:
+            degenerate(f"ANC: {n_excluded} of {len(r)} neurons are constant in X or Y and were excluded")
+        value = float(np.mean(np.abs(r[ok]) if absolute else r[ok]))
+    return ANCResult(value=value, per_neuron=r, n_excluded=n_excluded, absolute=absolute, n=int(n))
+
+
+def anc(X_or_moments: Any, Y: Any = None, *, absolute: bool = True) -> ANCResult | list[ANCResult]:
+    r"""Average neuron-wise correlation of paired representations (a similarity in [0, 1]).
+
+    .. math::
+
+        \mathrm{ANC}(X, Y) = \frac{1}{p} \sum_{i=1}^{p} |r_i|, \qquad
+        r_i = \frac{S^{xy}_{ii}}{\sqrt{S^{xx}_{ii} S^{yy}_{ii}}},
+
+    the Pearson correlation of neuron i of X with neuron i of Y over the n paired items (Del and Fishel,
+    2022, "Cross-lingual Similarity of Multilingual Representations Revisited", AACL). Neurons of one
+    model are aligned a priori, so p == q is required. ANC is not invariant to permuting or rotating the
+    neurons of one side, unlike CKA and CCA.
+
+    Parameters
+    ----------
+    X_or_moments : array_like (n, p), or Moments / RowNormMoments
+        The first representation, or the moments of the pair (then ``Y`` must be omitted). A multi-layer
+        Moments gives one result per layer (a list).
+    Y : array_like (n, p), optional
+        The second representation, rows paired with X.
+    absolute : bool, default True
+        Average ``|r_i|``; ``False`` averages the signed ``r_i`` (the authors' code reports both).
+
+    Returns
+    -------
+    ANCResult
+        ``value``, the per-neuron correlations and the number of excluded (constant) neurons.
+
+    Notes
+    -----
+    A neuron that is constant in X or in Y has no correlation; it is excluded from the mean, counted in
+    ``n_excluded`` and a :class:`~crossling.diagnostics.DegenerateInputWarning` is issued.
+    """
+    stats = resolve(X_or_moments, Y)
+    if stats is None:
+        X, Y = as_pair(X_or_moments, Y, same_width=True)
+        mx, my = X.mean(0), Y.mean(0)
+        Xc, Yc = X - mx, Y - my
+        return _anc(
+            np.einsum("ij,ij->j", Xc, Xc), np.einsum("ij,ij->j", Yc, Yc), np.einsum("ij,ij->j", Xc, Yc),
+            mx, my, len(X), absolute,
+        )
+
+    def one(s) -> ANCResult:
+        m = moments_of(s)
+        if m.p != m.q:
+            raise ValueError(f"ANC needs p == q (aligned neurons), got p={m.p}, q={m.q}")
+        return _anc(np.diagonal(m.sxx), np.diagonal(m.syy), np.diagonal(m.sxy), m.mean_x, m.mean_y, m.n, absolute)
+
+    return per_layer(stats, one)
