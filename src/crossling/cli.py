@@ -173,3 +173,14 @@ def demo(
                         limit=200 if quick else None)
     for lang, store in run_extract(cfg).items():
         typer.echo(f"  {lang}: {store.n_rows} sentences x {store.dim} x {len(store.layers)} layers -> {store.path}")
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder whose studies wrote report.json sections."),
+    out: Optional[Path] = typer.Option(None, help="Where to write the HTML (default RUN_DIR/report.html)."),
+) -> None:
+    """Write one self-contained HTML report of a run: figures embedded, tables, readings and provenance."""
+    from crossling.report import write_report
+
+    typer.echo(f"wrote {write_report(run_dir, out=out)}")

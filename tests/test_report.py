@@ -1,0 +1,53 @@
+"""The HTML report: self-contained, tables equal to the parquet files, provenance shown."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from crossling.io import write_table
+from crossling.report import ReportError, write_report, write_section
+
+
+def _study(run_dir, name, values):
+    study = run_dir / name
+    (study / "figures").mkdir(parents=True)
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot(values)
+    fig.savefig(study / "figures" / "curve.png")
+    plt.close(fig)
+    write_table(pd.DataFrame({"layer": range(len(values)), "value": values}), study, "values")
+    (study / "manifest.json").write_text(json.dumps({"model": "tiny", "seed": 7}))
+    write_section(study, {
+        "title": f"Study {name}", "summary": "A planted curve.",
+        "figures": [{"file": "figures/curve.png", "caption": "Value by layer", "reading": "Rising means more."}],
+        "tables": [{"file": "values.parquet", "caption": "Values", "max_rows": 3}],
+        "provenance": "manifest.json"})
+
+
+def test_report_is_self_contained_and_holds_the_numbers(tmp_path):
+    _study(tmp_path, "a", [0.125, 0.5, 0.75, 0.875])
+    _study(tmp_path, "b", [1.0, 2.0])
+    page = write_report(tmp_path).read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no external request
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "Study a" in page and "Rising means more." in page and "&quot;seed&quot;: 7" in page
+    assert "0.125" in page and "0.75" in page and "first 3 of 4 rows" in page
+    assert "0.875" not in page  # cut at max_rows, and said so
+
+
+def test_missing_pieces_are_clear_errors(tmp_path):
+    with pytest.raises(ReportError, match="no study results"):
+        write_report(tmp_path)
+    with pytest.raises(ReportError, match="does not exist"):
+        write_section(tmp_path, {"title": "x", "figures": [{"file": "nope.png"}]})
