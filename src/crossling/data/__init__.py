@@ -1,0 +1,72 @@
+"""Corpus readers and language data: CoNLL-U / PUD / parallel text, UD -> UniMorph categories, language metadata.
+
+Every reader yields :class:`~crossling.data.records.Sentence` records; see each module for its format rules.
+"""
+
+from crossling.data.conllu import ConlluCounts, ConlluError, count_conllu, infer_lang, read_conllu
+from crossling.data.languages import (
+    DIVERSE_SET,
+    GERMANIC,
+    LOW_RESOURCE_SET,
+    RELATED_SETS,
+    ROMANCE,
+    SLAVIC,
+    DataSize,
+    char_counts,
+    char_coverage,
+    data_size,
+    language_properties,
+    language_table,
+    type_token_ratio,
+)
+from crossling.data.parallel import AlignmentError, read_parallel, read_parallel_tsv, whitespace_sentence
+from crossling.data.pud import pud_files, pud_languages, read_pud
+from crossling.data.records import MultiwordToken, Sentence, Word
+from crossling.data.unimorph import (
+    UD_TO_UNIMORPH,
+    UNIMORPH_CATEGORIES,
+    UPOS_TO_UNIMORPH,
+    CategoryIndex,
+    CategorySkippedWarning,
+    CategoryWords,
+    unimorph_features,
+    words_by_category,
+)
+
+__all__ = [
+    "AlignmentError",
+    "CategoryIndex",
+    "CategorySkippedWarning",
+    "CategoryWords",
+    "ConlluCounts",
+    "ConlluError",
+    "DIVERSE_SET",
+    "DataSize",
+    "GERMANIC",
+    "LOW_RESOURCE_SET",
+    "MultiwordToken",
+    "RELATED_SETS",
+    "ROMANCE",
+    "SLAVIC",
+    "Sentence",
+    "UD_TO_UNIMORPH",
+    "UNIMORPH_CATEGORIES",
+    "UPOS_TO_UNIMORPH",
+    "Word",
+    "char_counts",
+    "char_coverage",
+    "count_conllu",
+    "data_size",
+    "infer_lang",
+    "language_properties",
+    "language_table",
+    "pud_files",
+    "pud_languages",
+    "read_conllu",
+    "read_parallel",
+    "read_parallel_tsv",
+    "read_pud",
+    "type_token_ratio",
+    "unimorph_features",
+    "whitespace_sentence",
+]

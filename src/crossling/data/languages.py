@@ -1,0 +1,211 @@
+"""Language metadata (the study's table and groups) and properties measured on a corpus.
+
+The table (``languages.tsv``, package data) holds the 33 languages of Zhao, Ziser and Cohen (2023), Table 2,
+with the family and genus that paper took from WALS (Dryer and Haspelmath, eds.). The groups are the ones of
+its variance test. The properties are the language-level covariates it relates to the factorization:
+the number of distinct characters covering 99.9% of character occurrences, the type-token ratio and the
+data size.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from io import StringIO
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from crossling.data.records import Sentence
+
+__all__ = [
+    "GERMANIC",
+    "ROMANCE",
+    "SLAVIC",
+    "RELATED_SETS",
+    "DIVERSE_SET",
+    "LOW_RESOURCE_SET",
+    "DataSize",
+    "language_table",
+    "char_counts",
+    "char_coverage",
+    "type_token_ratio",
+    "data_size",
+    "language_properties",
+]
+
+GERMANIC: tuple[str, ...] = ("da", "nl", "en", "de", "sv")
+ROMANCE: tuple[str, ...] = ("ca", "fr", "gl", "it", "pt", "ro", "es")
+SLAVIC: tuple[str, ...] = ("bg", "hr", "cs", "pl", "ru", "sk", "sl", "uk")
+RELATED_SETS: Mapping[str, tuple[str, ...]] = {"Germanic": GERMANIC, "Romance": ROMANCE, "Slavic": SLAVIC}
+"""Related sets of the variance test: languages of one family and genus."""
+DIVERSE_SET: tuple[str, ...] = ("ar", "zh", "en", "fi", "el", "hi", "id", "ru", "es", "tr")
+"""Diverse set of the variance test: ten genera and diverse scripts, after Fujinuma et al. (2022)."""
+LOW_RESOURCE_SET: tuple[str, ...] = ("en", "fr", "ko", "tr", "vi")
+"""Languages whose training data the study cuts to 10% to simulate low resources."""
+
+_TABLE_COLUMNS = ["language", "iso639_1", "family", "genus"]
+
+
+class DataSize(NamedTuple):
+    """Size of a corpus: sentences, tokens (syntactic words) and non-whitespace characters."""
+
+    sentences: int
+    tokens: int
+    characters: int
+
+
+def language_table() -> pd.DataFrame:
+    """The study's languages: columns ``language`` (English name), ``iso639_1``, ``family``, ``genus`` (WALS).
+
+    A fresh copy on every call, so callers may modify it.
+    """
+    return pd.read_csv(StringIO(_table_text()), sep="\t", dtype=str, keep_default_na=False)
+
+
+def _table_text() -> str:
+    text = resources.files("crossling.data").joinpath("languages.tsv").read_text(encoding="utf-8")
+    header = text.split("\n", 1)[0].split("\t")
+    if header != _TABLE_COLUMNS:
+        raise RuntimeError(f"crossling/data/languages.tsv has columns {header}, expected {_TABLE_COLUMNS}")
+    return text
+
+
+def _sentence_text(sentence: Sentence) -> str:
+    return sentence.text if sentence.text is not None else " ".join(sentence.forms)
+
+
+def char_counts(sentences: Iterable[Sentence]) -> Counter[str]:
+    """Occurrences of each non-whitespace character in the sentences.
+
+    The characters of a sentence are those of its ``text`` (the raw sentence, ``# text`` in CoNLL-U), or of
+    its word forms joined by spaces when it has no text. Whitespace (``str.isspace``) is not counted: it
+    separates words rather than writing them, and its amount depends on tokenisation conventions.
+    """
+    counts: Counter[str] = Counter()
+    for sentence in sentences:
+        counts.update(_sentence_text(sentence))
+    for char in [c for c in counts if c.isspace()]:
+        del counts[char]
+    return counts
+
+
+def char_coverage(sentences: Iterable[Sentence], *, coverage: float = 0.999) -> int:
+    """Number of distinct characters needed to cover ``coverage`` of all character occurrences.
+
+    With the character counts c_1 >= c_2 >= ... (:func:`char_counts`: whitespace excluded) and total
+    T = sum c_i, the result is the smallest k with c_1 + ... + c_k >= coverage * T. Ties in the ordering do not
+    change k. Zhao, Ziser and Cohen (2023) use coverage = 0.999 as a measure of script size.
+
+    Raises
+    ------
+    ValueError
+        If ``coverage`` is not in (0, 1] or the sentences contain no character.
+    """
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1], got {coverage}")
+    return _coverage_k(char_counts(sentences), coverage)
+
+
+def _coverage_k(counts: Counter[str], coverage: float) -> int:
+    if not counts:
+        raise ValueError("no characters: cannot compute character coverage of an empty corpus")
+    ordered = np.sort(np.fromiter(counts.values(), dtype=np.int64, count=len(counts)))[::-1]
+    cumulative = np.cumsum(ordered)
+    return int(np.searchsorted(cumulative, coverage * cumulative[-1], side="left")) + 1
+
+
+def type_token_ratio(sentences: Iterable[Sentence]) -> float:
+    """Distinct lemmas divided by tokens (syntactic words), over the words that have a lemma.
+
+    A lemma ``_`` means "not annotated" unless the form is ``_`` too; such words are left out of both counts
+    and a warning gives their number (Korean PUD lemmatises about half of its words). Lemmas are compared as
+    written (case-sensitive).
+
+    Returns
+    -------
+    float
+        NaN, with a warning, when no word has a lemma.
+    """
+    ratio, _, _ = _lemma_stats(sentences)
+    return ratio
+
+
+def _lemma_stats(sentences: Iterable[Sentence]) -> tuple[float, int, int]:
+    """(type-token ratio, words with a lemma, words without)."""
+    lemmas: set[str] = set()
+    with_lemma = without = 0
+    for sentence in sentences:
+        for word in sentence.words:
+            if word.lemma == "_" and word.form != "_":
+                without += 1
+            else:
+                with_lemma += 1
+                lemmas.add(word.lemma)
+    if without:
+        warnings.warn(
+            f"{without} of {with_lemma + without} words have no lemma ('_') and are left out of the type-token ratio",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not with_lemma:
+        warnings.warn("no word has a lemma: type-token ratio is NaN", UserWarning, stacklevel=3)
+        return math.nan, 0, without
+    return len(lemmas) / with_lemma, with_lemma, without
+
+
+def data_size(sentences: Iterable[Sentence]) -> DataSize:
+    """Number of sentences, tokens (syntactic words) and non-whitespace characters (as :func:`char_counts`)."""
+    sentences = list(sentences)
+    characters = sum(char_counts(sentences).values())
+    return DataSize(len(sentences), sum(len(s.words) for s in sentences), characters)
+
+
+def language_properties(
+    sentences_by_lang: Mapping[str, Sequence[Sentence]], *, coverage: float = 0.999
+) -> pd.DataFrame:
+    """One row of properties per language.
+
+    Parameters
+    ----------
+    sentences_by_lang : mapping of str to sequence of Sentence
+        Language code -> its corpus (e.g. a treebank, or one side of PUD).
+    coverage : float, default 0.999
+        Passed to :func:`char_coverage`.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``iso639_1``, ``language``, ``family``, ``genus`` (from :func:`language_table`, empty strings
+        for a code not in it), ``sentences``, ``tokens``, ``characters``, ``char_coverage`` (the k of
+        :func:`char_coverage`), ``coverage`` (the fraction used), ``type_token_ratio`` (:func:`type_token_ratio`),
+        ``lemmatised_tokens`` (the tokens that ratio is over). Rows in the order of ``sentences_by_lang``.
+    """
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1], got {coverage}")
+    meta = language_table().set_index("iso639_1")
+    rows = []
+    for lang, sentences in sentences_by_lang.items():
+        counts = char_counts(sentences)
+        if not counts:
+            raise ValueError(f"language {lang!r}: no characters, cannot compute its properties")
+        ratio, with_lemma, _ = _lemma_stats(sentences)
+        known = lang in meta.index
+        rows.append(
+            {
+                "iso639_1": lang,
+                **{col: meta.at[lang, col] if known else "" for col in ("language", "family", "genus")},
+                "sentences": len(sentences),
+                "tokens": sum(len(s.words) for s in sentences),
+                "characters": sum(counts.values()),
+                "char_coverage": _coverage_k(counts, coverage),
+                "coverage": coverage,
+                "type_token_ratio": ratio,
+                "lemmatised_tokens": with_lemma,
+            }
+        )
+    return pd.DataFrame(rows)
