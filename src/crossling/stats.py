@@ -29,6 +29,7 @@ import pandas as pd
 import pymannkendall
 from scipy import stats as _sps
 
+from crossling.data.languages import DIVERSE_SET, RELATED_SETS
 from crossling.diagnostics import DegenerateInputWarning
 
 __all__ = [
@@ -49,14 +50,8 @@ __all__ = [
     "variance_test",
 ]
 
-# The study's language groups (ISO 639-1), from /shared/data/meta/README.md: related sets share family and
-# genus; the diverse set spans ten genera and several scripts (after Fujinuma et al., 2022).
-RELATED_SETS: dict[str, tuple[str, ...]] = {
-    "Germanic": ("da", "nl", "en", "de", "sv"),
-    "Romance": ("ca", "fr", "gl", "it", "pt", "ro", "es"),
-    "Slavic": ("bg", "hr", "cs", "pl", "ru", "sk", "sl", "uk"),
-}
-DIVERSE: tuple[str, ...] = ("ar", "zh", "en", "fi", "el", "hi", "id", "ru", "es", "tr")
+# The study's language groups (related sets and the diverse set) live with the language metadata.
+DIVERSE = DIVERSE_SET
 
 Alternative = Literal["greater", "less", "two-sided"]
 
