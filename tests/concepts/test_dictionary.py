@@ -1,0 +1,188 @@
+"""Translation dictionaries: symmetrisation by hand, p(t|s) by hand, TSV round trip, eflomal recovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crossling.concepts import (
+    TranslationDictionary,
+    WordAlignment,
+    align_words,
+    build_dictionaries,
+    lexical_translations,
+    symmetrise,
+)
+
+
+def test_intersection():
+    fwd = {(0, 0), (1, 1), (2, 1)}
+    rev = {(0, 0), (1, 1), (2, 2)}
+    assert symmetrise(fwd, rev, 3, 3, method="intersection").tolist() == [[0, 0], [1, 1]]
+
+
+def test_grow_diag_final_by_hand():
+    # Intersection {(0,0), (2,2)}. grow-diag adds union points next to them whose source or target word
+    # is unaligned: (1,1) (diagonal of both), then (3,2) next to (2,2) with source 3 unaligned.
+    # (3,3)'s row 3 and column 3... column 3 is unaligned, (3,3) is a neighbour of (2,2) and of (3,2):
+    # it is added too. (0,3) is in the union but not adjacent to the alignment; final() adds it only
+    # if its source or target is still unaligned: target 3 is aligned by then, source 0 too -> not added.
+    fwd = {(0, 0), (1, 1), (2, 2), (3, 2)}
+    rev = {(0, 0), (2, 2), (3, 3), (0, 3)}
+    got = symmetrise(fwd, rev, 4, 4, method="grow-diag-final")
+    assert got.tolist() == [[0, 0], [1, 1], [2, 2], [3, 2], [3, 3]]
+
+
+def test_final_adds_links_of_unaligned_words():
+    # Intersection empty; no growth possible; final() adds forward links, then reverse links touching an
+    # unaligned word.
+    fwd = {(0, 1)}
+    rev = {(1, 0), (0, 0)}
+    got = symmetrise(fwd, rev, 2, 2, method="grow-diag-final")
+    # final(fwd): (0,1). final(rev) in sorted order: (0,0): target 0 unaligned -> add; (1,0): source 1 -> add.
+    assert got.tolist() == [[0, 0], [0, 1], [1, 0]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grow_diag_final_lies_between_intersection_and_union(seed):
+    rng = np.random.default_rng(seed)
+    fwd = {(int(i), int(j)) for i, j in rng.integers(0, 8, (10, 2))}
+    rev = {(int(i), int(j)) for i, j in rng.integers(0, 8, (10, 2))}
+    gdf = {tuple(x) for x in symmetrise(fwd, rev, 8, 8).tolist()}
+    assert fwd & rev <= gdf <= fwd | rev
+    # Every word aligned by either direction ends up aligned.
+    assert {i for i, _ in fwd | rev} == {i for i, _ in gdf} and {j for _, j in fwd | rev} == {j for _, j in gdf}
+
+
+def test_symmetrise_rejects_out_of_range_links():
+    with pytest.raises(ValueError, match="outside"):
+        symmetrise({(0, 5)}, set(), 2, 2)
+    with pytest.raises(ValueError, match="method"):
+        symmetrise(set(), set(), 2, 2, method="union")
+
+
+def small_alignment():
+    source = (("the", "house"), ("the", "car"), ("a", "house"), ("the", "the"))
+    target = (("das", "Haus"), ("das", "Auto"), ("ein", "Haus"), ("der", "die"))
+    links = tuple(np.array(x) for x in ([[0, 0], [1, 1]], [[0, 0], [1, 1]], [[0, 0], [1, 1]], [[0, 0], [1, 1]]))
+    return WordAlignment(source, target, links, "grow-diag-final", "test", {})
+
+
+def test_lexical_translations_by_hand():
+    d = lexical_translations(small_alignment(), source_lang="en", target_lang="de", n_best=2)
+    # "the": das x2, der x1, die x1 -> p = 1/2, 1/4, 1/4; kept: das, then der (tie broken by form).
+    table = d.table.set_index(["source", "target"])
+    assert table.loc[("the", "das"), "prob"] == 0.5 and table.loc[("the", "das"), "count"] == 2
+    assert d.translations("the") == ("das", "der")
+    assert d.translations("house") == ("Haus",) and table.loc[("house", "Haus"), "prob"] == 1.0
+    assert d.translations("xyz") == ()
+    assert d.as_mapping(1)["the"] == ("das",)
+    rev = lexical_translations(small_alignment(), source_lang="de", target_lang="en", reverse=True)
+    assert rev.translations("das") == ("the",) and rev.translations("Haus") == ("house",)
+    assert rev.translations("ein") == ("a",)
+    # Probabilities of each source word sum to one before truncation.
+    full = lexical_translations(small_alignment(), source_lang="en", target_lang="de", n_best=10)
+    assert np.allclose(full.table.groupby("source")["prob"].sum(), 1.0)
+
+
+def test_tsv_round_trip(tmp_path):
+    d = lexical_translations(small_alignment(), source_lang="en", target_lang="de", n_best=3)
+    path = d.save(tmp_path / "en-de.tsv")
+    back = TranslationDictionary.load(path)
+    assert (back.source_lang, back.target_lang, back.n_best) == ("en", "de", 3)
+    pd.testing.assert_frame_equal(back.table, d.table)
+    assert back.provenance["symmetrisation"] == "grow-diag-final"
+
+
+def test_user_tsv_without_probabilities_uses_file_order(tmp_path):
+    path = tmp_path / "user.tsv"
+    path.write_text("source\ttarget\nhouse\tHaus\nhouse\tGebäude\ncar\tAuto\nhouse\tHeim\n", encoding="utf-8")
+    d = TranslationDictionary.load(path, source_lang="en", target_lang="de", n_best=2)
+    assert d.translations("house") == ("Haus", "Gebäude") and d.translations("car") == ("Auto",)
+    assert np.isnan(d.table["prob"]).all() and (d.table["count"] == -1).all()
+
+
+def test_user_tsv_with_probabilities_is_ranked(tmp_path):
+    path = tmp_path / "user.tsv"
+    path.write_text("house\tHeim\t0.1\nhouse\tHaus\t0.7\nhouse\tGebäude\t0.2\n", encoding="utf-8")
+    d = TranslationDictionary.load(path, source_lang="en", target_lang="de")
+    assert d.translations("house") == ("Haus", "Gebäude", "Heim")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("house\n", "2 to 4"),
+        ("house\tHaus\tlots\n", "not a number"),
+        ("house\tHaus\t1.5\n", "outside"),
+        ("house\tHaus\t0.5\t-1\n", "negative"),
+        ("\tHaus\n", "empty"),
+        ("house\tHaus\nhouse\tHaus\n", "twice"),
+    ],
+)
+def test_user_tsv_errors(tmp_path, text, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        TranslationDictionary.load(path, source_lang="en", target_lang="de")
+
+
+def test_tsv_needs_languages(tmp_path):
+    path = tmp_path / "nolang.tsv"
+    path.write_text("a\tb\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="source_lang"):
+        TranslationDictionary.load(path)
+
+
+def synthetic_parallel(n_sentences=400, n_words=25, seed=0):
+    """Source sentences over s0..s{n-1}; targets translate s_i -> T_i, swap neighbours, add noise words."""
+    rng = np.random.default_rng(seed)
+    source, target = [], []
+    for _ in range(n_sentences):
+        words = list(rng.choice(n_words, rng.integers(4, 10), replace=False))
+        trans = [f"T{w}" for w in words]
+        for i in range(0, len(trans) - 1, 2):
+            if rng.random() < 0.3:
+                trans[i], trans[i + 1] = trans[i + 1], trans[i]
+        if rng.random() < 0.5:
+            trans.insert(int(rng.integers(0, len(trans) + 1)), f"noise{rng.integers(0, 3)}")
+        source.append([f"s{w}" for w in words])
+        target.append(trans)
+    return source, target
+
+
+def test_eflomal_recovers_planted_translations():
+    pytest.importorskip("eflomal")
+    source, target = synthetic_parallel()
+    source.append([])  # an empty pair is kept without links, and counted
+    target.append(["T1"])
+    fwd, rev = build_dictionaries(source, target, source_lang="xx", target_lang="yy", n_best=10)
+    for w in range(25):
+        assert fwd.translations(f"s{w}")[0] == f"T{w}"
+        assert rev.translations(f"T{w}")[0] == f"s{w}"
+        assert fwd.table.set_index(["source", "target"]).loc[(f"s{w}", f"T{w}"), "prob"] > 0.9
+    assert fwd.provenance["aligner_params"]["n_skipped_empty"] == 1
+    assert fwd.provenance["aligner"].startswith("eflomal")
+    assert (fwd.source_lang, fwd.target_lang, rev.source_lang, rev.target_lang) == ("xx", "yy", "yy", "xx")
+
+
+def test_intersection_alignment_is_precise():
+    pytest.importorskip("eflomal")
+    source, target = synthetic_parallel(n_sentences=300, seed=1)
+    al = align_words(source, target, symmetrisation="intersection")
+    correct = total = 0
+    for s, t, links in zip(al.source, al.target, al.links):
+        for i, j in links:
+            total += 1
+            correct += t[j] == "T" + s[i][1:]
+    assert total > 0.8 * sum(len(s) for s in source) and correct / total > 0.98
+
+
+def test_align_words_rejects_bad_corpora():
+    with pytest.raises(ValueError, match="1 source but 2 target"):
+        align_words([["a"]], [["b"], ["c"]])
+    with pytest.raises(ValueError, match="no sentence pair"):
+        align_words([[]], [["b"]])
+    with pytest.raises(ValueError, match="symmetrisation"):
+        align_words([["a"]], [["b"]], symmetrisation="union")
