@@ -184,3 +184,13 @@ def report(
     from crossling.report import write_report
 
     typer.echo(f"wrote {write_report(run_dir, out=out)}")
+
+
+def _register_studies() -> None:
+    # Each study keeps its command beside its code; the import is light (no torch) so --help stays fast.
+    from crossling.factorization import parafac2_command
+
+    app.command("parafac2")(parafac2_command)
+
+
+_register_studies()

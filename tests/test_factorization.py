@@ -1,0 +1,487 @@
+"""The joint-factorization study pipeline: words, alignment, Omega, fits, tables, trees, figures, provenance.
+
+End to end on tiny random models (one multilingual E, two monolingual controls, one of them shared by two
+languages) over real UD treebanks for en, de and es; plus model-free checks of the alignment and the
+streaming cross-covariance on a hand-written store, a planted PARAFAC2 for the fitting stage, and the
+known answer of a control model equal to the experimental one (Omega is then a covariance matrix).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import unicodedata
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+import yaml
+from pydantic import ValidationError
+from scipy.spatial.distance import cosine
+from typer.testing import CliRunner
+
+from crossling.corpus import load_corpus
+from crossling.data.unimorph import CategorySkippedWarning, unimorph_features
+from crossling.factorization import (
+    ALL_WORDS, AVERAGE, CATEGORIES, FactorizationConfig, align_words, category_words, cross_covariances,
+    fit_signatures, parafac2_command, run_factorization, signature_table, study_sentences,
+)
+from crossling.parafac2 import random_parafac2
+from crossling.stats import mann_kendall
+from crossling.store import VectorStore, corpus_checksum
+from tiny_models import build_tiny
+
+LANGUAGES = ["en", "de", "es"]
+LIMIT = 50
+MIN_WORDS = 40
+# Number and Tense: every language; Gender: en has too few words; Case: only de has enough (a category
+# needs two languages); Aspect: no language has enough; All words: every word.
+CATEGORY_SELECTION = ["Number", "Tense", "Gender", "Case", "Aspect", ALL_WORDS]
+TABLES = ["signatures", "average_signatures", "fits", "skipped", "trends", "properties", "property_correlations",
+          "variance_tests", "distances", "trees"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    e = build_tiny("xlmr", root / "e", seed=0)
+    c1 = build_tiny("bert", root / "c1", seed=1)
+    c2 = build_tiny("bert", root / "c2", seed=2)
+    return {"experimental": str(e), "control": {"en": str(c1), "de": str(c2), "es": str(c1)}}
+
+
+@pytest.fixture(scope="module")
+def stores_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("stores")
+
+
+def _config(models, stores_dir, data_dir, out, **overrides) -> FactorizationConfig:
+    settings = dict(experimental=models["experimental"], control=models["control"], languages=LANGUAGES,
+                    ud=data_dir / "ud" / "treebanks", split="test", limit=LIMIT, categories=CATEGORY_SELECTION,
+                    min_words=MIN_WORDS, rank=8, n_iter_max=30, n_permutations=199, chunk_size=64,
+                    stores=stores_dir, out=out)
+    settings.update(overrides)
+    return FactorizationConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def study(models, stores_dir, data_dir, tmp_path_factory):
+    config = _config(models, stores_dir, data_dir, tmp_path_factory.mktemp("study"))
+    with pytest.warns(CategorySkippedWarning, match="left out"):
+        result = run_factorization(config, progress=False)
+    return config, result
+
+
+@pytest.fixture(scope="module")
+def sentences(data_dir):
+    corpus = load_corpus(f"ud:{data_dir / 'ud' / 'treebanks'}", LANGUAGES, split="test")
+    return {lang: corpus[lang][:LIMIT] for lang in LANGUAGES}
+
+
+def _aligned_counts(sentences, result) -> dict[tuple[str, str], int]:
+    """Independently: words carrying each category (unimorph_features) that have a vector in both stores."""
+    counts = {}
+    for lang in LANGUAGES:
+        present = [set(zip(result.stores[role][lang].meta["sentence_index"], result.stores[role][lang].meta["word_index"]))
+                   for role in ("experimental", "control")]
+        both = present[0] & present[1]
+        for category in CATEGORY_SELECTION:
+            words = {(i, j) for i, s in enumerate(sentences[lang]) for j, w in enumerate(s.words)
+                     if category == ALL_WORDS or category in unimorph_features(w.upos, w.feats)}
+            counts[category, lang] = len(words & both)
+    return counts
+
+
+def _numpy_omega(result, sentences, category, layer, lang) -> np.ndarray:
+    """Omega = Zc^T Yc / m from the stores' vectors, rows matched through the metadata tables."""
+    e_store, c_store = result.stores["experimental"][lang], result.stores["control"][lang]
+    words = pd.DataFrame([(i, j) for i, s in enumerate(sentences[lang]) for j, w in enumerate(s.words)
+                          if category == ALL_WORDS or category in unimorph_features(w.upos, w.feats)],
+                         columns=["sentence_index", "word_index"])
+    e_meta = e_store.meta[["sentence_index", "word_index"]].reset_index(names="row_e")
+    c_meta = c_store.meta[["sentence_index", "word_index"]].reset_index(names="row_c")
+    rows = words.merge(e_meta, on=["sentence_index", "word_index"]).merge(c_meta, on=["sentence_index", "word_index"])
+    Z = np.asarray(c_store.vectors(layer), dtype=np.float64)[rows["row_c"].to_numpy()]
+    Y = np.asarray(e_store.vectors(layer), dtype=np.float64)[rows["row_e"].to_numpy()]
+    Z, Y = Z - Z.mean(axis=0), Y - Y.mean(axis=0)
+    return Z.T @ Y / len(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# End to end
+
+
+@pytest.mark.slow
+def test_skipped_languages_are_recorded_with_counts(study, sentences):
+    config, result = study
+    counts = _aligned_counts(sentences, result)
+    skipped = result.skipped.set_index(["category", "language"])
+    fitted = set(zip(result.average_signatures["category"], result.average_signatures["language"]))
+    for (category, lang), n in counts.items():
+        if n < MIN_WORDS:
+            assert skipped.at[(category, lang), "n_words"] == n
+            assert f"fewer than min_words={MIN_WORDS}" in skipped.at[(category, lang), "reason"]
+        # every (category, language) is either fitted or recorded as skipped, never both
+        assert ((category, lang) in fitted) != ((category, lang) in skipped.index)
+    # the scenarios this data set was chosen for
+    assert result.categories == ("Number", "Tense", "Gender", ALL_WORDS)
+    assert "at least 2 languages" in skipped.at[("Case", "de"), "reason"]
+    assert set(result.skipped.loc[result.skipped["category"] == "Aspect", "language"]) == set(LANGUAGES)
+    assert "without a vector" in skipped.at[("Case", "es"), "reason"]  # labelled 41, aligned fewer
+    assert list(result.average_signatures.query("category == 'Gender'")["language"].unique()) == ["de", "es"]
+    # n_words of the kept languages is the independent count
+    for row in result.average_signatures.itertuples():
+        assert row.n_words == counts[row.category, row.language]
+    assert result.manifest["skipped"] == result.skipped.to_dict(orient="records")
+
+
+@pytest.mark.slow
+def test_omega_equals_numpy_on_the_stored_vectors(study, sentences):
+    _, result = study
+    lang, category, layer = "de", "Number", 1
+    aligned = align_words(result.words[lang], result.stores["experimental"][lang].meta,
+                          result.stores["control"][lang].meta)
+    for chunk_size in (64, 7, 100_000):  # streaming over chunks merges exactly
+        omega = cross_covariances(result.stores["control"][lang], result.stores["experimental"][lang], aligned, layer,
+                                  categories=[category], chunk_size=chunk_size)[category]
+        expected = _numpy_omega(result, sentences, category, layer, lang)
+        assert omega.shape == (32, 32)
+        np.testing.assert_allclose(omega, expected, rtol=0, atol=1e-10)
+        assert np.abs(expected).max() > 1e-3  # not trivially zero
+
+
+@pytest.mark.slow
+def test_signatures_are_the_fit_of_the_numpy_omegas_in_language_order(study, sentences):
+    config, result = study
+    for category, layer in (("Number", 2), ("Gender", 0)):
+        langs = result.fits.set_index(["category", "layer"]).at[(category, layer), "languages"].split(",")
+        # reversed dict order: the language column, not the position, must carry the signature
+        omegas = {lang: _numpy_omega(result, sentences, category, layer, lang) for lang in reversed(langs)}
+        fit = fit_signatures({lang: omegas[lang] for lang in langs}, rank=8, n_iter_max=30, random_state=0)
+        table = result.signatures.query("category == @category and layer == @layer")
+        for i, lang in enumerate(langs):
+            values = table[table["language"] == lang].sort_values("component")["value"].to_numpy()
+            np.testing.assert_allclose(values, fit.S[i], rtol=0, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_tables_shapes_and_values(study):
+    config, result = study
+    fits = result.fits
+    assert len(fits) == 4 * 3 and set(fits["layer"]) == {0, 1, 2}
+    assert (fits["rank"] == 8).all() and (fits["relative_error"].between(0, 1)).all()
+    assert fits.set_index(["category", "layer"]).at[("Number", 0), "languages"] == "en,de,es"
+    assert (fits["spread"] == 0).all()  # one start
+    sig = result.signatures
+    assert len(sig) == sum(fits["n_languages"]) * 8 and (sig["value"] >= 0).all()
+    # average signature = mean over components, recomputed from the signature table
+    mean = sig.groupby(["category", "layer", "language"])["value"].mean()
+    avg = result.average_signatures.set_index(["category", "layer", "language"])["value"]
+    np.testing.assert_allclose(avg.sort_index().to_numpy(), mean.sort_index().to_numpy(), rtol=1e-12)
+    # trends: one Mann-Kendall test per (category, language) over the three layers
+    trends = result.trends.set_index(["category", "language"])
+    assert len(trends) == len(result.average_signatures) // 3
+    series = result.average_signatures.query("category == 'Number' and language == 'es'").sort_values("layer")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = mann_kendall(series["value"].to_numpy(), positions=series["layer"].to_numpy())
+    assert trends.at[("Number", "es"), "statistic"] == expected.statistic
+    assert trends["qvalue"].notna().all()
+    # variance test: diverse set covered by en and es, Germanic by en and de; Romance and Slavic absent
+    variance = result.variance_tests
+    assert set(variance["related_set"]) == {"Germanic"}
+    assert set(variance.query("category != 'Gender'")["diverse_languages"]) == {"en,es"}
+    assert set(variance.query("category == 'Gender'")["diverse_languages"]) == {"es"}  # en left out of Gender
+    assert variance.query("category == 'Gender'")["pvalue"].isna().all()  # one language per group: undefined
+    row = variance.query("category == 'Number' and layer == 1").iloc[0]
+    values = result.average_signatures.query("category == 'Number' and layer == 1").set_index("language")["value"]
+    assert row["statistic"] == pytest.approx(np.var(values[["en", "es"]], ddof=1) / np.var(values[["en", "de"]], ddof=1))
+    assert result.downstream_correlations is None and "downstream_correlations" in result.skipped_analyses
+
+
+@pytest.mark.slow
+def test_properties_come_from_the_same_ud_data(study, sentences):
+    _, result = study
+    props = result.properties.set_index(["language", "property"])["value"]
+    for lang in LANGUAGES:
+        assert props[lang, "data_size"] == sum(len(s.words) for s in sentences[lang])
+        lemmas = [w.lemma for s in sentences[lang] for w in s.words]
+        assert props[lang, "type_token_ratio"] == pytest.approx(len(set(lemmas)) / len(lemmas))
+    corr = result.property_correlations.merge(result.fits[["category", "layer", "n_languages"]])
+    assert len(corr) == len(result.fits) * 3 and (corr["n"] == corr["n_languages"]).all()
+    row = corr.query("category == 'Tense' and layer == 2 and property == 'data_size'").iloc[0]
+    values = result.average_signatures.query("category == 'Tense' and layer == 2").set_index("language")["value"]
+    sizes = [props[lang, "data_size"] for lang in values.index]
+    assert row["statistic"] == pytest.approx(np.corrcoef(values.to_numpy(), sizes)[0, 1], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_distances_trees_and_taxonomy(study):
+    config, result = study
+    out = result.out
+    dist = result.distances.set_index(["category", "layer", "language_a", "language_b"])["distance"]
+    sig = result.signatures.query("category == 'Number' and layer == 1")
+    s = {lang: g.sort_values("component")["value"].to_numpy() for lang, g in sig.groupby("language")}
+    assert dist["Number", 1, "en", "de"] == pytest.approx(cosine(s["en"], s["de"]), abs=1e-12)
+    # average over the UniMorph categories (All words excluded); en is missing from Gender: distance 1 there
+    for a, b in (("en", "de"), ("de", "es")):
+        parts = [dist["Number", 1, a, b], dist["Tense", 1, a, b],
+                 dist["Gender", 1, a, b] if a != "en" else 1.0]
+        assert dist[AVERAGE, 1, a, b] == pytest.approx(np.mean(parts), abs=1e-12)
+    trees = result.trees.set_index(["category", "layer"])
+    assert len(trees) == len(result.fits) + 3
+    for layer in (0, 1, 2):
+        newick = (out / "trees" / f"average_layer_{layer:02d}.nwk").read_text().strip()
+        assert newick == trees.at[(AVERAGE, layer), "newick"] and newick.endswith(";")
+        assert all(lang in newick for lang in LANGUAGES)
+    # en and de share a genus, es is Romance: taxonomy distances (0, 0.5, 0.5); a 3-leaf tree's cophenetic
+    # correlation with it is +1 when en and de merge first and -0.5 otherwise
+    for (category, layer), row in trees.iterrows():
+        if row["n_languages"] == 3:
+            first = result.upgma_trees[category, layer].linkage[0, :2].astype(int)
+            pair = {row["languages"].split(",")[i] for i in first}
+            assert row["cophenetic_r"] == pytest.approx(1.0 if pair == {"en", "de"} else -0.5)
+            assert 0 < row["pvalue"] <= 1 and row["n_permutations"] == 199
+        else:
+            assert "fewer than 3 languages" in row["note"]
+
+
+@pytest.mark.slow
+def test_figures_files_manifest_and_config(study, models):
+    config, result = study
+    out = result.out
+    for name in TABLES:
+        assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "fits.parquet"), result.fits)
+    expected = {f"figures/violins/{c}.png" for c in ("number", "tense", "gender", "all_words")}
+    expected |= {f"figures/distances/{c}.png" for c in ("number", "tense", "gender", "all_words", "average")}
+    expected |= {f"figures/dendrograms/average_layer_{layer:02d}.png" for layer in (0, 1, 2)}
+    expected |= {f"figures/correlations/{p}.png" for p in ("data_size", "distinct_chars_99.9", "type_token_ratio")}
+    assert {str(p.relative_to(out)) for p in result.figures} == expected
+    for path in result.figures:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["languages"] == LANGUAGES and manifest["layers"] == [0, 1, 2]
+    assert manifest["models"]["experimental"]["fingerprint"] == result.stores["experimental"]["en"].manifest["model"]["fingerprint"]
+    assert manifest["models"]["control"]["en"]["model"] == models["control"]["en"]
+    for lang in LANGUAGES:
+        assert manifest["stores"][lang]["control"]["key"] == result.stores["control"][lang].manifest["key"]
+        assert manifest["corpus"]["checksums"][lang] == result.stores["experimental"][lang].manifest["corpus_checksum"]
+    assert manifest["parafac2"]["n_fits"] == 12 and manifest["parafac2"]["rank"] == 8
+    assert manifest["parafac2"]["n_converged"] == int(result.fits["converged"].sum())
+    assert manifest["fitted_categories"]["Gender"] == ["de", "es"]
+    assert set(manifest["versions"]) >= {"numpy", "torch", "transformers", "crossling"}
+    resolved = FactorizationConfig.resolve(out / "config.yaml")
+    assert resolved == config
+
+
+@pytest.mark.slow
+def test_control_equal_to_experimental_gives_covariances(models, stores_dir, data_dir, tmp_path, study):
+    """Known answer: with C_l = E, Omega_l = Y^T Y / m is the covariance of E's vectors (symmetric PSD)."""
+    _, first = study
+    e = models["experimental"]
+    config = _config(models, stores_dir, data_dir, tmp_path / "out", control={lang: e for lang in LANGUAGES},
+                     languages=["de", "es"], categories=["Number", ALL_WORDS], layers=[0, 2], rank=4, figures=False)
+    result = run_factorization(config, progress=False)
+    # two languages cover neither the diverse set nor a related set: the variance test is skipped, with the reason
+    assert result.variance_tests is None and not (result.out / "variance_tests.csv").exists()
+    assert "1 language(s) of the diverse set" in result.skipped_analyses["variance_tests"]
+    assert result.manifest["skipped_analyses"]["variance_tests"] == result.skipped_analyses["variance_tests"]
+    assert (result.trees["note"] == "fewer than 3 languages: no agreement test").all()
+    for lang in ["de", "es"]:
+        store = result.stores["experimental"][lang]
+        # one forward pass: the control store is the experimental one, reused from the first study's cache
+        assert result.stores["control"][lang].path == store.path == first.stores["experimental"][lang].path
+        aligned = align_words(result.words[lang], store.meta, store.meta)
+        assert aligned.n_words(ALL_WORDS) == store.n_rows
+        for layer in (0, 2):
+            omegas = cross_covariances(store, store, aligned, layer)
+            Y = np.asarray(store.vectors(layer), dtype=np.float64)
+            omega = omegas[ALL_WORDS]
+            np.testing.assert_allclose(omega, omega.T, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(omega, np.cov(Y, rowvar=False, bias=True), rtol=0, atol=1e-10)
+            assert np.linalg.eigvalsh(omega).min() > -1e-10
+            assert np.trace(omega) == pytest.approx(Y.var(axis=0).sum(), rel=1e-10)
+            number = omegas["Number"]
+            assert np.linalg.eigvalsh((number + number.T) / 2).min() > -1e-10
+            np.testing.assert_allclose(number, number.T, rtol=0, atol=1e-12)
+    assert list(result.fits["layer"].unique()) == [0, 2] and not result.figures
+
+
+# ------------------------------------------------------------------------------------------------
+# Model-free pieces
+
+
+def _write_store(path, meta: pd.DataFrame, layers: dict[int, np.ndarray]) -> VectorStore:
+    path.mkdir(parents=True)
+    meta.to_parquet(path / "meta.parquet", index=False)
+    for layer, array in layers.items():
+        np.save(path / f"layer_{layer:02d}.npy", array.astype(np.float32))
+    dim = next(iter(layers.values())).shape[1]
+    manifest = {"layers": sorted(layers), "n_rows": len(meta), "dim": dim, "key": path.name}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return VectorStore(path)
+
+
+def test_alignment_drops_words_missing_from_either_store(tmp_path):
+    rng = np.random.default_rng(0)
+    pairs = [(s, w) for s, n in enumerate([5, 3, 7, 4]) for w in range(n)]  # 19 words in 4 sentences
+    e_pairs = [p for p in pairs if p != (2, 6)]  # E lost the last word of sentence 2 (truncation)
+    c_pairs = [p for p in pairs if p not in {(0, 1), (3, 3)}]
+    e = _write_store(tmp_path / "e", pd.DataFrame(e_pairs, columns=["sentence_index", "word_index"]),
+                     {0: rng.normal(size=(len(e_pairs), 6))})
+    c = _write_store(tmp_path / "c", pd.DataFrame(c_pairs, columns=["sentence_index", "word_index"]),
+                     {0: rng.normal(size=(len(c_pairs), 4)) + 3.0})
+    from crossling.data.unimorph import CategoryIndex
+
+    chosen = [(0, 0), (0, 1), (1, 2), (2, 0), (2, 6), (2, 3), (3, 0), (3, 3), (3, 1)]
+    words = {"X": CategoryIndex("X", np.array([p[0] for p in chosen]), np.array([p[1] for p in chosen]),
+                                np.array(["v"] * len(chosen))),
+             "Y": CategoryIndex("Y", np.array([9]), np.array([0]), np.array(["v"]))}  # no such word
+    aligned = align_words(words, e.meta, c.meta)
+    kept = [p for p in sorted(chosen) if p in e_pairs and p in c_pairs]
+    assert aligned.n_words("X") == len(kept) == 6 and aligned.n_labelled["X"] == 9 and aligned.n_words("Y") == 0
+    Z = np.load(c.path / "layer_00.npy")[[c_pairs.index(p) for p in kept]].astype(np.float64)
+    Y = np.load(e.path / "layer_00.npy")[[e_pairs.index(p) for p in kept]].astype(np.float64)
+    expected = (Z - Z.mean(0)).T @ (Y - Y.mean(0)) / len(kept)
+    for chunk_size in (1, 2, 5, 1000):
+        omega = cross_covariances(c, e, aligned, 0, categories=["X"], chunk_size=chunk_size)["X"]
+        assert omega.shape == (4, 6)
+        np.testing.assert_allclose(omega, expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="no aligned words"):
+        cross_covariances(c, e, aligned, 0)
+    sentence_meta = pd.DataFrame({"sentence_index": [0, 1], "word_index": [-1, -1]})
+    with pytest.raises(ValueError, match="word-level"):
+        align_words(words, sentence_meta, c.meta)
+
+
+def test_category_words_all_words_lists_every_word(sentences):
+    found = category_words(sentences["en"], ["Tense", ALL_WORDS, "Politeness"])
+    assert list(found) == ["Tense", ALL_WORDS]  # nobody carries Politeness in these sentences
+    every = found[ALL_WORDS]
+    assert len(every) == sum(len(s.words) for s in sentences["en"])
+    assert (every.sentence_index[5], every.word_index[5]) == (0, 5)
+    tense = {(i, j) for i, s in enumerate(sentences["en"]) for j, w in enumerate(s.words)
+             if "Tense" in unimorph_features(w.upos, w.feats)}
+    assert set(zip(found["Tense"].sentence_index, found["Tense"].word_index)) == tense
+
+
+def test_fit_keeps_signatures_with_their_language_on_a_planted_model():
+    planted = random_parafac2([9, 12, 7, 10], 8, 3, random_state=3)
+    names = ["fi", "en", "ja", "de"]
+    forward = fit_signatures(dict(zip(names, planted.matrices)), rank=3, n_iter_max=3000, tol=1e-14)
+    order = [2, 0, 3, 1]
+    backward = fit_signatures({names[i]: planted.matrices[i] for i in order}, rank=3, n_iter_max=3000, tol=1e-14)
+    a = signature_table(names, forward.S, category="Case", layer=4)
+    b = signature_table([names[i] for i in order], backward.S, category="Case", layer=4)
+    assert list(a.columns) == ["category", "layer", "language", "component", "value"] and len(a) == 12
+    merged = a.merge(b, on=["category", "layer", "language", "component"])
+    np.testing.assert_allclose(merged["value_x"], merged["value_y"], rtol=1e-6)
+    # the planted signatures come back (components matched by correlation), row by language
+    assert forward.relative_error < 1e-6
+    match = [int(np.argmax([abs(np.corrcoef(planted.S[:, j], forward.S[:, i])[0, 1]) for j in range(3)]))
+             for i in range(3)]
+    assert sorted(match) == [0, 1, 2]
+    np.testing.assert_allclose(forward.S, planted.S[:, match], rtol=1e-4)
+    with pytest.raises(ValueError, match="at least 2 languages"):
+        fit_signatures({"fi": planted.matrices[0]}, rank=3)
+
+
+# ------------------------------------------------------------------------------------------------
+# Configuration, errors, romanisation, command line
+
+
+def test_config_parses_and_validates(tmp_path):
+    base = dict(experimental="e", ud=tmp_path, out=tmp_path / "out")
+    config = FactorizationConfig(**base, control=["en=m1", "de = m2"], categories="Number,Part of Speech",
+                                 layers="0,-1", romanize="")
+    assert config.control == {"en": "m1", "de": "m2"} and config.categories == ["Number", "Part of Speech"]
+    assert config.layers == [0, -1] and config.analysed_languages() == ["en", "de"]
+    assert FactorizationConfig(**base, control={"en": "m"}, categories="all").analysed_categories() == list(CATEGORIES)
+    for bad, match in ((dict(control=["en"]), "LANG=MODEL"), (dict(control=["en=a", "en=b"]), "twice"),
+                       (dict(control=["en=a"], categories="Nmber"), "unknown categories"),
+                       (dict(control=["en=a"], romanize="ko"), "not supported"),
+                       (dict(control=["en=a"], min_words=0), "greater than or equal"),
+                       (dict(control=["en=a"], bogus=1), "Extra inputs")):
+        with pytest.raises(ValidationError, match=match):
+            FactorizationConfig(**base, **bad)
+    with pytest.raises(ValueError, match=r"no control model for \['fi'\]"):
+        FactorizationConfig(**base, control=["en=a", "de=b"], languages="en,fi").analysed_languages()
+    with pytest.raises(ValueError, match="at least 2 languages"):
+        FactorizationConfig(**base, control=["en=a"]).analysed_languages()
+    with pytest.raises(ValueError, match="romanize"):
+        FactorizationConfig(**base, control=["en=a", "de=b"], romanize="zh").analysed_languages()
+
+
+@pytest.mark.slow
+def test_control_with_other_number_of_layers_is_an_error(models, stores_dir, data_dir, tmp_path):
+    shallow = tmp_path / "shallow"
+    shutil.copytree(models["control"]["de"], shallow)
+    cfg = json.loads((shallow / "config.json").read_text())
+    cfg["num_hidden_layers"] = 1
+    (shallow / "config.json").write_text(json.dumps(cfg))
+    config = _config(models, stores_dir, data_dir, tmp_path / "out", control={**models["control"], "de": str(shallow)})
+    with pytest.raises(ValueError, match=r"2 hidden states but the experimental model .* has 3"):
+        run_factorization(config, progress=False)
+
+
+def test_romanisation_is_word_by_word(data_dir):
+    from pypinyin import lazy_pinyin
+
+    original = load_corpus(f"ud:{data_dir / 'ud' / 'treebanks'}", ["zh"], split="test")["zh"][:5]
+    romanized = study_sentences(data_dir / "ud" / "treebanks", ["zh", "en"], split="test", limit=5, romanize=["zh"])
+    assert len(romanized["zh"]) == 5 and len(romanized["en"]) == 5
+    for before, after in zip(original, romanized["zh"]):
+        assert len(after.words) == len(before.words) and after.text is None
+        for w0, w1 in zip(before.words, after.words):
+            assert w1.form == ("".join(lazy_pinyin(w0.form)) or w0.form)
+            assert (w1.upos, w1.feats, w1.id) == (w0.upos, w0.feats, w0.id)
+        # no Chinese character left (full-width punctuation has no reading and is kept)
+        assert not any(unicodedata.name(ch, "").startswith("CJK UNIFIED") for w in after.words for ch in w.form)
+        assert any(unicodedata.name(ch, "").startswith("CJK UNIFIED") for w in before.words for ch in w.form)
+    assert romanized["en"][0].text is not None  # other languages untouched
+    assert corpus_checksum(romanized["zh"]) != corpus_checksum(original)
+
+
+@pytest.mark.slow
+def test_command_line_from_yaml_and_flags(models, stores_dir, data_dir, tmp_path, study):
+    app = typer.Typer()
+    app.command("parafac2")(parafac2_command)
+    app.command("other")(lambda: None)  # two commands, so the command name is part of the call
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["parafac2", "--help"]).output
+    for option in ("--experimental", "--control", "--ud", "--categories", "--layers", "--rank", "--min-words",
+                   "--romanize", "--n-starts", "--seed", "--out", "--config"):
+        assert option in help_text
+    scores = pd.DataFrame({"language": LANGUAGES * 2, "task": ["xnli"] * 3 + ["pos"] * 3,
+                           "score": [80.0, 75.0, 78.0, 95.0, 90.0, 97.0]})
+    scores.to_csv(tmp_path / "scores.csv", index=False)
+    run = tmp_path / "run.yaml"
+    run.write_text(yaml.safe_dump({"ud": str(data_dir / "ud" / "treebanks"), "split": "test", "limit": LIMIT,
+                                   "stores": str(stores_dir), "figures": False, "n_iter_max": 5,
+                                   "n_permutations": 9}))
+    args = ["parafac2", "--config", str(run), "--experimental", models["experimental"], "--languages", "en,de,es",
+            "--categories", "All words", "--layers", "0,2", "--min-words", "10", "--seed", "3",
+            "--scores", str(tmp_path / "scores.csv"), "--out", str(tmp_path / "out")]
+    for lang in LANGUAGES:
+        args += ["--control", f"{lang}={models['control'][lang]}"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 fits over 3 languages" in result.output
+    resolved = yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())
+    assert resolved["control"] == models["control"] and resolved["seed"] == 3 and resolved["layers"] == [0, 2]
+    fits = pd.read_csv(tmp_path / "out" / "fits.csv")
+    assert (fits["rank"] == 32).all()  # default: full rank min(d, d_l) = 32
+    average = pd.read_csv(tmp_path / "out" / "average_signatures.csv").query("layer == 2").set_index("language")
+    downstream = pd.read_csv(tmp_path / "out" / "downstream_correlations.csv").set_index(["layer", "task"])
+    assert len(downstream) == 2 * 2
+    xnli = scores[scores["task"] == "xnli"].set_index("language")["score"]
+    expected = np.corrcoef(average.loc[LANGUAGES, "value"], xnli[LANGUAGES])[0, 1]
+    assert downstream.at[(2, "xnli"), "statistic"] == pytest.approx(expected, abs=1e-12)
+    assert (tmp_path / "out" / "figures").exists() is False  # figures: false in the YAML
+    bad = tmp_path / "bad.csv"
+    scores.rename(columns={"score": "accuracy"}).to_csv(bad, index=False)
+    failed = runner.invoke(app, [*args, "--scores", str(bad)])
+    assert failed.exit_code != 0 and "lacks column(s) ['score']" in str(failed.exception)
