@@ -25,8 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are wrapped as paragraphs, not line by line
 )
-models_app = typer.Typer(help="Import and inspect models.", no_args_is_help=True)
+models_app = typer.Typer(help="Import and inspect models.", no_args_is_help=True, rich_markup_mode="markdown")
 app.add_typer(models_app, name="models")
 
 

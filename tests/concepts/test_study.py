@@ -71,7 +71,8 @@ def test_colap_per_layer(study):
 def test_clusterings_and_params_record_provenance(study):
     assert len(study.clusterings) == 3 * 3  # en, de, en+de per layer
     assert set(study.clusterings["backend"]) == {"sklearn"}
-    assert study.params["tokens"]["en"] == {"n_words": K * TYPES * REPEAT, "n_selected": K * TYPES * REPEAT}
+    n = K * TYPES * REPEAT
+    assert study.params["tokens"]["en"] == {"n_words": n, "n_allowed": n, "n_selected": n}
     assert study.params["calign"]["theta_a"] == 0.8 and study.params["layer_ids"] == [0, 6, 12]
 
 

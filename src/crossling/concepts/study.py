@@ -64,10 +64,11 @@ class ConceptsStudy:
 
 
 def run_concepts(
-    vectors: Mapping[str, np.ndarray],
+    vectors: Mapping[str, np.ndarray | Sequence[np.ndarray]],
     forms: Mapping[str, Sequence[str]],
     dictionaries: Mapping[tuple[str, str], Dictionary],
     *,
+    keep: Mapping[str, np.ndarray] | None = None,
     layer_ids: Sequence[int] | None = None,
     colap_sets: Sequence[Sequence[str]] | None = None,
     k: int = 600,
@@ -89,14 +90,20 @@ def run_concepts(
 
     Parameters
     ----------
-    vectors : mapping of language to ndarray of shape (n_layers, n_words, d)
-        Word representations per layer (e.g. the first output of ``crossling.extract.word_vectors``);
-        every language must have the same n_layers and d. Memory-mapped arrays are read row-subset
-        by row-subset.
+    vectors : mapping of language to ndarray of shape (n_layers, n_words, d), or to a sequence of
+        n_layers arrays of shape (n_words, d)
+        Word representations per layer (e.g. the first output of ``crossling.extract.word_vectors``,
+        or ``[store.vectors(layer) for layer in layers]`` of a vector store); every language must
+        have the same n_layers and d. Memory-mapped arrays are read row-subset by row-subset, one
+        layer at a time.
     forms : mapping of language to sequence of str, length n_words
         Word form of each row of ``vectors[language]``.
     dictionaries : mapping of (source, target) to TranslationDictionary or mapping
         One entry per CALIGN direction to compute; the language pairs are the unordered keys.
+    keep : mapping of language to bool ndarray of shape (n_words,), optional
+        Tokens that may be selected (default: all). The released scripts of Mousi et al. cluster only
+        the tokens the word alignment links (``crossling concepts --aligned-only``); a language
+        missing from the mapping keeps all its tokens.
     layer_ids : sequence of int, optional
         The layer number of each entry of the first axis of the vectors (default 0 .. n_layers-1).
     colap_sets : sequence of sequences of str, optional
@@ -136,16 +143,18 @@ def run_concepts(
     n_best = check_count("n_best", n_best, minimum=1)
 
     forms_arr = {lang: np.asarray(forms[lang], dtype=object) for lang in languages}
+    allowed = _allowed_rows(keep or {}, forms_arr)
     selected = {
-        lang: select_tokens(forms_arr[lang], min_count=min_count, max_per_type=max_per_type, seed=seed)
-        for lang in languages
+        lang: rows[select_tokens(forms_arr[lang][rows], min_count=min_count, max_per_type=max_per_type, seed=seed)]
+        for lang, rows in allowed.items()
     }
     needed = {lang for d in directions for lang in d}
     for lang in needed:
         if selected[lang].size < k:
             raise ValueError(
                 f"language {lang!r} has {selected[lang].size} tokens after selection (min_count={min_count}, "
-                f"max_per_type={max_per_type}), fewer than k={k}: lower k or give more text"
+                f"max_per_type={max_per_type}{', aligned tokens only' if keep and lang in keep else ''}), "
+                f"fewer than k={k}: lower k or give more text"
             )
     translations = {d: translation_mapping(dictionaries[d], n_best, *d) for d in directions}
     cluster_opts = {"k": k, "backend": backend, "seed": seed, "max_iter": max_iter, "tol": tol}
@@ -227,9 +236,11 @@ def run_concepts(
         "dim": dim,
         "directions": [list(d) for d in directions],
         "colap_sets": [list(s) for s in sets],
-        "clustering": {**cluster_opts, "min_count": min_count, "max_per_type": max_per_type},
+        "clustering": {**cluster_opts, "min_count": min_count, "max_per_type": max_per_type,
+                       "token_filter": sorted(keep) if keep else None},
         "tokens": {
-            lang: {"n_words": int(forms_arr[lang].size), "n_selected": int(selected[lang].size)} for lang in languages
+            lang: {"n_words": int(forms_arr[lang].size), "n_allowed": int(allowed[lang].size),
+                   "n_selected": int(selected[lang].size)} for lang in languages
         },
         "calign": {"theta_a": theta_a, "n_best": n_best, "size_tolerance": size_tolerance, "size_rule": size_rule,
                    "min_types": min_types},
@@ -261,16 +272,40 @@ def _check_inputs(vectors: Mapping[str, np.ndarray], forms: Mapping[str, Sequenc
         raise ValueError("no languages: vectors is empty")
     shapes = {}
     for lang, arr in vectors.items():
-        if arr.ndim != 3:
-            raise ValueError(f"vectors[{lang!r}] must have shape (n_layers, n_words, d), got {arr.shape}")
+        layer_shapes = {np.shape(layer) for layer in arr} if not isinstance(arr, np.ndarray) else None
+        if isinstance(arr, np.ndarray) and arr.ndim == 3:
+            n_layers, n_words, dim = arr.shape
+        elif layer_shapes is not None and len(arr) > 0 and len(layer_shapes) == 1 and len(next(iter(layer_shapes))) == 2:
+            n_layers, (n_words, dim) = len(arr), next(iter(layer_shapes))
+        else:
+            got = arr.shape if isinstance(arr, np.ndarray) else sorted(layer_shapes or ())
+            raise ValueError(f"vectors[{lang!r}] must have shape (n_layers, n_words, d) or be a sequence of "
+                             f"(n_words, d) arrays of one shape, got {got}")
         if lang not in forms:
             raise ValueError(f"no word forms for language {lang!r}")
-        if len(forms[lang]) != arr.shape[1]:
-            raise ValueError(f"language {lang!r}: {arr.shape[1]} word vectors but {len(forms[lang])} forms")
-        shapes[lang] = (arr.shape[0], arr.shape[2])
+        if len(forms[lang]) != n_words:
+            raise ValueError(f"language {lang!r}: {n_words} word vectors but {len(forms[lang])} forms")
+        shapes[lang] = (n_layers, dim)
     if len(set(shapes.values())) != 1:
         raise ValueError(f"languages differ in (n_layers, d): {shapes}")
     return next(iter(shapes.values()))
+
+
+def _allowed_rows(keep: Mapping[str, np.ndarray], forms: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per language, the row indices ``keep`` allows (all rows of a language it does not name)."""
+    unknown = sorted(set(keep) - set(forms))
+    if unknown:
+        raise ValueError(f"keep names languages {unknown} that have no vectors; languages are {list(forms)}")
+    out = {}
+    for lang, words in forms.items():
+        if lang not in keep:
+            out[lang] = np.arange(words.size, dtype=np.int64)
+            continue
+        mask = np.asarray(keep[lang])
+        if mask.dtype != bool or mask.shape != words.shape:
+            raise ValueError(f"keep[{lang!r}] must be a bool array of shape {words.shape}, got {mask.dtype} {mask.shape}")
+        out[lang] = np.flatnonzero(mask).astype(np.int64)
+    return out
 
 
 def _check_known(group: Sequence[str], languages: list[str]) -> None:
