@@ -1,0 +1,282 @@
+"""PARAFAC2: recovery of planted models, agreement with TensorLy, invariances and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+from crossling.parafac2 import Parafac2Result, parafac2, random_parafac2
+
+# (row counts, columns, rank): uneven slice heights, a square case and a wide one.
+SIZES = [
+    ([10, 12, 15, 9, 11, 14], 13, 4),
+    ([30, 25, 40, 35, 28, 33, 31, 27], 20, 6),
+    ([8, 8, 8, 20, 20, 20, 12], 16, 3),
+    ([12] * 7, 12, 5),
+]
+
+
+def congruence(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Tucker's congruence |cos| between every column of X and every column of Y."""
+    Xn = X / np.linalg.norm(X, axis=0)
+    Yn = Y / np.linalg.norm(Y, axis=0)
+    return np.abs(Xn.T @ Yn)
+
+
+def matched_congruences(truth, fit: Parafac2Result) -> dict[str, np.ndarray]:
+    """Per-factor congruences after the permutation (Hungarian) that maximises their product."""
+    per_factor = {
+        "S": congruence(truth.S, fit.S),
+        "V": congruence(truth.V, fit.V),
+        "U": congruence(np.vstack(truth.U), np.vstack(fit.U)),
+    }
+    rows, cols = linear_sum_assignment(-np.prod(list(per_factor.values()), axis=0))
+    return {name: c[rows, cols] for name, c in per_factor.items()}
+
+
+def explicit_error(matrices, slices_hat) -> float:
+    residual = sum(np.linalg.norm(m - h) ** 2 for m, h in zip(matrices, slices_hat))
+    return float(np.sqrt(residual / sum(np.linalg.norm(m) ** 2 for m in matrices)))
+
+
+@pytest.mark.parametrize("nonnegative", [True, False])
+@pytest.mark.parametrize(("rows", "cols", "rank"), SIZES)
+def test_recovers_planted_model(rows, cols, rank, nonnegative):
+    planted = random_parafac2(rows, cols, rank, noise=1e-3, random_state=sum(rows) + rank)
+    fit = parafac2(planted.matrices, rank, nonnegative=nonnegative, tol=1e-10, n_iter_max=1000)
+    for name, values in matched_congruences(planted, fit).items():
+        assert values.min() >= 0.99, (name, values)
+    # Low noise: the fit error is at the noise level.
+    assert fit.relative_error < 2e-3
+
+
+@pytest.mark.parametrize(("rows", "cols", "rank"), SIZES[:2])
+def test_result_conventions_and_error_bookkeeping(rows, cols, rank):
+    planted = random_parafac2(rows, cols, rank, noise=0.05, random_state=3)
+    fit = parafac2(planted.matrices, rank, tol=1e-10)
+    assert [u.shape for u in fit.U] == [(r, rank) for r in rows]
+    assert fit.S.shape == (len(rows), rank) and fit.V.shape == (cols, rank)
+    np.testing.assert_allclose(np.linalg.norm(fit.V, axis=0), 1.0, atol=1e-12)
+    for u in fit.U:
+        np.testing.assert_allclose(np.linalg.norm(u, axis=0), 1.0, atol=1e-12)
+        # Harshman's constraint: the same cross-product for every slice.
+        np.testing.assert_allclose(u.T @ u, fit.U[0].T @ fit.U[0], atol=1e-10)
+    assert (fit.S >= 0).all()
+    assert np.all(np.diff(fit.S.mean(axis=0)) <= 0)
+    # The cheap error (small matrices only) is the true reconstruction error.
+    assert fit.relative_error == pytest.approx(explicit_error(planted.matrices, fit.reconstruct()), abs=1e-10)
+    # ALS never increases the error; the final projection only improves on the last iteration.
+    assert np.all(np.diff(fit.errors) <= 1e-12)
+    assert fit.relative_error <= fit.errors[-1] + 1e-12
+    assert fit.n_iter == len(fit.errors) and fit.converged
+    # The stopping rule as documented: the relative change of the sum of squared residuals.
+    sse = fit.errors**2
+    assert abs(sse[-2] - sse[-1]) <= 1e-10 * sse[-2]
+    assert np.all(np.abs(np.diff(sse[:-1])) > 1e-10 * sse[:-2])
+    assert fit.init == "svd" and fit.seeds == (None,) and fit.spread == 0.0
+
+
+# --- agreement with TensorLy ------------------------------------------------------------------------
+
+tl = pytest.importorskip("tensorly")
+from tensorly.decomposition import parafac2 as tl_parafac2  # noqa: E402
+from tensorly.parafac2_tensor import Parafac2Tensor, parafac2_to_slices  # noqa: E402
+
+AGREEMENT = [
+    (([10, 12, 15, 9, 11, 14], 13, 4), 0.05),
+    (([16, 20, 18, 25, 17], 15, 5), 0.3),
+    (([9] * 8, 9, 9), 0.2),  # rank = rows = columns, as in the original study
+]
+
+
+def _tensorly(matrices, rank, *, init, nonnegative, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, errors = tl_parafac2(
+            [np.asarray(m) for m in matrices], rank, init=init, nn_modes=[0] if nonnegative else None,
+            return_errors=True, **options,
+        )
+    return model, np.array([float(e) for e in errors])
+
+
+# With rank = rows, a signature that reaches zero makes M_l rank-deficient and its polar factor
+# non-unique (any orthonormal completion is optimal), so the two paths may part; that case is only
+# compared on its final error (below).
+TRAJECTORIES = [
+    (problem, noise, nonnegative)
+    for problem, noise in AGREEMENT
+    for nonnegative in (True, False)
+    if not (nonnegative and problem[2] == min(problem[0]))
+]
+
+
+@pytest.mark.parametrize(("problem", "noise", "nonnegative"), TRAJECTORIES)
+def test_same_iterates_as_tensorly_without_linesearch(problem, noise, nonnegative):
+    # Same SVD start, same updates: the error traces agree iteration by iteration, which checks the
+    # Khatri-Rao-free products and the small-matrix error against TensorLy's dense route.
+    planted = random_parafac2(*problem, noise=noise, random_state=11)
+    rank = problem[2]
+    fit = parafac2(planted.matrices, rank, nonnegative=nonnegative, linesearch=False, tol=0, n_iter_max=40)
+    _, tl_errors = _tensorly(
+        planted.matrices, rank, init="svd", nonnegative=nonnegative, linesearch=False, tol=1e-300,
+        n_iter_max=40,
+    )
+    np.testing.assert_allclose(fit.errors, tl_errors, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("linesearch", [False, True])
+@pytest.mark.parametrize("nonnegative", [True, False])
+@pytest.mark.parametrize(("problem", "noise"), AGREEMENT)
+def test_final_error_no_worse_than_tensorly(problem, noise, nonnegative, linesearch):
+    planted = random_parafac2(*problem, noise=noise, random_state=5)
+    rows, cols, rank = problem
+    rng = np.random.default_rng(7)
+    S0, B0, V0 = rng.uniform(size=(len(rows), rank)), np.eye(rank), rng.standard_normal((cols, rank))
+    projections = [np.eye(r, rank) for r in rows]  # recomputed by TensorLy before they are used
+    model, _ = _tensorly(
+        planted.matrices, rank, init=Parafac2Tensor((None, [S0, B0, V0], projections)),
+        nonnegative=nonnegative, linesearch=linesearch, tol=1e-10, n_iter_max=150,
+    )
+    fit = parafac2(
+        planted.matrices, rank, init=(S0, B0, V0), nonnegative=nonnegative, linesearch=linesearch,
+        tol=1e-10, n_iter_max=150,
+    )
+    tl_error = explicit_error(planted.matrices, parafac2_to_slices(model))
+    ours = explicit_error(planted.matrices, fit.reconstruct())
+    assert ours <= tl_error + 1e-6
+    assert fit.init == "given"
+    if nonnegative:
+        assert (fit.S >= 0).all()
+
+
+# --- invariances ------------------------------------------------------------------------------------
+
+
+def test_permuting_slices_permutes_signatures():
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, random_state=2)
+    order = np.array([3, 0, 5, 1, 4, 2])
+    fit = parafac2(planted.matrices, 4, tol=1e-12)
+    permuted = parafac2([planted.matrices[i] for i in order], 4, tol=1e-12)
+    np.testing.assert_allclose(permuted.S, fit.S[order], atol=1e-7)
+    np.testing.assert_allclose(permuted.V, fit.V, atol=1e-7)
+    for i, u in zip(order, permuted.U):
+        np.testing.assert_allclose(u, fit.U[i], atol=1e-6)
+
+
+def test_rotating_and_scaling_slices():
+    # PARAFAC2 is invariant to an orthogonal change of basis of each slice's rows (U_l rotates with it)
+    # and equivariant to a global scale (signatures scale).
+    planted = random_parafac2([10, 12, 15, 9, 11], 13, 3, noise=0.05, random_state=4)
+    rng = np.random.default_rng(0)
+    rotations = [np.linalg.qr(rng.standard_normal((m.shape[0],) * 2))[0] for m in planted.matrices]
+    fit = parafac2(planted.matrices, 3, tol=1e-12)
+    moved = parafac2([2.5 * q @ m for q, m in zip(rotations, planted.matrices)], 3, tol=1e-12)
+    np.testing.assert_allclose(moved.S, 2.5 * fit.S, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(moved.V, fit.V, atol=1e-6)
+    for q, u, u_moved in zip(rotations, fit.U, moved.U):
+        np.testing.assert_allclose(u_moved, q @ u, atol=1e-6)
+    assert moved.relative_error == pytest.approx(fit.relative_error, abs=1e-9)
+
+
+def test_array_input_and_float32_give_the_same_fit():
+    planted = random_parafac2([9] * 6, 11, 3, noise=0.05, random_state=8)
+    fit = parafac2(planted.matrices, 3)
+    stacked = parafac2(np.stack(planted.matrices), 3)
+    np.testing.assert_array_equal(stacked.S, fit.S)
+    single = parafac2([m.astype(np.float32) for m in planted.matrices], 3)
+    np.testing.assert_allclose(single.S, fit.S, rtol=1e-4)
+
+
+# --- starts, normalisation, generator -------------------------------------------------------------
+
+
+def test_multiple_starts_keep_the_best_and_report_the_spread():
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.2, random_state=6)
+    fit = parafac2(planted.matrices, 4, n_starts=3, random_state=123, tol=1e-8, n_iter_max=200)
+    assert fit.start_errors.shape == (3,)
+    assert fit.relative_error == fit.start_errors.min() == fit.start_errors[fit.best_start]
+    assert fit.spread == pytest.approx(fit.start_errors.max() - fit.start_errors.min())
+    assert fit.seeds[0] is None and all(isinstance(s, int) for s in fit.seeds[1:])
+    # A random start is reproducible from its recorded seed.
+    again = parafac2(planted.matrices, 4, n_starts=3, random_state=123, tol=1e-8, n_iter_max=200)
+    np.testing.assert_array_equal(again.start_errors, fit.start_errors)
+    random_only = parafac2(planted.matrices, 4, init="random", n_starts=2, random_state=1, n_iter_max=20)
+    assert random_only.init == "random" and all(isinstance(s, int) for s in random_only.seeds)
+    assert len(set(random_only.seeds)) == 2
+
+
+def test_normalize_slices_fits_unit_norm_slices():
+    planted = random_parafac2([10, 12, 15, 9], 13, 3, noise=0.05, random_state=9)
+    scaled = [m * f for m, f in zip(planted.matrices, [1.0, 10.0, 0.1, 3.0])]
+    fit = parafac2(scaled, 3, normalize_slices=True)
+    norms = np.array([np.linalg.norm(m) for m in scaled])
+    np.testing.assert_allclose(fit.slice_norms, norms)
+    manual = parafac2([m / n for m, n in zip(scaled, norms)], 3)
+    np.testing.assert_allclose(fit.S, manual.S, atol=1e-12)
+    assert fit.normalize_slices and not manual.normalize_slices
+    np.testing.assert_allclose(manual.slice_norms, 1.0)
+
+
+def test_random_parafac2_is_a_parafac2_model():
+    planted = random_parafac2([5, 7, 9], 6, 2, noise=0.1, random_state=0)
+    for m, u, s in zip(planted.matrices, planted.U, planted.S):
+        signal = (u * s) @ planted.V.T
+        assert np.linalg.norm(m - signal) == pytest.approx(0.1 * np.linalg.norm(signal))
+        np.testing.assert_allclose(u.T @ u, planted.U[0].T @ planted.U[0], atol=1e-12)
+    assert (planted.S > 0).all()
+    again = random_parafac2([5, 7, 9], 6, 2, noise=0.1, random_state=0)
+    np.testing.assert_array_equal(again.matrices[2], planted.matrices[2])
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def _slices():
+    return random_parafac2([6, 7, 8], 5, 2, random_state=0).matrices
+
+
+@pytest.mark.parametrize(
+    ("matrices", "rank", "options", "message"),
+    [
+        ([], 2, {}, "empty"),
+        ("nan", 2, {}, "slice 1 contains NaN or Inf"),
+        ("inf", 2, {}, "slice 1 contains NaN or Inf"),
+        ("ok", 7, {}, "exceeds the 6 rows of slice 0"),
+        ("ok", 6, {}, "exceeds the number of columns"),
+        ("ok", 0, {}, "rank must be a positive integer"),
+        ("ok", 2.0, {}, "rank must be a positive integer"),
+        ("columns", 2, {}, "slice 2 has 4 columns"),
+        ("1d", 2, {}, "slice 0 must be 2-D"),
+        ("zeros", 2, {}, "all slices are zero"),
+        ("zero_slice", 2, {"normalize_slices": True}, r"slice\(s\) \[1\] are all zero"),
+        ("ok", 2, {"init": "nndsvd"}, "init must be"),
+        ("ok", 2, {"init": (np.ones((3, 2)), np.eye(2), np.ones((4, 2)))}, r"init V must have shape \(5, 2\)"),
+        ("ok", 2, {"n_starts": 0}, "n_starts must be a positive integer"),
+        ("ok", 2, {"n_iter_max": 0}, "n_iter_max must be a positive integer"),
+        ("ok", 2, {"n_inner": 0}, "n_inner must be a positive integer"),
+        ("ok", 2, {"tol": -1.0}, "tol must be"),
+    ],
+)
+def test_bad_input_is_rejected_with_the_cause(matrices, rank, options, message):
+    slices = _slices()
+    if matrices == "ok":
+        matrices = slices
+    elif matrices == "nan":
+        matrices = [slices[0], slices[1].copy(), slices[2]]
+        matrices[1][2, 3] = np.nan
+    elif matrices == "inf":
+        matrices = [slices[0], slices[1].copy(), slices[2]]
+        matrices[1][0, 0] = np.inf
+    elif matrices == "columns":
+        matrices = [slices[0], slices[1], slices[2][:, :4]]
+    elif matrices == "1d":
+        matrices = [slices[0].ravel(), slices[1], slices[2]]
+    elif matrices == "zeros":
+        matrices = [np.zeros_like(m) for m in slices]
+    elif matrices == "zero_slice":
+        matrices = [slices[0], np.zeros_like(slices[1]), slices[2]]
+    with pytest.raises(ValueError, match=message):
+        parafac2(matrices, rank, **options)
