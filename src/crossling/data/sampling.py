@@ -1,0 +1,182 @@
+"""Language sampling for pre-training: equal-size downsampling, temperature sampling, low-resource cuts.
+
+Sizes are counted in items (sentences or paragraphs). Selection is seeded and depends only on the seed
+and a language's item count, so languages with aligned lists of equal length (a parallel corpus such as
+:func:`crossling.data.lohelp.read_lohelp` returns) keep the same items: downsampling a parallel corpus
+leaves it parallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+__all__ = ["SampledCorpus", "temperature_probabilities", "allocate", "sample_languages"]
+
+T = TypeVar("T")
+Strategy = Literal["equal", "temperature", "none"]
+
+
+def temperature_probabilities(sizes: Mapping[str, int], *, alpha: float = 0.3) -> dict[str, float]:
+    """Language sampling probabilities with temperature: ``p_L = n_L^alpha / sum_K n_K^alpha``.
+
+    ``alpha = 1`` samples in proportion to corpus size, ``alpha = 0`` uniformly; XLM-R uses 0.3
+    (Conneau et al. 2020, "Unsupervised Cross-lingual Representation Learning at Scale", sec. 3), which
+    upsamples low-resource languages. Languages of size 0 get probability 0.
+
+    Parameters
+    ----------
+    sizes : mapping of str to int
+        Items per language (non-negative, not all zero).
+    alpha : float, default 0.3
+        Exponent in [0, 1].
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    n = np.array([sizes[lang] for lang in sizes], dtype=np.float64)
+    if (n < 0).any() or n.sum() == 0:
+        raise ValueError(f"sizes must be non-negative and not all zero: {dict(sizes)}")
+    weights = np.where(n > 0, n**alpha, 0.0)  # 0**0 would give an empty language weight 1
+    return dict(zip(sizes, (weights / weights.sum()).tolist()))
+
+
+def allocate(total: int, probabilities: Mapping[str, float]) -> dict[str, int]:
+    """Split ``total`` items across languages in proportion to ``probabilities`` (largest remainder).
+
+    The counts sum to ``total`` exactly and each differs from ``total * p_L`` by less than one item
+    (Hamilton's method); ties go to the earlier language.
+    """
+    langs = list(probabilities)
+    quota = total * np.array([probabilities[lang] for lang in langs], dtype=np.float64)
+    counts = np.floor(quota).astype(np.int64)
+    order = np.argsort(-(quota - counts), kind="stable")
+    counts[order[: total - int(counts.sum())]] += 1
+    return dict(zip(langs, counts.tolist()))
+
+
+def _draw(n_available: int, k: int, seed: int) -> np.ndarray:
+    """``k`` indices into ``n_available`` items: without replacement when ``k <= n_available``; otherwise
+    every item ``k // n`` times plus a random remainder (the most even repetition). Sorted, so the
+    selected items keep their corpus order."""
+    rng = np.random.default_rng([seed, n_available])
+    perm = rng.permutation(n_available)
+    reps, rest = divmod(k, n_available)
+    return np.sort(np.concatenate([np.tile(perm, reps), perm[:rest]]))
+
+
+@dataclass
+class SampledCorpus:
+    """Items per language after sampling, with what produced them.
+
+    Attributes
+    ----------
+    items : dict
+        Language -> selected items (original order; repeated items appear repeatedly).
+    available : dict
+        Language -> items before sampling.
+    selected : dict
+        Language -> items after sampling (``len(items[lang])``).
+    probabilities : dict or None
+        Language -> ``p_L`` of :func:`temperature_probabilities` (temperature strategy; before any
+        low-resource cut), else None.
+    strategy, alpha, seed, low_resource, low_resource_fraction
+        The options used.
+    """
+
+    items: dict[str, list[Any]]
+    available: dict[str, int]
+    selected: dict[str, int]
+    probabilities: dict[str, float] | None
+    strategy: str
+    alpha: float | None
+    seed: int
+    low_resource: list[str] = field(default_factory=list)
+    low_resource_fraction: float = 0.1
+
+    def record(self) -> dict[str, Any]:
+        """Provenance: everything but the items."""
+        return {
+            "strategy": self.strategy, "alpha": self.alpha, "seed": self.seed,
+            "available": self.available, "selected": self.selected, "probabilities": self.probabilities,
+            "low_resource": self.low_resource, "low_resource_fraction": self.low_resource_fraction,
+        }
+
+
+def sample_languages(
+    corpus: Mapping[str, Sequence[T]],
+    *,
+    strategy: Strategy = "equal",
+    size: int | None = None,
+    alpha: float = 0.3,
+    low_resource: Sequence[str] = (),
+    low_resource_fraction: float = 0.1,
+    seed: int = 0,
+) -> SampledCorpus:
+    """Choose how many and which items of each language a pre-training run uses.
+
+    Parameters
+    ----------
+    corpus : mapping of str to sequence
+        Language -> items (texts, sentences).
+    strategy : {"equal", "temperature", "none"}, default "equal"
+        ``"equal"``: every language keeps ``size`` items (default: the smallest language's count;
+        the study's setting, so models differ in multilinguality only). ``"temperature"``: a total of
+        ``size`` items (default: the corpus total) is split with :func:`temperature_probabilities`;
+        a language asked for more items than it has repeats them (upsampling). ``"none"``: all items.
+    size : int, optional
+        See ``strategy``. For ``"equal"`` it may not exceed the smallest language.
+    alpha : float, default 0.3
+        Temperature exponent (``"temperature"`` only).
+    low_resource : sequence of str, default ()
+        Languages cut, after the strategy, to ``low_resource_fraction`` of their items (rounded, at
+        least one), simulating low-resource languages.
+    low_resource_fraction : float, default 0.1
+    seed : int, default 0
+        Selection seed; the same seed and item count select the same positions in every language.
+
+    Returns
+    -------
+    SampledCorpus
+    """
+    available = {lang: len(items) for lang, items in corpus.items()}
+    if not available:
+        raise ValueError("empty corpus: no languages")
+    empty = [lang for lang, n in available.items() if n == 0]
+    if empty:
+        raise ValueError(f"languages without items: {empty}")
+    unknown = [lang for lang in low_resource if lang not in available]
+    if unknown:
+        raise ValueError(f"low_resource languages not in the corpus: {unknown}")
+    if not 0.0 < low_resource_fraction <= 1.0:
+        raise ValueError(f"low_resource_fraction must be in (0, 1], got {low_resource_fraction}")
+    if size is not None and size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+
+    probs = None
+    if strategy == "equal":
+        smallest = min(available.values())
+        if size is not None and size > smallest:
+            smallest_lang = min(available, key=available.__getitem__)
+            raise ValueError(f"size={size} exceeds the smallest language ({smallest_lang}: {smallest} items)")
+        counts = dict.fromkeys(available, size or smallest)
+    elif strategy == "temperature":
+        probs = temperature_probabilities(available, alpha=alpha)
+        counts = allocate(size or sum(available.values()), probs)
+    elif strategy == "none":
+        counts = dict(available)
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}: expected 'equal', 'temperature' or 'none'")
+    for lang in low_resource:
+        counts[lang] = max(1, round(counts[lang] * low_resource_fraction))
+
+    items = {}
+    for lang, seq in corpus.items():
+        idx = _draw(available[lang], counts[lang], seed)
+        items[lang] = [seq[i] for i in idx]
+    return SampledCorpus(
+        items=items, available=available, selected=counts, probabilities=probs, strategy=strategy,
+        alpha=alpha if strategy == "temperature" else None, seed=seed, low_resource=list(low_resource),
+        low_resource_fraction=low_resource_fraction,
+    )

@@ -1,0 +1,271 @@
+"""Pre-training: tokenizer, packing, masking, unigram baseline, models, exact resume, learning, experiment."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer, RobertaForMaskedLM, XLMRobertaForMaskedLM
+from safetensors.torch import load_file
+
+from crossling.models import pretrain
+from crossling.models.pretrain import (
+    IGNORE, PRESETS, ModelSize, PretrainConfig, TrainOptions, build_model, mask_tokens, pack_blocks,
+    prepare_corpus, pretrain_experiment, train_mlm, train_tokenizer, unigram_cross_entropy,
+)
+
+SENTENCES = {
+    "en": ["The quick brown fox jumps over the lazy dog.", "Multilingual models represent languages layer by layer.",
+           "Click the button to open the dialog.", "Select a cell and choose Format - Cells."],
+    "de": ["Der schnelle braune Fuchs springt über den faulen Hund.", "Klicken Sie auf die Schaltfläche.",
+           "Wählen Sie eine Zelle und dann Format - Zellen.", "Mehrsprachige Modelle stellen Sprachen dar."],
+    "ru": ["Быстрая коричневая лиса прыгает через ленивую собаку.", "Нажмите кнопку, чтобы открыть диалог.",
+           "Выберите ячейку и затем Формат - Ячейки.", "Многоязычные модели представляют языки."],
+}
+MICRO = ModelSize(layers=2, hidden=64, heads=2, ffn=128, max_length=32)
+SYLLABLES = ["ba", "ko", "mi", "tu", "re", "sa", "lo", "ne", "di", "fu", "pa", "ze"]
+
+
+def _synthetic(prefix: str, n: int, seed: int) -> list[str]:
+    """Texts of one 'language': a two-syllable word repeated 6..15 times. Context predicts a masked
+    token almost surely; the unigram distribution (about 24 pieces) does not."""
+    rng = np.random.default_rng(seed)
+    words = [prefix + a + b for a in SYLLABLES for b in SYLLABLES]
+    return [" ".join([words[rng.integers(len(words))]] * int(rng.integers(6, 16))) for _ in range(n)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # The test machine is shared: one thread per process avoids oversubscribed spinning.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    texts = {lang: s * 5 for lang, s in SENTENCES.items()}
+    return train_tokenizer(texts, vocab_size=250, max_length=32, out_dir=tmp_path_factory.mktemp("tok") / "t")
+
+
+def test_tokenizer_special_tokens_and_reload(tokenizer, tmp_path):
+    assert [tokenizer.convert_tokens_to_ids(t) for t in ("<s>", "<pad>", "</s>", "<unk>")] == [0, 1, 2, 3]
+    assert tokenizer.mask_token == "<mask>" and tokenizer.mask_token_id == len(tokenizer) - 1
+    assert type(tokenizer).__name__ == "XLMRobertaTokenizer" and tokenizer.is_fast
+    assert tokenizer.model_max_length == 32
+    tokenizer.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    text = "Klicken Sie auf Format - Zellen."
+    assert again(text)["input_ids"] == tokenizer(text)["input_ids"]
+    ids = tokenizer(text)["input_ids"]
+    assert ids[0] == 0 and ids[-1] == 2
+    assert tokenizer(["Klicken", "Sie"], is_split_into_words=True).word_ids()[1] == 0
+
+
+def test_tokenizer_round_trips_text(tokenizer):
+    for sentences in SENTENCES.values():
+        for text in sentences:
+            ids = tokenizer(text)["input_ids"]
+            assert 3 not in ids  # no <unk> for seen characters
+            assert tokenizer.decode(ids, skip_special_tokens=True) == text
+    # Whitespace runs collapse to one space (SentencePiece behaviour).
+    messy = "Klicken   Sie\tauf"
+    assert tokenizer.decode(tokenizer(messy)["input_ids"], skip_special_tokens=True) == "Klicken Sie auf"
+
+
+def test_pack_blocks_known_answer():
+    blocks = pack_blocks([[5, 6], [7], [8, 9, 10]], block_length=4)
+    # stream: 5 6 </s> 7 </s> 8 9 10 </s> -> pieces of 3 after <s>, last padded
+    assert blocks.tolist() == [[0, 5, 6, 2], [0, 7, 2, 8], [0, 9, 10, 2]]
+    blocks = pack_blocks([[5, 6, 7]], block_length=4)
+    assert blocks.tolist() == [[0, 5, 6, 7], [0, 2, 1, 1]]
+    assert blocks.dtype == np.int32
+
+
+def test_mask_tokens_80_10_10():
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, 999, (400, 250))
+    ids[:, 0], ids[:, -1], ids[:, -20:-1] = 0, 2, 1  # <s>, </s>, padding
+    inputs, labels = mask_tokens(ids, mask_id=999, probability=0.15, generator=gen)
+    ordinary = (ids > 2)
+    selected = labels != IGNORE
+    n = int(ordinary.sum())
+    assert not selected[~ordinary].any()  # specials never selected
+    assert (labels[selected] == ids[selected]).all()
+    assert (inputs[~selected] == ids[~selected]).all()
+    rate = selected.sum().item() / n
+    assert abs(rate - 0.15) < 4 * math.sqrt(0.15 * 0.85 / n)
+    k = int(selected.sum())
+    masked = (inputs[selected] == 999).sum().item() / k
+    kept = (inputs[selected] == ids[selected]).sum().item() / k
+    random = 1 - masked - kept
+    sd = math.sqrt(0.1 * 0.9 / k)
+    assert abs(masked - 0.8) < 4 * math.sqrt(0.16 / k)
+    # A random replacement equals the original with probability 1/996: counted as "kept".
+    assert abs(kept - (0.1 + 0.1 / 996)) < 4 * sd and abs(random - 0.1 * 995 / 996) < 4 * sd
+    assert inputs[selected].max() <= 999 and inputs[selected].min() >= 3
+
+
+def test_unigram_cross_entropy_matches_counting():
+    vocab = 12  # ids 3..10 ordinary, 11 = <mask>
+    train = np.array([[0, 4, 4, 5, 2], [0, 4, 6, 1, 1], [0, 3, 10, 2, 1]])
+    targets = np.array([4, 5, 7, 4])
+    counts = Counter(int(t) for t in train.ravel() if t not in (0, 1, 2, 11))
+    n_ordinary = vocab - 4
+    expected = -np.mean([math.log((counts[t] + 1) / (sum(counts.values()) + n_ordinary)) for t in targets])
+    assert unigram_cross_entropy(train, targets, vocab) == pytest.approx(expected, rel=1e-12)
+    # Known answer: uniform counts give log(V_ordinary).
+    uniform = np.arange(3, 11).reshape(1, -1)
+    assert unigram_cross_entropy(uniform, np.array([3, 9]), vocab) == pytest.approx(math.log(8))
+    with pytest.raises(ValueError, match="special"):
+        unigram_cross_entropy(train, np.array([2]), vocab)
+
+
+def test_presets_and_models_load_as_hf_folders(tokenizer, tmp_path):
+    assert PRESETS["tiny"] == ModelSize(4, 128, 2, 512, 128)
+    assert PRESETS["base"] == ModelSize(12, 768, 12, 3072, 512)
+    with pytest.raises(ValueError, match="divisible"):
+        ModelSize(2, 30, 4, 64, 32)
+    multi = build_model("xlm-roberta", MICRO, len(tokenizer), seed=0)
+    mono = build_model("roberta", MICRO, len(tokenizer), seed=0)
+    assert isinstance(multi, XLMRobertaForMaskedLM) and isinstance(mono, RobertaForMaskedLM)
+    assert multi.config.max_position_embeddings == 34 and multi.config.pad_token_id == 1
+    multi.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    base = AutoModel.from_pretrained(tmp_path)
+    batch = AutoTokenizer.from_pretrained(tmp_path)(["Klicken Sie"], return_tensors="pt")
+    out = base(**batch, output_hidden_states=True)
+    assert len(out.hidden_states) == MICRO.layers + 1 and out.hidden_states[0].shape[-1] == MICRO.hidden
+    torch.testing.assert_close(base.embeddings.word_embeddings.weight,
+                               multi.base_model.embeddings.word_embeddings.weight)
+
+
+def _blocks(tokenizer, texts):
+    return pack_blocks([tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts], MICRO.max_length)
+
+
+def test_resume_after_kill_equals_uninterrupted(tokenizer, tmp_path):
+    train = {lang: _blocks(tokenizer, s * 6) for lang, s in SENTENCES.items()}
+    val = {lang: _blocks(tokenizer, s) for lang, s in SENTENCES.items()}
+    options = TrainOptions(batch_size=4, lr=1e-3, max_steps=12, eval_every=3, checkpoint_every=4, patience=50, seed=5)
+
+    def run(folder, progress=None):
+        model = build_model("xlm-roberta", MICRO, len(tokenizer), seed=5)
+        return train_mlm(model, tokenizer, train, val, folder, options=options, progress=progress)
+
+    whole = run(tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_7(event):
+        if event.step == 7:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(tmp_path / "resumed", kill_at_7)
+    assert (tmp_path / "resumed.ckpt" / "state.pt").is_file() and not (tmp_path / "resumed").exists()
+    resumed = run(tmp_path / "resumed")
+    assert resumed.steps == whole.steps == 12 and resumed.best_step == whole.best_step
+    a = load_file(tmp_path / "whole" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+    assert resumed.val_loss == pytest.approx(whole.val_loss, abs=1e-6)
+    record = json.loads((tmp_path / "resumed" / "training_record.json").read_text())
+    assert record["sessions"] == 2 and not (tmp_path / "resumed.ckpt").exists()
+    assert [v["step"] for v in record["val_curve"]] == [3, 6, 9, 12]
+    # A finished folder is returned as it is.
+    assert run(tmp_path / "whole").val_loss == whole.val_loss
+
+
+@pytest.mark.slow
+def test_tiny_model_beats_unigram_baseline(tmp_path):
+    texts = {"xx": _synthetic("", 900, 0), "yy": _synthetic("ж", 900, 1)}
+    corpus = prepare_corpus(texts, validation_items=100, seed=0)
+    tok = train_tokenizer(corpus.train, vocab_size=300, max_length=MICRO.max_length, out_dir=tmp_path / "tok")
+    train = {lang: _blocks(tok, t) for lang, t in corpus.train.items()}
+    val = {lang: _blocks(tok, t) for lang, t in corpus.validation.items()}
+    model = build_model("xlm-roberta", MICRO, len(tok), seed=0)
+    options = TrainOptions(batch_size=16, lr=3e-3, max_steps=300, eval_every=50, checkpoint_every=300, patience=3)
+    result = train_mlm(model, tok, train, val, tmp_path / "m", options=options)
+    for lang in texts:
+        assert result.unigram_loss[lang] > 2.5  # about log(24) pieces
+        assert result.val_loss[lang] < result.unigram_loss[lang] - 1.0
+
+
+def test_prepare_corpus_split_and_sampling():
+    texts = {"a": [f"a {i}" for i in range(300)] + ["a 0", "  a   1 "], "b": [f"b {i}" for i in range(120)]}
+    corpus = prepare_corpus(texts, validation_items=20, seed=0, low_resource=["a"])
+    assert corpus.record["duplicates_removed"] == {"a": 2, "b": 0}
+    assert {k: len(v) for k, v in corpus.validation.items()} == {"a": 20, "b": 20}
+    assert not set(corpus.validation["a"]) & set(corpus.train["a"])
+    assert len(corpus.train["b"]) == 100 and len(corpus.train["a"]) == 10  # equal, then 10% of a
+    with pytest.raises(ValueError, match="fewer than twice"):
+        prepare_corpus({"a": ["x", "y"]}, validation_items=2)
+
+
+def test_prepare_corpus_romanizes():
+    pytest.importorskip("pypinyin")
+    texts = {"zh": [f"中国 {i}" for i in range(10)]}
+    corpus = prepare_corpus(texts, validation_items=2, romanize=["zh"], seed=0)
+    assert all(t.startswith("zhongguo ") for t in corpus.train["zh"] + corpus.validation["zh"])
+
+
+def test_pretrain_experiment_end_to_end(tmp_path, monkeypatch):
+    files = {}
+    for i, lang in enumerate(("xx", "yy")):
+        files[lang] = tmp_path / f"{lang}.txt"
+        files[lang].write_text("\n".join(_synthetic(lang[0], 120, i)), encoding="utf-8")
+    config = PretrainConfig(
+        languages=["xx", "yy"], out=tmp_path / "exp", source="text", text_files=files, validation_items=10,
+        vocab_size=200, layers=2, hidden=32, heads=2, ffn=64, max_length=32, batch_size=8, max_steps=4,
+        eval_every=2, checkpoint_every=2, seed=1,
+    )
+    result = pretrain_experiment(config)
+    assert set(result.models) == {"multilingual", "mono-xx", "mono-yy"}
+    assert result.models["multilingual"].languages == ["xx", "yy"]
+    kinds = {}
+    for name, m in result.models.items():
+        folder = tmp_path / "exp" / name
+        assert pretrain._sha256(folder / "tokenizer.json") == result.tokenizer_sha256  # one shared vocabulary
+        kinds[name] = json.loads((folder / "config.json").read_text())["model_type"]
+        record = json.loads((folder / "training_record.json").read_text())
+        assert record["experiment"]["config"]["seed"] == 1 and record["versions"]["torch"] == torch.__version__
+        assert record["steps"] == 4 and record["tokens_per_second"] > 0 and record["wall_seconds"] > 0
+        assert set(record["val_loss"]) == set(m.languages) and m.unigram_loss.keys() == m.val_loss.keys()
+        assert record["data"]["train_blocks"] and record["train_curve"][-1]["step"] == 4
+    assert kinds == {"multilingual": "xlm-roberta", "mono-xx": "roberta", "mono-yy": "roberta"}
+    # Same held-out masked positions and same training tokens for a language in E and in its control.
+    for lang in ("xx", "yy"):
+        assert result.models["multilingual"].unigram_loss[lang] == result.models[f"mono-{lang}"].unigram_loss[lang]
+    from crossling.models import load_model
+
+    lm = load_model(tmp_path / "exp" / "mono-xx")
+    assert lm.n_hidden_states == 3 and lm.hidden_size == 32
+    table = result.table()
+    assert len(table) == 4 and set(table["model"]) == set(result.models)
+
+    # Running again resumes: nothing is retrained.
+    monkeypatch.setattr(pretrain, "train_mlm", lambda *a, **k: pytest.fail("retrained a finished model"))
+    again = pretrain_experiment(config)
+    assert again.models["mono-yy"].val_loss == result.models["mono-yy"].val_loss
+    with pytest.raises(ValueError, match="different configuration"):
+        pretrain_experiment(config.model_copy(update={"seed": 2}))
+
+
+def test_config_validation(tmp_path):
+    with pytest.raises(ValueError, match="text_files"):
+        PretrainConfig(languages=["en"], out=tmp_path, source="text")
+    with pytest.raises(ValueError, match="low_resource"):
+        PretrainConfig(languages=["en"], out=tmp_path, low_resource=["de"])
+    with pytest.raises(ValueError, match="divisible"):
+        PretrainConfig(languages=["en"], out=tmp_path, hidden=100, heads=3)
+    config = PretrainConfig(languages=["en"], out=tmp_path, size="tiny", layers=2)
+    assert config.model_size() == ModelSize(2, 128, 2, 512, 128)
