@@ -51,3 +51,18 @@ def test_missing_pieces_are_clear_errors(tmp_path):
         write_report(tmp_path)
     with pytest.raises(ReportError, match="does not exist"):
         write_section(tmp_path, {"title": "x", "figures": [{"file": "nope.png"}]})
+
+
+def test_report_renders_in_chromium(tmp_path):
+    from browser import assert_tables_match, view
+
+    _study(tmp_path, "a", [0.125, 0.5, 0.75, 0.875])
+    _study(tmp_path, "b", [1.0, 2.0])
+    page = view(write_report(tmp_path), screenshot=tmp_path / "shot.png")
+    assert page.console_errors == [] and page.failed_requests == []
+    assert len(page.image_sizes) == 2 and all(w > 0 and h > 0 for w, h in page.image_sizes)
+    sources = {"values.parquet": tmp_path / "a"}
+    first = [t for t in page.tables if t["source"] == "values.parquet"][0]
+    page.tables = [first]
+    assert assert_tables_match(page, sources) == 6
+    assert (tmp_path / "shot.png").stat().st_size > 1000
