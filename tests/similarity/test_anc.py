@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from similarity_data import make_pair
+from .similarity_data import make_pair
 
 from crossling import Moments
 from crossling.similarity import anc, linear_cka

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from similarity_data import make_pair, orthogonal
+from .similarity_data import make_pair, orthogonal
 from scipy.spatial.distance import pdist
 
 from crossling import Moments

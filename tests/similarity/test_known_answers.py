@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from similarity_data import make_pair
+from .similarity_data import make_pair
 
 from crossling import Moments
 from crossling.similarity import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
-from similarity_data import orthogonal
+from .similarity_data import orthogonal
 
 from crossling.similarity import retrieval_accuracy
 

@@ -1,0 +1,273 @@
+"""The similarity study end to end: a tiny random model on real Parallel UD, and aligned text files via the CLI.
+
+The table must hold every pair x layer x index once, with n right, and every value must equal a direct
+call of the index on the vectors in the stores (which must be the sentences of the corpus, aligned by id).
+Known answer: two identical text files give 1 for every index.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import product
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from crossling.data.parallel import AlignmentError
+from crossling.data.pud import read_pud
+from crossling.diagnostics import DegenerateInputWarning
+from crossling.extract import sentence_vectors
+from crossling.models import load_model
+from crossling.report import write_report
+from crossling.similarity import anc, cca, linear_cka, pwcca, rbf_cka, retrieval_accuracy, svcca
+from crossling.similarity.study import (
+    INDICES, SimilarityConfig, check_aligned, compute_similarity, parse_pairs, run_similarity, similarity_command,
+)
+from crossling.store import VectorStore, corpus_checksum
+from tiny_models import CORPUS, build_tiny
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*truncated:UserWarning"),
+]
+
+LANGS, N = ["en", "de", "fr"], 70  # n > 2 d + 1: CCA of the 32-wide tiny model needs no ridge
+DIRECT = {  # each index called on the arrays, with the study's default options
+    "anc": lambda X, Y: anc(X, Y),
+    "cka": lambda X, Y: linear_cka(X, Y),
+    "cka_debiased": lambda X, Y: linear_cka(X, Y, debiased=True),
+    "cca": lambda X, Y: cca(X, Y),
+    "svcca": lambda X, Y: svcca(X, Y, variance=0.99),
+    "pwcca": lambda X, Y: pwcca(X, Y),
+    "rbf_cka": lambda X, Y: rbf_cka(X, Y, sigma=0.8),
+    "matching": lambda X, Y: retrieval_accuracy(X, Y, metric="cosine"),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return build_tiny("xlmr", tmp_path_factory.mktemp("xlmr"))
+
+
+@pytest.fixture(scope="module")
+def pud(data_dir):
+    return data_dir / "ud" / "pud"
+
+
+@pytest.fixture(scope="module")
+def study(tiny_dir, pud, tmp_path_factory):
+    cfg = SimilarityConfig(model=str(tiny_dir), corpus=f"pud:{pud}", languages=LANGS, limit=N, pairs="all",
+                           indices=list(INDICES), chunk_rows=7, out=tmp_path_factory.mktemp("similarity"))
+    return run_similarity(cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def stores(study):
+    return {lang: VectorStore(info["path"]) for lang, info in study.manifest["stores"].items()}
+
+
+def test_table_has_every_pair_layer_and_index_once(study, tiny_dir):
+    table = study.table
+    pairs = ["en-de", "en-fr", "de-fr"]
+    expected = set(product([0, 1, 2], pairs, INDICES))
+    assert len(table) == len(expected) == 3 * 3 * 8
+    assert set(zip(table["layer"], table["pair"], table["index"])) == expected
+    assert (table["n"] == N).all() and (table["model"] == Path(tiny_dir).name).all()
+    assert (table["pair"] == table["lang_x"] + "-" + table["lang_y"]).all()
+    assert (table["note"] == "").all()
+
+
+def test_values_equal_direct_calls_on_the_stored_vectors(study, stores):
+    worst = 0.0
+    for row in study.table.itertuples(index=False):
+        X, Y = stores[row.lang_x].vectors(row.layer), stores[row.lang_y].vectors(row.layer)
+        expected = float(DIRECT[row.index](X, Y))
+        assert np.isfinite(row.value)
+        worst = max(worst, abs(row.value - expected))
+    assert worst <= 1e-10
+
+
+def test_anc_and_cka_equal_textbook_formulas(study, stores):
+    X = np.asarray(stores["en"].vectors(2), dtype=np.float64)
+    Y = np.asarray(stores["fr"].vectors(2), dtype=np.float64)
+    r = [np.corrcoef(X[:, i], Y[:, i])[0, 1] for i in range(X.shape[1])]
+    H = np.eye(N) - 1 / N
+    K, L = H @ X @ X.T @ H, H @ Y @ Y.T @ H
+    gram_cka = np.sum(K * L) / np.sqrt(np.sum(K * K) * np.sum(L * L))
+    value = study.table.set_index(["layer", "pair", "index"])["value"]
+    assert value[2, "en-fr", "anc"] == pytest.approx(np.mean(np.abs(r)), abs=1e-10)
+    assert value[2, "en-fr", "cka"] == pytest.approx(gram_cka, abs=1e-10)
+
+
+def test_stores_hold_the_corpus_sentences_aligned(study, stores, pud, tiny_dir):
+    corpus = {lang: sentences[:N] for lang, sentences in read_pud(pud, LANGS).items()}
+    ids = [s.sent_id for s in corpus["en"]]
+    lm = load_model(tiny_dir)
+    for lang in LANGS:
+        assert stores[lang].meta["sentence_id"].tolist() == ids
+        assert study.manifest["stores"][lang]["corpus_checksum"] == corpus_checksum(corpus[lang])
+    direct = sentence_vectors(lm, [s.text for s in corpus["de"]], progress=False)
+    for layer in range(3):
+        np.testing.assert_allclose(stores["de"].vectors(layer), direct[layer], atol=1e-5)
+
+
+def test_anc_matrix_and_per_neuron_breakdown(study, stores):
+    result = study.result
+    assert result.focus_layer == 1  # the middle of layers 0, 1, 2
+    matrix = result.anc_matrix
+    assert sorted(zip(matrix["lang_x"], matrix["lang_y"])) == sorted([("en", "de"), ("en", "fr"), ("de", "fr")])
+    table = study.table.set_index(["layer", "pair", "index"])["value"]
+    for row in matrix.itertuples(index=False):
+        X, Y = stores[row.lang_x].vectors(1), stores[row.lang_y].vectors(1)
+        assert row.value == pytest.approx(anc(X, Y).value, abs=1e-12)
+        assert row.value == pytest.approx(table[1, f"{row.lang_x}-{row.lang_y}", "anc"], abs=1e-10)
+        assert row.layer == 1 and row.n == N
+    neurons = result.per_neuron
+    assert len(neurons) == 3 * 32 and set(neurons["layer"]) == {1}
+    en_de = neurons[neurons["pair"] == "en-de"].sort_values("neuron")["r"].to_numpy()
+    np.testing.assert_allclose(en_de, anc(stores["en"].vectors(1), stores["de"].vectors(1)).per_neuron, atol=1e-12)
+    assert np.mean(np.abs(en_de)) == pytest.approx(table[1, "en-de", "anc"], abs=1e-10)
+
+
+def test_files_manifest_and_report(study):
+    out = study.out
+    back = pd.read_parquet(out / "similarity.parquet")
+    pd.testing.assert_frame_equal(back, study.table)
+    assert len(pd.read_csv(out / "similarity.csv")) == len(study.table)
+    summary = pd.read_parquet(out / "similarity_summary.parquet")
+    assert list(summary["layer"]) == [0, 1, 2]
+    means = study.table.groupby(["layer", "index"])["value"].mean()
+    for index in INDICES:
+        np.testing.assert_allclose(summary[index], [means[layer, index] for layer in range(3)], atol=1e-12)
+    details = pd.read_parquet(out / "similarity_details.parquet")
+    ridge = details[(details["index"] == "cca") & (details["quantity"] == "ridge")]["value"]
+    assert len(ridge) == 9 and (ridge == 0).all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n"] == N and manifest["languages"] == LANGS and manifest["pairs"] == ["en-de", "en-fr", "de-fr"]
+    assert manifest["layers"] == [0, 1, 2] and manifest["indices"]["svcca"]["options"]["svcca_variance"] == 0.99
+    assert manifest["model"]["fingerprint"] and manifest["versions"]["numpy"] == np.__version__
+    assert manifest["extraction"]["level"] == "sentence" and manifest["extraction"]["pooling"] == "mean"
+    section = json.loads((out / "report.json").read_text())
+    files = [f["file"] for f in section["figures"]]
+    assert {"figures/overview.png", "figures/anc.png", "figures/anc_matrix.png",
+            "figures/per_neuron_anc.png"} <= set(files)
+    assert len(files) == len(INDICES) + 3
+    for file in files:
+        assert (out / file).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(f["reading"] for f in section["figures"])
+    page = write_report(out).read_text()
+    assert "Cross-lingual similarity" in page and page.count("<img") == len(files)
+
+
+def test_compute_similarity_rejects_bad_requests(stores):
+    with pytest.raises(ValueError, match="without vectors"):
+        compute_similarity(stores, [("en", "xx")], progress=False)
+    with pytest.raises(ValueError, match=r"layers \[7\] are not in the vector stores"):
+        compute_similarity(stores, [("en", "de")], layers=[7], progress=False)
+    with pytest.raises(ValueError, match="unknown indices"):
+        compute_similarity(stores, [("en", "de")], indices=["anc", "mutual_information"], progress=False)
+    last = compute_similarity(stores, [("en", "de")], layers=[-1], indices=["cka"], anc_matrix=False,
+                              per_neuron=False, progress=False)
+    assert list(last.table["layer"]) == [2] and last.anc_matrix is None and last.focus_layer is None
+
+
+class _Head:
+    """The first k rows of a store (a corpus too small for plain CCA)."""
+
+    def __init__(self, store, k):
+        self.store, self.k, self.manifest = store, k, store.manifest
+        self.meta = store.meta.head(k)
+
+    def vectors(self, layer):
+        return self.store.vectors(layer)[: self.k]
+
+
+def test_degenerate_input_is_noted_row_by_row(stores):
+    few = {lang: _Head(stores[lang], 20) for lang in ("en", "de")}
+    with pytest.warns(DegenerateInputWarning, match="2 of 3 index values were computed on degenerate input"):
+        result = compute_similarity(few, [("en", "de")], layers=[1], indices=["cka", "cca", "svcca"], progress=False)
+    notes = result.table.set_index("index")["note"]
+    assert notes["cka"] == "" and "ridge=0.1" in notes["cca"] and "ridge=0.1" in notes["svcca"]
+    X, Y = few["en"].vectors(1), few["de"].vectors(1)
+    assert result.table.set_index("index")["value"]["cca"] == pytest.approx(cca(X, Y, ridge=0.1).value, abs=1e-10)
+    assert (result.table["n"] == 20).all()
+
+
+def test_parse_pairs():
+    langs = ["en", "de", "fr", "zh-Hans"]
+    assert parse_pairs("en-*", langs) == [("en", "de"), ("en", "fr"), ("en", "zh-Hans")]
+    assert parse_pairs("*-en", langs) == [("de", "en"), ("fr", "en"), ("zh-Hans", "en")]
+    assert parse_pairs("all", langs[:3]) == [("en", "de"), ("en", "fr"), ("de", "fr")]
+    assert parse_pairs("en-de, fr-zh-Hans,en-de", langs) == [("en", "de"), ("fr", "zh-Hans")]
+    assert parse_pairs("en-*,de-fr", langs) == [("en", "de"), ("en", "fr"), ("en", "zh-Hans"), ("de", "fr")]
+    with pytest.raises(ValueError, match="'ja' is not among the languages"):
+        parse_pairs("ja-*", langs)
+    with pytest.raises(ValueError, match="'en-ja' is not two of the languages"):
+        parse_pairs("en-ja", langs)
+    with pytest.raises(ValueError, match="with itself"):
+        parse_pairs("en-en", langs)
+    with pytest.raises(ValueError, match="names no language pair"):
+        parse_pairs(" , ", langs)
+    with pytest.raises(ValueError, match="at least two"):
+        parse_pairs("all", ["en"])
+
+
+def test_config_from_strings_and_yaml(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: m\ncorpus: pud:x\nout: o\npairs: [en-de, en-fr]\nindices: anc,matching\n")
+    cfg = SimilarityConfig.resolve(path, layers="0,6", languages="en,de,fr")
+    assert cfg.pairs == "en-de,en-fr" and cfg.indices == ["anc", "matching"] and cfg.layers == [0, 6]
+    assert cfg.languages == ["en", "de", "fr"] and cfg.index_options().svcca_variance == 0.99
+    assert SimilarityConfig.resolve(path, layers="all").layers is None
+    with pytest.raises(ValueError, match="unknown indices"):
+        SimilarityConfig.resolve(path, indices="anc,cka2")
+
+
+def test_check_aligned_names_the_misaligned_row():
+    def fake(ids):
+        return SimpleNamespace(meta=pd.DataFrame({"sentence_id": ids}))
+
+    assert check_aligned({"en": fake(["a", "b", "c"]), "de": fake(["a", "b", "c"])}) == 3
+    with pytest.raises(AlignmentError, match="row 1 is sentence 'b' in 'en' but 'c' in 'de'"):
+        check_aligned({"en": fake(["a", "b", "c"]), "de": fake(["a", "c", "b"])})
+    with pytest.raises(AlignmentError, match="'de' has 2 rows but 'en' has 3"):
+        check_aligned({"en": fake(["a", "b", "c"]), "de": fake(["a", "b"])})
+
+
+def _cli():
+    """The command registered as the lead does in crossling.cli: app.command("similarity")(similarity_command)."""
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("similarity")(similarity_command)
+    return app
+
+
+def test_cli_identical_text_files_give_similarity_one(tmp_path, tiny_dir):
+    rng = np.random.default_rng(0)
+    words = sorted({w for line in CORPUS for w in line.split()})
+    lines = list(dict.fromkeys(" ".join(rng.choice(words, 4)) for _ in range(200)))[:80]
+    for lang in ("en", "de"):  # a "translation" identical to the source: every index is exactly 1
+        (tmp_path / f"{lang}.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(_cli(), [
+        "similarity", "--model", str(tiny_dir), "--corpus", f"text:{tmp_path}", "--indices", ",".join(INDICES),
+        "--layers", "0,2", "--blas-threads", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "mean over pairs per layer" in result.output
+    table = pd.read_parquet(out / "similarity.parquet")
+    assert len(table) == 2 * len(INDICES) and set(table["pair"]) == {"en-de"} and (table["n"] == 80).all()
+    assert (table["note"] == "").all()  # 80 sentences support CCA of 32 + 32 dimensions without a ridge
+    np.testing.assert_allclose(table["value"], 1.0, atol=1e-6)
+
+
+def test_cli_misaligned_text_files_fail_clearly(tmp_path, tiny_dir):
+    (tmp_path / "en.txt").write_text("The quick brown fox.\nThe lazy dog.\nA third line.\n")
+    (tmp_path / "de.txt").write_text("Der schnelle Fuchs.\nDer faule Hund.\n")
+    result = CliRunner().invoke(_cli(), ["similarity", "--model", str(tiny_dir), "--corpus", f"text:{tmp_path}",
+                                         "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0 and isinstance(result.exception, AlignmentError)
+    assert "differ in length" in str(result.exception) and "de.txt" in str(result.exception)
