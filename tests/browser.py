@@ -59,13 +59,16 @@ def view(html_file: Path, screenshot: Path | None = None) -> PageView:
     return PageView(errors, [tuple(s) for s in sizes], tables, failed)
 
 
-def assert_tables_match(view_: PageView, folder_of: dict[str, Path]) -> int:
-    """Every rendered table's cells equal its parquet file's values (numbers to 4 significant digits)."""
+def assert_tables_match(view_: PageView, run_dir: Path) -> int:
+    """Every rendered table's cells equal its parquet file's values (numbers to 4 significant digits).
+
+    A table's ``data-source`` is ``<study folder>/<file>``, relative to the run folder's parent.
+    """
     import pandas as pd
 
     checked = 0
     for table in view_.tables:
-        df = pd.read_parquet(folder_of[table["source"]] / table["source"])
+        df = pd.read_parquet(run_dir / table["source"])
         assert table["header"] == [str(c) for c in df.columns]
         for cells, (_, row) in zip(table["rows"], df.iterrows()):
             for cell, value in zip(cells, row):

@@ -66,6 +66,7 @@ def _figure(study_dir: Path, item: dict) -> str:
 
 def _table(study_dir: Path, item: dict) -> str:
     path = study_dir / item["file"]
+    source = f"{study_dir.name}/{item['file']}"
     df = pd.read_parquet(path)
     max_rows = int(item.get("max_rows", 50))
     shown = df.head(max_rows)
@@ -73,7 +74,7 @@ def _table(study_dir: Path, item: dict) -> str:
     body = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="NaN", border=0,
                          classes="data", table_id=None)
     caption = html.escape(item.get("caption", path.name)) + html.escape(note)
-    return body.replace("<table", f'<table data-source="{html.escape(path.name)}"', 1).replace(
+    return body.replace("<table", f'<table data-source="{html.escape(source)}"', 1).replace(
         "<thead>", f"<caption>{caption}</caption><thead>", 1)
 
 

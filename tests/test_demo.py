@@ -1,0 +1,46 @@
+"""The main job: `crossling demo --quick` from a clean state, and its report in a real browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crossling.cli import app
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_a_report_a_browser_shows(tmp_path):
+    from browser import assert_tables_match, view
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    for stage in range(1, 8):
+        assert f"[{stage}/7]" in result.output
+    report = out / "report.html"
+    studies = {p.parent.name: p.parent for p in out.glob("*/report.json")}
+    assert {"similarity-me5", "similarity-tiny", "factorization", "concepts"} <= set(studies)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = view(report, screenshot=ARTIFACTS / "demo-report.png")
+    shutil.copy(report, ARTIFACTS / "demo-report.html")
+    assert page.console_errors == [], page.console_errors
+    assert page.failed_requests == []
+    n_figures = sum(len(json.loads((d / "report.json").read_text()).get("figures", [])) for d in studies.values())
+    assert len(page.image_sizes) == n_figures > 0
+    assert all(w > 0 and h > 0 for w, h in page.image_sizes)
+    assert len(page.tables) == sum(len(json.loads((d / "report.json").read_text()).get("tables", []))
+                                   for d in studies.values())
+    assert assert_tables_match(page, out) > 0
+    timings = json.loads((out / "timings.json").read_text())
+    assert len(timings) == 7
+
+    # a second run reuses every cache
+    again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert again.exit_code == 0, again.output
