@@ -3,10 +3,12 @@
 Claim: on the setting of Zhao, Ziser and Cohen (2023) (33 slices of 768 x 768, rank 768, SVD start,
 non-negative signatures) crossling's solver is faster per iteration and needs far less memory than
 TensorLy's ``parafac2``, whose first-mode update builds a 589,824 x 768 Khatri-Rao product, and reaches
-the same error. Both compute one SVD per slice and iteration for the polar factors, which bounds the
-speed-up (measured about 2x per iteration; 13x less peak memory). Both run the same algorithm (same
-SVD start, five CP sweeps per iteration, HALS for the signatures, Bro's line search): the test suite
-checks that their error traces agree iteration by iteration on small problems.
+the same error. Both compute one SVD per slice and iteration for the polar factors (about half of
+crossling's time), which bounds the speed-up (measured 2.4x per iteration with ``--threads 1`` on a
+busy machine; 13x less peak memory). With more BLAS threads crossling splits the SVDs and CP products
+over a thread pool instead (one BLAS thread per task), so compare at equal thread counts. Both run
+the same algorithm (same SVD start, five CP sweeps per iteration, HALS for the signatures, Bro's line
+search): the test suite checks that their error traces agree iteration by iteration on small problems.
 
 Each solver runs in its own subprocess (Linux: memory is read from /proc) and loads the same slices
 from a temporary .npy file. Reported per solver: wall seconds of the call divided by the number of

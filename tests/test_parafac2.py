@@ -190,6 +190,41 @@ def test_array_input_and_float32_give_the_same_fit():
     np.testing.assert_allclose(single.S, fit.S, rtol=1e-4)
 
 
+def test_slices_split_over_threads_give_the_same_fit(monkeypatch):
+    # Large slices are split over threads (one BLAS thread each); only the split changes, not the
+    # arithmetic, so the fit is the one computed in the calling thread. Forced here on small slices.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import crossling.parafac2 as module
+
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, random_state=12)
+    options = dict(nonnegative=True, tol=1e-10, n_iter_max=60)
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = parafac2(planted.matrices, 4, **options)
+    tasks = []
+
+    class CountingExecutor(module.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            tasks.append(args[0])
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(module, "ThreadPoolExecutor", CountingExecutor)
+    with threadpool_limits(limits=2, user_api="blas"):
+        blas_threads = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        if max(blas_threads, default=1) < 2:
+            pytest.skip("BLAS runs a single thread here")
+        threaded = parafac2(planted.matrices, 4, **options)
+        # BLAS was limited to one thread per call only during the fit.
+        assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == blas_threads
+    # Every projection (6 slices) and both CP products went through the pool.
+    assert len(tasks) >= threaded.n_iter * 6
+    np.testing.assert_allclose(threaded.errors, serial.errors, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(threaded.S, serial.S, atol=1e-8)
+    np.testing.assert_allclose(threaded.V, serial.V, atol=1e-8)
+    assert threaded.relative_error == pytest.approx(serial.relative_error, abs=1e-12)
+
+
 # --- starts, normalisation, generator -------------------------------------------------------------
 
 

@@ -173,11 +173,15 @@ def report(
 
 def _register_studies() -> None:
     # Each study keeps its command beside its code; the import is light (no torch) so --help stays fast.
+    from crossling.concepts.cli import concepts_command
     from crossling.factorization import parafac2_command
     from crossling.models.pretrain import pretrain_command
+    from crossling.similarity.study import similarity_command
 
+    app.command("concepts")(concepts_command)
     app.command("parafac2")(parafac2_command)
     app.command("pretrain")(pretrain_command)
+    app.command("similarity")(similarity_command)
 
 
 _register_studies()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from crossling.concepts import Concepts, cluster_concepts, inertia, select_tokens
+from crossling.concepts import Concepts, cluster_concepts, inertia, kmeans_plusplus, select_tokens
 
 pytest.importorskip("faiss")
 
@@ -89,6 +89,13 @@ def test_faiss_labels_are_nearest_centroids():
     assert c.inertia == pytest.approx(d2.min(1).sum(), rel=1e-6)
 
 
+def test_kmeans_plusplus_picks_one_point_per_separated_blob():
+    X, truth, _ = blobs(k=12, spread=50.0)
+    centres = kmeans_plusplus(X, 12, seed=0)
+    picked = {truth[np.flatnonzero((X == c).all(1))[0]] for c in centres}
+    assert picked == set(range(12))
+
+
 def test_inertia_helper_matches_numpy():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20000, 5)).astype(np.float32)
@@ -147,3 +154,13 @@ def test_non_convergence_warns():
     with pytest.warns(RuntimeWarning, match="did not converge"):
         c = cluster_concepts(X, forms, languages="en", k=30, backend="faiss", max_iter=1)
     assert c.converged is False and c.n_iter == 1
+
+
+def test_faiss_stops_by_the_relative_decrease_of_the_objective():
+    X, _, forms = blobs(k=40, per=20, spread=1.0)
+    # Every decrease is below 100% of the previous objective: faiss stops after its second iteration.
+    c = cluster_concepts(X, forms, languages="en", k=30, backend="faiss", tol=1.0)
+    assert (c.n_iter, c.converged) == (2, True)
+    # A tighter tolerance runs longer and ends no worse.
+    tight = cluster_concepts(X, forms, languages="en", k=30, backend="faiss", tol=1e-6)
+    assert tight.n_iter > c.n_iter and tight.inertia <= c.inertia

@@ -90,6 +90,7 @@ def test_written_outputs(study, tmp_path):
     one = next(r for r in records if r["layer"] == 6 and r["clustering"] == "en+de")
     assert set(one["words"]) == {"en", "de"} and all(n == REPEAT for n in one["words"]["en"].values())
     assert (tmp_path / "calign.png").stat().st_size > 1000 and (tmp_path / "colap.png").stat().st_size > 1000
+    assert (tmp_path / "aligned_examples.png").read_bytes()[:4] == b"\x89PNG"
     md = (tmp_path / "aligned_examples.md").read_text(encoding="utf-8")
     assert "## en -> de: CALIGN 100.0% (8 of 8)" in md and "✓" in md
     assert sum(line.startswith("| en concept") for line in md.splitlines()) == 2  # n_examples per direction

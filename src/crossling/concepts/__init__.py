@@ -11,7 +11,7 @@
 """
 
 from crossling.concepts.alignment import SIZE_RULES, CalignResult, calign
-from crossling.concepts.clustering import BACKENDS, Concepts, cluster_concepts, inertia, select_tokens
+from crossling.concepts.clustering import BACKENDS, Concepts, cluster_concepts, inertia, kmeans_plusplus, select_tokens
 from crossling.concepts.dictionary import (
     SYMMETRISATIONS,
     TranslationDictionary,
@@ -42,6 +42,7 @@ __all__ = [
     "colap",
     "concept_listing",
     "inertia",
+    "kmeans_plusplus",
     "lexical_translations",
     "run_concepts",
     "select_tokens",

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from crossling.concepts._validation import check_count
 from crossling.concepts.alignment import CalignResult, calign, translation_mapping
@@ -85,6 +86,7 @@ def run_concepts(
     min_types: int = 6,
     theta_o: float = 0.3,
     colap_by: str = "tokens",
+    progress: bool = False,
 ) -> ConceptsStudy:
     """Run CALIGN and COLAP on every layer.
 
@@ -117,6 +119,8 @@ def run_concepts(
         CALIGN settings (:func:`calign`).
     theta_o, colap_by
         COLAP settings (:func:`colap`; ``colap_by`` is its ``by``).
+    progress : bool, default False
+        Show a progress bar over the clusterings.
 
     Returns
     -------
@@ -162,12 +166,15 @@ def run_concepts(
     calign_rows, colap_rows, cluster_rows = [], [], []
     concepts: dict[tuple[int, str], Concepts] = {}
     alignments: dict[tuple[int, str, str], CalignResult] = {}
+    n_clusterings = len(layer_ids) * (len(needed) + len(sets))
+    bar = tqdm(total=n_clusterings, desc="clustering", unit="clustering", disable=not progress)
     for li, layer in enumerate(layer_ids):
         for lang in [x for x in languages if x in needed]:
             rows = selected[lang]
             concepts[layer, lang] = cluster_concepts(
                 np.asarray(vectors[lang][li])[rows], forms_arr[lang][rows], languages=lang, **cluster_opts
             )
+            bar.update()
         for source, target in directions:
             res = calign(
                 concepts[layer, source].types(source),
@@ -202,6 +209,7 @@ def run_concepts(
             words = np.concatenate([forms_arr[lang][selected[lang]] for lang in group])
             langs = np.concatenate([np.full(selected[lang].size, lang, dtype=object) for lang in group])
             joint = cluster_concepts(X, words, languages=langs, **cluster_opts)
+            bar.update()
             concepts[layer, name] = joint
             res_o = colap(joint.labels, joint.languages, forms=joint.forms, k=k, theta_o=theta_o, by=colap_by,
                           language_order=group)
@@ -230,6 +238,7 @@ def run_concepts(
                     }
                 )
 
+    bar.close()
     params = {
         "layer_ids": layer_ids,
         "languages": languages,
@@ -329,9 +338,10 @@ def write_concepts_study(
     Files: ``calign`` and ``colap`` (tidy tables, parquet + csv), ``clusterings`` (one row per
     clustering), ``concepts.tsv`` and ``concepts.json`` (per concept its words by language with counts),
     ``calign.png`` and ``colap.png`` (against layer), ``aligned_examples.md`` (example aligned concepts
-    of ``example_layer``, default the last layer, side by side) and ``params.json``.
+    of ``example_layer``, default the last layer, side by side), ``aligned_examples.png`` (a few of
+    them drawn, when some concept is aligned) and ``params.json``.
     """
-    from crossling.concepts.plots import aligned_examples_markdown, plot_calign, plot_colap
+    from crossling.concepts.plots import aligned_examples_markdown, plot_aligned_examples, plot_calign, plot_colap
 
     out = Path(out_dir)
     written: list[Path] = []
@@ -350,6 +360,11 @@ def write_concepts_study(
     layer = study.params["layer_ids"][-1] if example_layer is None else example_layer
     text = aligned_examples_markdown(study, layer=layer, n_examples=n_examples)
     written.append(atomic_write_text(out / "aligned_examples.md", text))
+    figure = plot_aligned_examples(study, out / "aligned_examples.png", layer=layer)
+    if figure is not None:
+        written.append(figure)
+    else:  # no drawable aligned concept: a figure left by an earlier run in this folder must not stay
+        (out / "aligned_examples.png").unlink(missing_ok=True)
     params = json.dumps(study.params, indent=2, ensure_ascii=False, default=str)
     written.append(atomic_write_text(out / "params.json", params))
     return written
