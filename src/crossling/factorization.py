@@ -12,8 +12,10 @@ language's *signature*; its mean over components is the *average signature* (the
 
 Pipeline (:func:`run_factorization`):
 
-1. UD sentences per language (``load_corpus("ud:DIR")``), optionally the first ``limit`` of each, Chinese
-   and Japanese optionally romanised word by word (:func:`crossling.romanize.romanize_words`).
+1. UD sentences per language (``load_corpus("ud:DIR")``), or any corpus spec (``corpus``, e.g.
+   ``lohelp:`` or ``text:DIR``; unannotated text is split into words at whitespace and only
+   :data:`ALL_WORDS` is analysed), optionally the first ``limit`` of each, Chinese and Japanese optionally
+   romanised word by word (:func:`crossling.romanize.romanize_words`).
 2. Words per category (:func:`crossling.data.unimorph.words_by_category`, plus the pseudo-category
    :data:`ALL_WORDS` holding every word).
 3. One forward pass per model and language over all hidden states into a cached
@@ -58,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 import numpy as np
 import pandas as pd
 import typer
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm.auto import tqdm
 
 from crossling.config import RunConfig
@@ -94,6 +96,8 @@ ALL_WORDS = "All words"
 AVERAGE = "average"
 """Category name of the distance matrices and trees averaged over the UniMorph categories of a layer."""
 CATEGORIES: tuple[str, ...] = (*UNIMORPH_CATEGORIES, ALL_WORDS)
+UD_SCHEMES = ("ud", "pud")
+"""Corpus spec schemes whose sentences carry UD words and features; others give whitespace words only."""
 PROPERTIES: tuple[str, ...] = ("distinct_chars_99.9", "type_token_ratio", "data_size")
 
 
@@ -124,8 +128,15 @@ class FactorizationConfig(RunConfig):
         The multilingual model E (Hugging Face folder or hub id).
     control : dict of str to str
         Language -> its monolingual control model C_l. From the command line: ``LANG=MODEL`` strings.
-    ud : path
+    ud : path, optional
         Folder of UD treebanks (``<lang>_<code>-<split>.conllu[.gz]``) or one CoNLL-U file.
+    corpus : str, optional
+        Instead of ``ud``: a corpus spec (:func:`crossling.corpus.load_corpus`), e.g. ``pud:DIR``,
+        ``lohelp:`` or ``text:DIR``. Corpora without UD annotation (``lohelp``, ``text``) are split into
+        words at whitespace (:func:`crossling.data.parallel.whitespace_sentence`; a text without spaces,
+        as in Chinese or Japanese, gives one "word" per space-separated run) and only :data:`ALL_WORDS`
+        is analysed: ``categories="all"`` means ``[ALL_WORDS]`` there, and a UniMorph category is an
+        error. Exactly one of ``ud`` and ``corpus`` is given.
     languages : list of str, optional
         Languages to analyse, in this order (the order of every table); default: the order of ``control``.
     split : {"all", "train", "dev", "test"}, default "all"
@@ -181,7 +192,8 @@ class FactorizationConfig(RunConfig):
 
     experimental: str
     control: dict[str, str]
-    ud: Path
+    ud: Optional[Path] = None
+    corpus: Optional[str] = None
     languages: Optional[list[str]] = None
     split: Literal["all", "train", "dev", "test"] = "all"
     limit: Optional[int] = Field(default=None, ge=1)
@@ -265,6 +277,23 @@ class FactorizationConfig(RunConfig):
             raise ValueError(f"romanize: {unsupported} not supported; romanisation exists for {list(ROMANIZABLE)}")
         return value
 
+    @model_validator(mode="after")
+    def _check_source(self) -> "FactorizationConfig":
+        if (self.ud is None) == (self.corpus is None):
+            raise ValueError("give exactly one of ud (a UD treebank folder) and corpus (a corpus spec)")
+        if not self.annotated() and self.categories != "all" and set(self.categories) != {ALL_WORDS}:
+            raise ValueError(f"corpus {self.corpus!r} has no UD annotation: only the category {ALL_WORDS!r} "
+                             f"can be analysed, got {self.categories}")
+        return self
+
+    def corpus_spec(self) -> str:
+        """The corpus as a :func:`crossling.corpus.load_corpus` spec."""
+        return f"ud:{self.ud}" if self.ud is not None else str(self.corpus)
+
+    def annotated(self) -> bool:
+        """Whether the corpus carries UD morphology (``ud:`` and ``pud:`` specs)."""
+        return self.corpus_spec().partition(":")[0] in UD_SCHEMES
+
     def analysed_languages(self) -> list[str]:
         """The languages in analysis order; each must have a control model."""
         languages = list(self.control) if self.languages is None else list(self.languages)
@@ -281,6 +310,8 @@ class FactorizationConfig(RunConfig):
         return languages
 
     def analysed_categories(self) -> list[str]:
+        if not self.annotated():
+            return [ALL_WORDS]
         return list(CATEGORIES) if self.categories == "all" else list(self.categories)
 
 
@@ -569,20 +600,25 @@ class FactorizationResult:
 
 
 def study_sentences(
-    ud: str | Path,
+    ud: str | Path | None,
     languages: Sequence[str],
     *,
+    corpus: str | None = None,
     split: str = "all",
     limit: int | None = None,
     romanize: Sequence[str] = (),
 ) -> dict[str, list[Sentence]]:
-    """The UD sentences the study reads, per language, romanised where asked.
+    """The sentences the study reads, per language, romanised where asked.
 
     Parameters
     ----------
-    ud : path
+    ud : path or None
         Folder of UD treebanks or one CoNLL-U file (``load_corpus("ud:...")``).
     languages : sequence of str
+    corpus : str, optional
+        Instead of ``ud``: any corpus spec (:func:`crossling.corpus.load_corpus`). A sentence without
+        words (LibreOffice Help paragraphs) gets the whitespace words of its text
+        (:func:`crossling.data.parallel.whitespace_sentence`); one with neither words nor text is dropped.
     split : {"all", "train", "dev", "test"}, default "all"
     limit : int, optional
         Only the first ``limit`` sentences of each language.
@@ -598,12 +634,18 @@ def study_sentences(
         In the order of ``languages``.
     """
     from crossling.corpus import load_corpus
+    from crossling.data.parallel import whitespace_sentence
     from crossling.romanize import romanize_words
 
-    corpus = load_corpus(f"ud:{ud}", list(languages), split=split)
+    if (ud is None) == (corpus is None):
+        raise ValueError("give exactly one of ud and corpus")
+    read = load_corpus(f"ud:{ud}" if corpus is None else corpus, list(languages), split=split)
     out = {}
     for lang in languages:
-        sentences = corpus[lang][:limit] if limit else list(corpus[lang])
+        sentences = [s if s.words else whitespace_sentence(s.text, lang=s.lang, sent_id=s.sent_id, source=s.source,
+                                                             line=s.line)
+                     for s in read[lang] if s.words or (s.text and s.text.strip())]
+        sentences = sentences[:limit] if limit else sentences
         if lang in romanize:
             sentences = [replace(s, words=[replace(w, form=f) for w, f in zip(s.words, romanize_words(s.forms, lang))],
                                  text=None) for s in sentences]
@@ -878,7 +920,8 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     root = Path(config.stores) if config.stores is not None else out / "stores"
     scores = _read_scores(config.scores) if config.scores is not None else None
 
-    sentences = study_sentences(config.ud, languages, split=config.split, limit=config.limit, romanize=config.romanize)
+    sentences = study_sentences(config.ud, languages, corpus=config.corpus, split=config.split, limit=config.limit,
+                                romanize=config.romanize)
     words = {lang: category_words(sentences[lang], categories) for lang in languages}
     stores, identities = _extract(config, sentences, languages, root, progress)
     n_states = identities["experimental"]["n_hidden_states"]
@@ -977,7 +1020,9 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                                  "words_without_vector": stores[role][lang].manifest["words_without_vector"],
                                  "truncated_inputs": stores[role][lang].manifest["truncated_inputs"]}
                           for role in ("experimental", "control")} for lang in languages},
-        "corpus": {"spec": f"ud:{config.ud}", "split": config.split, "limit": config.limit,
+        "corpus": {"spec": config.corpus_spec(), "split": config.split, "limit": config.limit,
+                   "annotated": config.annotated(),
+                   "word_source": "UD words" if config.annotated() else f"whitespace words; only {ALL_WORDS!r} analysed",
                    "romanized": list(config.romanize),
                    "checksums": {lang: corpus_checksum(sentences[lang]) for lang in languages},
                    "sentences": {lang: len(sentences[lang]) for lang in languages},
@@ -1015,6 +1060,8 @@ def parafac2_command(
     control: Optional[list[str]] = typer.Option(
         None, help="LANG=MODEL: the monolingual control model of a language (repeat for every language)."),
     ud: Optional[Path] = typer.Option(None, help="Folder of UD treebanks (<lang>_<code>-<split>.conllu[.gz])."),
+    corpus: Optional[str] = typer.Option(
+        None, help="Instead of --ud: a corpus spec (pud:DIR, lohelp:, text:DIR); without UD annotation only 'All words'."),
     languages: Optional[str] = typer.Option(None, help="Comma-separated languages, in table order; default: the controls'."),
     split: Optional[str] = typer.Option(None, help="Treebank files to read: all, train, dev or test."),
     limit: Optional[int] = typer.Option(None, help="Only the first N sentences of each language."),
@@ -1042,7 +1089,7 @@ def parafac2_command(
     figures to OUT, with manifest.json and config.yaml.
     """
     cfg = FactorizationConfig.resolve(
-        config, experimental=experimental, control=control or None, ud=ud, languages=languages, split=split,
+        config, experimental=experimental, control=control or None, ud=ud, corpus=corpus, languages=languages, split=split,
         limit=limit, categories=categories, layers=layers, rank=rank, min_words=min_words, romanize=romanize,
         n_starts=n_starts, seed=seed, n_iter_max=n_iter_max, scores=scores, device=device, batch_size=batch_size,
         stores=stores, out=out)

@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 
 from crossling.models import pretrain
 from crossling.models.pretrain import (
-    IGNORE, PRESETS, ModelSize, PretrainConfig, TrainOptions, build_model, mask_tokens, pack_blocks,
-    prepare_corpus, pretrain_experiment, train_mlm, train_tokenizer, unigram_cross_entropy,
+    IGNORE, PRESETS, ModelSize, PretrainConfig, TrainOptions, build_model, init_unigram_bias, mask_tokens,
+    pack_blocks, prepare_corpus, pretrain_command, pretrain_experiment, train_mlm, train_tokenizer,
+    unigram_cross_entropy,
 )
 
 SENTENCES = {
@@ -124,6 +125,44 @@ def test_unigram_cross_entropy_matches_counting():
     assert unigram_cross_entropy(uniform, np.array([3, 9]), vocab) == pytest.approx(math.log(8))
     with pytest.raises(ValueError, match="special"):
         unigram_cross_entropy(train, np.array([2]), vocab)
+
+
+def test_unigram_bias_starts_training_at_the_baseline(tokenizer):
+    train = _blocks(tokenizer, [t for s in SENTENCES.values() for t in s] * 3)
+    val = _blocks(tokenizer, [t for s in SENTENCES.values() for t in s])
+    vocab = len(tokenizer)
+    model = build_model("roberta", MICRO, vocab, seed=0)
+    # Independent counting: the bias of an ordinary id is log((c + 1) / (N + V)) over the V ordinary ids.
+    ordinary = [int(t) for t in train.ravel() if t not in (0, 1, 2, vocab - 1)]
+    counts = Counter(ordinary)
+    init_unigram_bias(model, train)
+    bias = model.lm_head.bias.detach().double().numpy()
+    for v in (3, 10, max(counts, key=counts.get)):
+        assert bias[v] == pytest.approx(math.log((counts[v] + 1) / (len(ordinary) + vocab - 4)), rel=1e-6)
+    assert bias[vocab - 1] == pytest.approx(bias[3:vocab - 1].min())  # specials: the smallest ordinary value
+    # Known answer: with small initial weights the untrained model's held-out loss is the unigram baseline
+    # (up to the small h.e term), far below log V where an untrained model otherwise starts.
+    inputs, labels = mask_tokens(torch.from_numpy(val), mask_id=vocab - 1, generator=torch.Generator().manual_seed(0))
+    baseline = unigram_cross_entropy(train, labels[labels != IGNORE].numpy(), vocab)
+    model.eval()
+    with torch.no_grad():
+        loss = float(pretrain._mlm_loss(model, inputs, labels))
+        fresh = build_model("roberta", MICRO, vocab, seed=0).eval()
+        fresh_loss = float(pretrain._mlm_loss(fresh, inputs, labels))
+    assert abs(loss - baseline) < 0.1
+    assert fresh_loss == pytest.approx(math.log(vocab), abs=0.3) and fresh_loss > baseline + 0.5
+
+
+def test_preset_training_defaults(tmp_path):
+    assert PRESETS["mini"] == ModelSize(2, 64, 2, 256, 64)
+    assert PretrainConfig(languages=["en"], out=tmp_path, size="mini").lr == 3e-3
+    tiny = PretrainConfig(languages=["en"], out=tmp_path)
+    assert (tiny.size, tiny.lr, tiny.vocab_size, tiny.unigram_bias) == ("tiny", 1e-3, 8000, True)
+    base = PretrainConfig(languages=["en"], out=tmp_path, size="base")
+    assert (base.lr, base.vocab_size) == (1e-4, 16000)  # the study's settings
+    explicit = PretrainConfig(languages=["en"], out=tmp_path, size="base", lr=3e-4, vocab_size=500)
+    assert (explicit.lr, explicit.vocab_size) == (3e-4, 500)
+    assert explicit.train_options().lr == 3e-4 and explicit.train_options().unigram_bias
 
 
 def test_presets_and_models_load_as_hf_folders(tokenizer, tmp_path):
@@ -269,3 +308,63 @@ def test_config_validation(tmp_path):
         PretrainConfig(languages=["en"], out=tmp_path, hidden=100, heads=3)
     config = PretrainConfig(languages=["en"], out=tmp_path, size="tiny", layers=2)
     assert config.model_size() == ModelSize(2, 128, 2, 512, 128)
+
+
+def _text_dir(tmp_path, n=120):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for i, lang in enumerate(("xx", "yy")):
+        (folder / f"{lang}.txt").write_text("\n".join(_synthetic(lang[0], n, i)), encoding="utf-8")
+    return folder
+
+
+def test_command_line_trains_and_resumes(tmp_path):
+    from typer.testing import CliRunner
+    import typer
+    import yaml
+
+    app = typer.Typer()
+    app.command("pretrain")(pretrain_command)
+    app.command("other")(lambda: None)
+    folder = _text_dir(tmp_path)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(
+        {"validation_items": 10, "heads": 2, "ffn": 64, "checkpoint_every": 2, "batch_size": 8, "max_steps": 50}))
+    args = ["pretrain", "--config", str(tmp_path / "run.yaml"), "--languages", "xx,yy", "--source", "text",
+            "--text-dir", str(folder), "--size", "mini", "--layers", "2", "--hidden", "32", "--max-length", "32",
+            "--vocab-size", "200", "--max-steps", "4", "--eval-every", "2", "--seed", "1", "--threads", "1",
+            "--out", str(tmp_path / "exp")]
+    runner = CliRunner()
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    config = yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())
+    assert config["max_steps"] == 4 and config["validation_items"] == 10 and config["lr"] == 3e-3  # flag > YAML
+    assert config["text_files"] == {lang: str(folder / f"{lang}.txt") for lang in ("xx", "yy")}
+    table = [line for line in first.output.splitlines() if line.split()[:1] in (["multilingual"], ["mono-xx"])]
+    assert len(table) == 3  # E for xx and yy, C_xx for xx
+    record = json.loads((tmp_path / "exp" / "mono-yy" / "training_record.json").read_text())
+    assert record["steps"] == 4 and record["options"]["unigram_bias"] is True
+    assert record["model_config"]["hidden_size"] == 32 and record["model_config"]["max_position_embeddings"] == 34
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "resuming" in again.output and "3 of 3 models finished" in again.output
+
+
+@pytest.mark.slow
+def test_worker_processes_train_the_same_models(tmp_path):
+    folder = _text_dir(tmp_path, 80)
+    config = PretrainConfig(
+        languages=["xx", "yy"], out=tmp_path / "one", source="text",
+        text_files={lang: folder / f"{lang}.txt" for lang in ("xx", "yy")}, validation_items=10, vocab_size=150,
+        layers=1, hidden=32, heads=2, ffn=64, max_length=32, batch_size=8, max_steps=3, eval_every=3, seed=4,
+    )
+    events = []
+    serial = pretrain_experiment(config)
+    parallel = pretrain_experiment(config.model_copy(update={"out": tmp_path / "two", "workers": 2}),
+                                   progress=events.append)
+    assert list(parallel.models) == ["multilingual", "mono-xx", "mono-yy"]
+    for name in serial.models:
+        a = load_file(tmp_path / "one" / name / "model.safetensors")
+        b = load_file(tmp_path / "two" / name / "model.safetensors")
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+        assert parallel.models[name].val_loss == serial.models[name].val_loss
+    assert {(e.model, e.step) for e in events} >= {("mono-yy", 3), ("multilingual", 1)}

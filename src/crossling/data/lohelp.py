@@ -29,6 +29,7 @@ from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
+from crossling.data.parallel import whitespace_sentence
 from crossling.data.records import Sentence
 from crossling.io import atomic_path
 
@@ -302,8 +303,8 @@ def read_lohelp(
     -------
     dict
         Language -> list of :class:`~crossling.data.records.Sentence` with ``sent_id = "<file>#<id>"``,
-        ``text`` the paragraph text, ``words = []`` (help paragraphs are not tokenised; split ``text`` as
-        the language requires), ``source`` the Debian package file name with its version
+        ``text`` the paragraph text, ``words`` its whitespace tokens (help paragraphs are not tokenised: for
+        Chinese and Japanese a "word" is a run of characters between spaces), ``source`` the Debian package file name with its version
         (``libreoffice-help-de_4:7.4.7-1+deb12u14_all``).
     """
     languages = list(dict.fromkeys(languages))
@@ -340,7 +341,7 @@ def read_lohelp(
     for lang in languages:
         df, package = tables[lang], tables_attrs[lang]
         out[lang] = [
-            Sentence(lang=lang, sent_id=f"{f}#{p}", words=[], text=t, source=package)
+            whitespace_sentence(t, lang=lang, sent_id=f"{f}#{p}", source=package)
             for f, p, t in zip(df["file"], df["par_id"], df["text"])
         ]
     return out

@@ -31,16 +31,15 @@ import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+import typer
 from pydantic import Field, model_validator
-from transformers import (
-    AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, RobertaConfig, RobertaForMaskedLM, XLMRobertaConfig,
-    XLMRobertaForMaskedLM, XLMRobertaTokenizerFast,
-)
+
+if TYPE_CHECKING:  # torch and transformers load inside the functions, so `crossling --help` stays fast
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from crossling.config import RunConfig
 from crossling.data.sampling import sample_languages
@@ -49,7 +48,8 @@ from crossling.io import atomic_path, atomic_write_text
 __all__ = [
     "ModelSize", "PRESETS", "PretrainConfig", "TrainOptions", "TrainEvent", "ModelResult", "ExperimentResult",
     "load_texts", "prepare_corpus", "PreparedCorpus", "train_tokenizer", "build_model", "pack_blocks",
-    "mask_tokens", "unigram_cross_entropy", "train_mlm", "pretrain_experiment",
+    "mask_tokens", "unigram_log_probs", "unigram_cross_entropy", "init_unigram_bias", "train_mlm",
+    "pretrain_experiment", "PRESET_TRAINING", "pretrain_command",
 ]
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0..3 as in XLM-R; <mask> is appended last
@@ -83,8 +83,20 @@ class ModelSize:
 
 
 PRESETS: dict[str, ModelSize] = {
+    "mini": ModelSize(layers=2, hidden=64, heads=2, ffn=256, max_length=64),  # the demo's --quick models
     "tiny": ModelSize(layers=4, hidden=128, heads=2, ffn=512, max_length=128),
     "base": ModelSize(layers=12, hidden=768, heads=12, ffn=3072, max_length=512),  # XLM-R base / RoBERTa base
+}
+
+# Training defaults that depend on the size (used when ``lr`` / ``vocab_size`` are not given). The
+# study's 1e-4 suits base models trained for days; CPU models get a few hundred steps, in which 1e-4
+# barely moves a 128-wide encoder, so they use 1e-3 (with warm-up); 64-wide models take 3e-3 (on
+# LibreOffice Help en, 4 x 64, 300 steps of 16 x 64 tokens: held-out loss 0.21 nats below the unigram
+# baseline at 3e-3, 0.11 at 1e-3). A smaller vocabulary gives short runs more examples per output row.
+PRESET_TRAINING: dict[str, dict[str, float | int]] = {
+    "mini": {"lr": 3e-3, "vocab_size": 8000},
+    "tiny": {"lr": 1e-3, "vocab_size": 8000},
+    "base": {"lr": 1e-4, "vocab_size": 16000},
 }
 
 
@@ -93,7 +105,12 @@ class PretrainConfig(RunConfig):
     """Everything ``crossling pretrain`` needs; see :func:`pretrain_experiment`.
 
     Size fields (``layers``, ``hidden``, ``heads``, ``ffn``, ``max_length``) override the preset
-    named by ``size`` when given.
+    named by ``size`` when given; ``lr`` and ``vocab_size`` default to the preset's
+    (:data:`PRESET_TRAINING`: 3e-3 for ``mini``, 1e-3 for ``tiny``, the study's 1e-4 for ``base``;
+    vocabulary 8000, 8000, 16000). ``unigram_bias`` starts every model's output bias at the log unigram frequencies of its
+    training tokens (see :class:`TrainOptions`). ``threads`` is per process (default: the
+    ``CROSSLING_THREADS`` environment variable, else 1: on a shared CPU one thread per process avoids
+    OpenMP spin-waiting); ``workers`` > 1 trains the models in that many processes at once.
     """
 
     languages: list[str] = Field(min_length=1)
@@ -109,8 +126,8 @@ class PretrainConfig(RunConfig):
     low_resource_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
     romanize: list[str] = Field(default_factory=list)
     validation_items: int = Field(default=500, ge=1)
-    vocab_size: int = Field(default=16000, ge=16)
-    size: Literal["tiny", "base"] = "tiny"
+    vocab_size: int = Field(default=8000, ge=16)
+    size: Literal["mini", "tiny", "base"] = "tiny"
     layers: int | None = Field(default=None, ge=1)
     hidden: int | None = Field(default=None, ge=1)
     heads: int | None = Field(default=None, ge=1)
@@ -119,7 +136,7 @@ class PretrainConfig(RunConfig):
     multilingual: bool = True
     monolingual: bool = True
     batch_size: int = Field(default=32, ge=1)
-    lr: float = Field(default=1e-4, gt=0.0)
+    lr: float = Field(default=1e-3, gt=0.0)
     warmup_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.01, ge=0.0)
     max_steps: int = Field(default=10000, ge=1)
@@ -127,8 +144,20 @@ class PretrainConfig(RunConfig):
     patience: int = Field(default=5, ge=1)
     checkpoint_every: int = Field(default=200, ge=1)
     mask_probability: float = Field(default=0.15, gt=0.0, lt=1.0)
+    unigram_bias: bool = True
     seed: int = 0
     threads: int | None = Field(default=None, ge=1)
+    workers: int = Field(default=1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_training(cls, data: Any) -> Any:
+        # Fill lr / vocab_size from the size preset before validation (an "after" validator cannot
+        # assign fields of a validate_assignment model without recursing).
+        if isinstance(data, dict):
+            preset = PRESET_TRAINING.get(data.get("size") or "tiny", {})
+            data = {**data, **{k: v for k, v in preset.items() if data.get(k) is None}}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
@@ -158,7 +187,7 @@ class PretrainConfig(RunConfig):
             batch_size=self.batch_size, lr=self.lr, warmup_fraction=self.warmup_fraction,
             weight_decay=self.weight_decay, max_steps=self.max_steps, eval_every=self.eval_every,
             patience=self.patience, checkpoint_every=self.checkpoint_every,
-            mask_probability=self.mask_probability, seed=self.seed,
+            mask_probability=self.mask_probability, unigram_bias=self.unigram_bias, seed=self.seed,
         )
 
 
@@ -309,6 +338,8 @@ def train_tokenizer(
     transformers.PreTrainedTokenizerBase
         The tokenizer as :func:`transformers.AutoTokenizer.from_pretrained` loads it from ``out_dir``.
     """
+    from transformers import AutoTokenizer, XLMRobertaTokenizerFast
+
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.Unigram())
@@ -344,6 +375,9 @@ def build_model(architecture: Architecture, size: ModelSize, vocab_size: int, *,
     architecture, as in the study, and differ in their config's ``model_type``. Dropout 0.1, GELU,
     layer-norm eps 1e-5 and tied input/output embeddings as in XLM-R.
     """
+    import torch
+    from transformers import RobertaConfig, RobertaForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
+
     kwargs = dict(
         vocab_size=vocab_size, hidden_size=size.hidden, num_hidden_layers=size.layers,
         num_attention_heads=size.heads, intermediate_size=size.ffn, max_position_embeddings=size.max_length + 2,
@@ -403,6 +437,8 @@ def mask_tokens(
     labels : LongTensor
         The original id at selected positions, -100 elsewhere.
     """
+    import torch
+
     ids = input_ids.long()
     ordinary = (ids != BOS) & (ids != PAD) & (ids != EOS)
     u = torch.rand(ids.shape, generator=generator)
@@ -415,26 +451,54 @@ def mask_tokens(
     return inputs, labels
 
 
-def unigram_cross_entropy(train_blocks: np.ndarray, targets: np.ndarray, vocab_size: int) -> float:
-    """Cross-entropy (nats) of ``targets`` under the add-one-smoothed unigram distribution of the
-    ordinary tokens in ``train_blocks``: the loss of a model that ignores context.
+def unigram_log_probs(train_blocks: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Log of the add-one-smoothed unigram distribution of the ordinary tokens in ``train_blocks``.
 
     ``p(v) = (c_v + 1) / (N + V)`` over the ``V`` ordinary ids (all but ``<s>``, ``<pad>``, ``</s>`` and
-    ``<mask>``), ``c_v`` the count of ``v`` among the ``N`` ordinary training tokens; the result is
-    ``-mean_t log p(target_t)``.
+    ``<mask>``), ``c_v`` the count of ``v`` among the ``N`` ordinary training tokens; special ids get
+    ``-inf`` (they are never targets).
+
+    Returns
+    -------
+    ndarray of float64, shape (vocab_size,)
     """
-    flat = train_blocks.ravel()
-    counts = np.bincount(flat, minlength=vocab_size).astype(np.float64)
+    counts = np.bincount(np.asarray(train_blocks).ravel(), minlength=vocab_size).astype(np.float64)
     ordinary = np.ones(vocab_size, dtype=bool)
     ordinary[[BOS, PAD, EOS, vocab_size - 1]] = False
     counts[~ordinary] = 0.0
-    probs = (counts + ordinary) / (counts.sum() + ordinary.sum())
+    with np.errstate(divide="ignore"):
+        return np.log((counts + ordinary) / (counts.sum() + ordinary.sum()))
+
+
+def unigram_cross_entropy(train_blocks: np.ndarray, targets: np.ndarray, vocab_size: int) -> float:
+    """Cross-entropy (nats) of ``targets`` under the add-one-smoothed unigram distribution of the
+    ordinary tokens in ``train_blocks`` (:func:`unigram_log_probs`): the loss of a model that ignores
+    context, ``-mean_t log p(target_t)``.
+    """
     targets = np.asarray(targets)
     if targets.size == 0:
         raise ValueError("no targets")
-    if not ordinary[targets].all():
+    log_p = unigram_log_probs(train_blocks, vocab_size)
+    if not np.isfinite(log_p[targets]).all():
         raise ValueError("targets include special tokens")
-    return float(-np.log(probs[targets]).mean())
+    return float(-log_p[targets].mean())
+
+
+def init_unigram_bias(model: PreTrainedModel, train_blocks: np.ndarray) -> None:
+    """Set the output bias of ``model`` to the log unigram frequencies of ``train_blocks``.
+
+    With small initial weights the logits are then about ``log p(v)``, so training starts at the
+    unigram baseline instead of at ``log V`` and spends its steps on context rather than on learning
+    the frequency table, which on a large vocabulary takes thousands of steps (Karpathy 2019, "A recipe
+    for training neural networks": "initialize the final layer bias" to the data's distribution).
+    Special ids, never targets, get the smallest ordinary value.
+    """
+    import torch
+
+    log_p = unigram_log_probs(train_blocks, model.config.vocab_size)
+    log_p[~np.isfinite(log_p)] = log_p[np.isfinite(log_p)].min()
+    with torch.no_grad():
+        model.lm_head.bias.copy_(torch.from_numpy(log_p).to(model.lm_head.bias.dtype))
 
 
 # ------------------------------------------------------------------------------------------- training
@@ -443,7 +507,7 @@ class TrainOptions:
     """Optimisation settings of :func:`train_mlm` (defaults as in :class:`PretrainConfig`)."""
 
     batch_size: int = 32
-    lr: float = 1e-4
+    lr: float = 1e-3
     warmup_fraction: float = 0.05
     weight_decay: float = 0.01
     max_steps: int = 10000
@@ -451,6 +515,7 @@ class TrainOptions:
     patience: int = 5
     checkpoint_every: int = 200
     mask_probability: float = 0.15
+    unigram_bias: bool = True
     seed: int = 0
     clip_norm: float = 1.0
     eval_batch_size: int = 64
@@ -491,6 +556,7 @@ class ModelResult:
 
 def _versions() -> dict[str, str]:
     import tokenizers
+    import torch
     import transformers
 
     import crossling
@@ -540,6 +606,8 @@ def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
 
 
 def _optimizer(model: PreTrainedModel, options: TrainOptions) -> torch.optim.Optimizer:
+    import torch
+
     # No weight decay on biases and layer norms (as in BERT/RoBERTa).
     decay, no_decay = [], []
     for name, param in model.named_parameters():
@@ -549,6 +617,8 @@ def _optimizer(model: PreTrainedModel, options: TrainOptions) -> torch.optim.Opt
 
 
 def _mlm_loss(model: PreTrainedModel, inputs: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    import torch.nn.functional as F
+
     # The output layer runs on the selected positions only (15%): on a large vocabulary it would cost
     # as much as the encoder if applied to every position, as the Hugging Face head does.
     hidden = model.base_model(input_ids=inputs, attention_mask=(inputs != PAD).long()).last_hidden_state
@@ -564,6 +634,8 @@ class _ValSet:
 
 
 def _validation_masks(val: Mapping[str, np.ndarray], mask_id: int, probability: float, seed: int) -> _ValSet:
+    import torch
+
     # Fixed masks seeded by the experiment seed and the language code only, so every evaluation of
     # every model of the experiment (multilingual or not) scores the same positions of a language.
     inputs, labels = {}, {}
@@ -575,8 +647,9 @@ def _validation_masks(val: Mapping[str, np.ndarray], mask_id: int, probability: 
     return _ValSet(inputs, labels)
 
 
-@torch.no_grad()
 def _evaluate(model: PreTrainedModel, val: _ValSet, batch_size: int) -> dict[str, float]:
+    import torch
+
     was_training = model.training
     model.eval()
     out = {}
@@ -586,7 +659,8 @@ def _evaluate(model: PreTrainedModel, val: _ValSet, batch_size: int) -> dict[str
             x, y = val.inputs[lang][start:start + batch_size], val.labels[lang][start:start + batch_size]
             n = int((y != IGNORE).sum())
             if n:
-                total += float(_mlm_loss(model, x, y, reduction="sum"))
+                with torch.no_grad():
+                    total += float(_mlm_loss(model, x, y, reduction="sum"))
                 count += n
         out[lang] = total / count if count else math.nan
     model.train(was_training)
@@ -594,10 +668,14 @@ def _evaluate(model: PreTrainedModel, val: _ValSet, batch_size: int) -> dict[str
 
 
 def _rng_state() -> dict[str, Any]:
+    import torch
+
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
@@ -652,6 +730,8 @@ def train_mlm(
     -------
     ModelResult
     """
+    import torch
+
     out_dir = Path(out_dir)
     name = name or out_dir.name
     if (out_dir / "training_record.json").is_file():
@@ -693,6 +773,8 @@ def train_mlm(
         _set_rng_state(saved["rng"])
         state = saved["state"]
     else:
+        if options.unigram_bias:
+            init_unigram_bias(model, blocks)
         random.seed(options.seed)
         np.random.seed(options.seed % 2**32)
         torch.manual_seed(options.seed)
@@ -852,6 +934,79 @@ def _encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], block_leng
     return pack_blocks([e.ids for e in encodings], block_length)
 
 
+@dataclass
+class _Job:
+    """One model to train (picklable, for worker processes)."""
+
+    architecture: Architecture
+    size: ModelSize
+    vocab_size: int
+    seed: int
+    tokenizer_dir: Path
+    train: dict[str, np.ndarray]
+    validation: dict[str, np.ndarray]
+    folder: Path
+    options: TrainOptions
+    name: str
+    record: dict[str, Any]
+    threads: int
+
+
+def _train_job(job: _Job, progress: Callable[[TrainEvent], None] | None) -> ModelResult:
+    import torch
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(job.threads)
+    model = build_model(job.architecture, job.size, job.vocab_size, seed=job.seed)
+    return train_mlm(
+        model, AutoTokenizer.from_pretrained(job.tokenizer_dir), job.train, job.validation, job.folder,
+        options=job.options, name=job.name, record=job.record, progress=progress,
+    )
+
+
+_WORKER_EVENTS: Any = None  # the queue a worker process sends its TrainEvents to
+
+
+def _worker_init(events: Any) -> None:
+    global _WORKER_EVENTS
+    _WORKER_EVENTS = events
+
+
+def _worker_train(job: _Job) -> ModelResult:
+    return _train_job(job, _WORKER_EVENTS.put)
+
+
+def _train_in_processes(
+    jobs: Sequence[_Job], workers: int, progress: Callable[[TrainEvent], None] | None
+) -> dict[str, ModelResult]:
+    import multiprocessing
+    import queue as queue_module
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn, not fork: a forked child of a process that has run OpenMP or Rust thread pools can hang.
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                event = events.get_nowait()
+            except queue_module.Empty:
+                return
+            if progress is not None:
+                progress(event)
+
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(events,)) as pool:
+        futures = {pool.submit(_worker_train, job): job.name for job in jobs}
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            drain()
+    # The workers have exited, so their queue feeder threads have flushed the last events.
+    drain()
+    return {futures[f]: f.result() for f in futures}
+
+
 def pretrain_experiment(
     config: PretrainConfig, *, progress: Callable[[TrainEvent], None] | None = None
 ) -> ExperimentResult:
@@ -863,18 +1018,21 @@ def pretrain_experiment(
     again resumes: finished models are kept, an interrupted one continues from its last checkpoint, and
     the tokenizer is reused. A config differing from the one in ``config.yaml`` is an error.
 
-    Threads: ``config.threads``, else the ``CROSSLING_THREADS`` environment variable, else PyTorch's
-    default.
+    Threads: ``config.threads`` per process, else the ``CROSSLING_THREADS`` environment variable, else
+    1. With ``config.workers`` > 1 the models train in that many processes at once (each model's result
+    is the same as in one process: it depends only on the seed); ``progress`` still gets every step.
     """
-    threads = config.threads or (int(os.environ["CROSSLING_THREADS"]) if os.environ.get("CROSSLING_THREADS") else None)
-    if threads:
-        torch.set_num_threads(threads)
+    import torch
+    from transformers import AutoTokenizer
+
+    threads = config.threads or int(os.environ.get("CROSSLING_THREADS") or 1)
+    torch.set_num_threads(threads)
     out = Path(config.out)
     config_path = out / "config.yaml"
     if config_path.is_file():
         previous = type(config).resolve(config_path)
-        # Where the folder is and how many threads run do not change what is trained.
-        same = {"threads", "out"}
+        # Where the folder is and how many threads or processes run do not change what is trained.
+        same = {"threads", "workers", "out"}
         if previous.model_dump(exclude=same) != config.model_dump(exclude=same):
             raise ValueError(f"{out} holds an experiment with a different configuration ({config_path}); "
                              "use another --out or remove the folder")
@@ -901,18 +1059,19 @@ def pretrain_experiment(
         plan.append(("multilingual", "xlm-roberta", list(config.languages)))
     if config.monolingual:
         plan.extend((f"mono-{lang}", "roberta", [lang]) for lang in config.languages)
-    results = {}
+    results = {name: _result_from_record(out / name) for name, _, _ in plan
+               if (out / name / "training_record.json").is_file()}
     options = config.train_options()
-    for name, arch, langs in plan:
-        folder = out / name
-        if (folder / "training_record.json").is_file():
-            results[name] = _result_from_record(folder)
-            continue
-        model = build_model(arch, size, len(tokenizer), seed=config.seed)
-        results[name] = train_mlm(
-            model, tokenizer, {l: train[l] for l in langs}, {l: val[l] for l in langs}, folder,
-            options=options, name=name, record=record, progress=progress,
-        )
+    jobs = [
+        _Job(arch, size, len(tokenizer), config.seed, tok_dir, {l: train[l] for l in langs},
+             {l: val[l] for l in langs}, out / name, options, name, record, threads)
+        for name, arch, langs in plan if name not in results
+    ]
+    if config.workers > 1 and len(jobs) > 1:
+        results.update(_train_in_processes(jobs, config.workers, progress))
+    else:
+        results.update({job.name: _train_job(job, progress) for job in jobs})
+    results = {name: results[name] for name, _, _ in plan}
     result = ExperimentResult(out, tok_dir, record["tokenizer_sha256"], results, corpus.record)
     summary = {
         "tokenizer": str(tok_dir), "tokenizer_sha256": result.tokenizer_sha256, "corpus": corpus.record,
@@ -920,3 +1079,92 @@ def pretrain_experiment(
     }
     atomic_write_text(out / "experiment.json", json.dumps(summary, indent=1, default=str))
     return result
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+class _Bars:
+    """One tqdm bar per model, fed by :class:`TrainEvent` (models may train in parallel)."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, event: TrainEvent) -> None:
+        from tqdm.auto import tqdm
+
+        bar = self.bars.get(event.model)
+        if bar is None:
+            bar = self.bars[event.model] = tqdm(total=event.max_steps, desc=event.model, unit="step",
+                                                initial=event.step - 1, position=len(self.bars), leave=True)
+        bar.update(event.step - bar.n)
+        if event.val_loss is not None:
+            bar.set_postfix(val_loss=f"{event.val_loss:.3f}")
+        if event.step >= event.max_steps:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def pretrain_command(
+    languages: Optional[str] = typer.Option(None, help="Comma-separated ISO 639-1 codes, e.g. en,de,fr,es,ru,fi,ja,zh."),
+    source: Optional[str] = typer.Option(None, help="lohelp (LibreOffice Help, via apt), ud (# text of UD train files) or text."),
+    text_dir: Optional[Path] = typer.Option(None, help="source text: folder of LANG.txt files, one text per line."),
+    data_dir: Optional[Path] = typer.Option(None, help="source ud: data folder with ud/treebanks [$CROSSLING_DATA]."),
+    cache_dir: Optional[Path] = typer.Option(None, help="source lohelp: package cache [~/.cache/crossling/lohelp]."),
+    size: Optional[str] = typer.Option(None, help="Preset: mini (2x64), tiny (4x128) or base (12x768) [tiny]."),
+    layers: Optional[int] = typer.Option(None, help="Override the preset's number of layers."),
+    hidden: Optional[int] = typer.Option(None, help="Override the preset's hidden size (ffn stays the preset's)."),
+    max_length: Optional[int] = typer.Option(None, help="Override the preset's block length in tokens."),
+    out: Optional[Path] = typer.Option(None, help="Experiment folder: tokenizer/, multilingual/, mono-LANG/."),
+    max_steps: Optional[int] = typer.Option(None, help="Optimiser steps per model [10000]."),
+    batch_size: Optional[int] = typer.Option(None, help="Blocks per step [32]."),
+    vocab_size: Optional[int] = typer.Option(None, help="Shared vocabulary size [preset: 8000 mini/tiny, 16000 base]."),
+    lr: Optional[float] = typer.Option(None, help="Peak AdamW learning rate [preset: 3e-3 mini, 1e-3 tiny, 1e-4 base]."),
+    sampling: Optional[str] = typer.Option(None, help="equal (downsample to the smallest language), temperature or none."),
+    alpha: Optional[float] = typer.Option(None, help="Temperature sampling exponent, P(L) ~ |L|^alpha [0.3]."),
+    low_resource: Optional[str] = typer.Option(None, help="Languages that keep only 10% of their data."),
+    romanize: Optional[str] = typer.Option(None, help="Romanise these languages first: zh (pinyin), ja (Hepburn)."),
+    eval_every: Optional[int] = typer.Option(None, help="Steps between held-out evaluations [200]."),
+    unigram_bias: Optional[bool] = typer.Option(None, "--unigram-bias/--no-unigram-bias",
+                                                help="Start the output bias at log unigram frequencies [on]."),
+    seed: Optional[int] = typer.Option(None, help="Seed of sampling, initialisation, masking and batches [0]."),
+    threads: Optional[int] = typer.Option(None, help="Torch threads per process [$CROSSLING_THREADS or 1]."),
+    workers: Optional[int] = typer.Option(None, help="Models trained at once, in separate processes [1]."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with any PretrainConfig field; flags override it."),
+) -> None:
+    """Pre-train a shared tokenizer, a multilingual model E (XLM-R) and one monolingual control per language (RoBERTa).
+
+    Every model is a Hugging Face folder with training_record.json (loss curves, unigram baseline, data sizes,
+    config, seed, versions). Running the same command again resumes: finished models are kept and an
+    interrupted one continues from its last checkpoint.
+    """
+    def split(value: str | None) -> list[str] | None:
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    langs = split(languages)
+    text_files = {lang: text_dir / f"{lang}.txt" for lang in langs or ()} if text_dir is not None else None
+    cfg = PretrainConfig.resolve(
+        config, languages=langs, source=source, text_files=text_files, data_dir=data_dir, cache_dir=cache_dir,
+        size=size, layers=layers, hidden=hidden, max_length=max_length, out=out, max_steps=max_steps, batch_size=batch_size, vocab_size=vocab_size, lr=lr,
+        sampling=sampling, alpha=alpha, low_resource=split(low_resource), romanize=split(romanize),
+        eval_every=eval_every, unigram_bias=unigram_bias, seed=seed, threads=threads, workers=workers)
+    out_dir = Path(cfg.out)
+    names = (["multilingual"] if cfg.multilingual else []) + (
+        [f"mono-{lang}" for lang in cfg.languages] if cfg.monolingual else [])
+    if (out_dir / "config.yaml").is_file():
+        done = [n for n in names if (out_dir / n / "training_record.json").is_file()]
+        running = [n for n in names if (out_dir / f"{n}.ckpt" / "state.pt").is_file()]
+        typer.echo(f"resuming {out_dir}: {len(done)} of {len(names)} models finished"
+                   + (f"; continuing {', '.join(running)} from its last checkpoint" if running else ""))
+    typer.echo(f"{cfg.size} models {cfg.model_size()} on {cfg.source} for {', '.join(cfg.languages)}; "
+               f"vocabulary {cfg.vocab_size}, lr {cfg.lr:g}, {cfg.max_steps} steps of {cfg.batch_size} blocks")
+    bars = _Bars()
+    try:
+        result = pretrain_experiment(cfg, progress=bars)
+    finally:
+        bars.close()
+    table = result.table()
+    typer.echo(table[["model", "language", "val_loss", "unigram_loss", "best_step", "minutes", "tokens_per_second"]]
+               .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo(f"models in {out_dir} (tokenizer sha256 {result.tokenizer_sha256[:12]})")
