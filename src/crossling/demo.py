@@ -128,7 +128,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
             layers=[0, 6, 12] if quick else [0, 1, 3, 6, 9, 12], k=20 if quick else 100,
             out=out / "concepts", store_dir=stores), progress=progress)
     with _stage(log, 7, total, "writing the report", timings):
-        atomic_write_text(out / "timings.json", json.dumps(timings, indent=1))
         report = write_report(out, title="crossling demo" + (" (quick)" if quick else ""))
+    atomic_write_text(out / "timings.json", json.dumps(timings, indent=1))
     log(f"report: {report}")
     return report
