@@ -26,6 +26,8 @@ def test_quick_demo_writes_a_report_a_browser_shows(tmp_path):
     report = out / "report.html"
     studies = {p.parent.name: p.parent for p in out.glob("*/report.json")}
     assert {"similarity-me5", "similarity-tiny", "factorization", "concepts"} <= set(studies)
+    titles = [json.loads((d / "report.json").read_text())["title"] for d in studies.values()]
+    assert len(set(titles)) == len(titles), titles  # the two similarity sections name their model
 
     ARTIFACTS.mkdir(exist_ok=True)
     page = view(report, screenshot=ARTIFACTS / "demo-report.png")

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import typer
-from pydantic import field_validator
 
-from crossling.config import RunConfig
+from crossling.config import (
+    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LayersFlag, LimitFlag, MaxLengthFlag,
+    ModelFlag, ModelOptions, PrefixFlag, split_commas)
 
 app = typer.Typer(
     name="crossling",
@@ -30,55 +31,34 @@ models_app = typer.Typer(help="Import and inspect models.", no_args_is_help=True
 app.add_typer(models_app, name="models")
 
 
-def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-class ExtractConfig(RunConfig):
-    """Settings of ``crossling extract``."""
+class ExtractConfig(ModelOptions):
+    """Settings of ``crossling extract`` (model loading and batching: :class:`~crossling.config.ModelOptions`)."""
 
     model: str
     corpus: str
-    languages: Optional[list[str]] = None
+    languages: Optional[CommaList] = None
     split: Literal["all", "train", "dev", "test"] = "all"
     limit: Optional[int] = None
-    layers: Optional[list[int]] = None
+    layers: LayerList = None
     level: Literal["word", "sentence"] = "word"
     pooling: Literal["mean", "first", "last"] = "mean"
-    batch_size: int = 32
-    max_length: Optional[int] = None
     prefix: str = ""
     stack: Literal["encoder", "decoder"] = "encoder"
     decoder_shift: bool = False
-    device: str = "cpu"
-    dtype: Optional[str] = None
-    revision: Optional[str] = None
-    trust_remote_code: bool = False
     shard_size: int = 256
     out: Path
-
-    @field_validator("layers", mode="before")
-    @classmethod
-    def _parse_layers(cls, value):
-        if value in (None, "all"):
-            return None
-        if isinstance(value, str):
-            return [int(v) for v in value.split(",")]
-        return value
 
 
 def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, "VectorStore"]:  # noqa: F821
     """Extract every language of the corpus into its own store under ``config.out``."""
     from crossling.corpus import load_corpus
     from crossling.extract import ExtractionOptions
-    from crossling.models import load_model
     from crossling.store import extract_to_store
 
     corpus = load_corpus(config.corpus, config.languages, split=config.split)
     if config.limit is not None:  # the first sentences of each language: parallel corpora stay aligned
         corpus = {lang: sentences[: config.limit] for lang, sentences in corpus.items()}
-    lm = load_model(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
-                    trust_remote_code=config.trust_remote_code)
+    lm = config.load_model(config.model)
     options = ExtractionOptions(
         level=config.level, pooling=config.pooling, layers=None if config.layers is None else tuple(config.layers),
         batch_size=config.batch_size, max_length=config.max_length, prefix=config.prefix, stack=config.stack,
@@ -96,27 +76,27 @@ def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, "V
 
 @app.command()
 def extract(
-    model: Optional[str] = typer.Option(None, help="Hugging Face model folder or hub id."),
+    model: ModelFlag = None,
     corpus: Optional[str] = typer.Option(None, help="pud:DIR | ud:PATH | text:PATH | lohelp: (see crossling.corpus)."),
-    languages: Optional[str] = typer.Option(None, help="Comma-separated ISO 639-1 codes; default all in the corpus."),
+    languages: LanguagesFlag = None,
     split: Optional[str] = typer.Option(None, help="UD treebank folder: all, train, dev or test files."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N sentences of each language."),
-    layers: Optional[str] = typer.Option(None, help="'all' or comma-separated hidden-state indices (0 = embeddings)."),
+    limit: LimitFlag = None,
+    layers: LayersFlag = None,
     level: Optional[str] = typer.Option(None, help="word (UD words aligned to sub-words) or sentence."),
     pooling: Optional[str] = typer.Option(None, help="mean, first or last (sub-words of a word, or tokens of a sentence)."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences per forward pass."),
-    max_length: Optional[int] = typer.Option(None, help="Truncate inputs to this many tokens (default: the model's limit)."),
-    prefix: Optional[str] = typer.Option(None, help="Text put before every sentence (E5 models: 'passage: ')."),
-    device: Optional[str] = typer.Option(None, help="torch device, e.g. cpu or cuda."),
+    batch_size: BatchSizeFlag = None,
+    max_length: MaxLengthFlag = None,
+    prefix: PrefixFlag = None,
+    device: DeviceFlag = None,
     out: Optional[Path] = typer.Option(None, help="Folder for the vector stores (one per language)."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with any of these options; flags override it."),
+    config: ConfigFlag = None,
 ) -> None:
     """Extract word or sentence representations from every layer into on-disk vector stores.
 
     Each language gets a store (memory-mapped float32 per layer + a metadata table) named by a cache key over
     model, corpus and options: running the same extraction again reuses it, and an interrupted one resumes.
     """
-    cfg = ExtractConfig.resolve(config, model=model, corpus=corpus, languages=_split(languages), split=split, limit=limit,
+    cfg = ExtractConfig.resolve(config, model=model, corpus=corpus, languages=languages, split=split, limit=limit,
                                 layers=layers, level=level, pooling=pooling, batch_size=batch_size,
                                 max_length=max_length, prefix=prefix, device=device, out=out)
     for lang, store in run_extract(cfg).items():
@@ -146,7 +126,7 @@ def demo(
     quick: bool = typer.Option(False, help="Fewer languages, paragraphs and training steps; same code paths (what CI runs)."),
     ud: Optional[Path] = typer.Option(None, help="UD treebank folder: adds the factorization per morphosyntactic category."),
     languages: Optional[str] = typer.Option(None, help="Comma-separated languages (default en,de,fr,es,ru,fi,ja,zh; quick: en,de,ru,ja)."),
-    threads: Optional[int] = typer.Option(None, help="torch threads for training and extraction."),
+    threads: Optional[int] = typer.Option(None, help="CPU cores to use [all]: models trained at once (one thread each), torch threads for extraction."),
 ) -> None:
     """Run the three studies end to end on real data and real models, offline, and write report.html.
 
@@ -157,7 +137,7 @@ def demo(
     """
     from crossling.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out=out, quick=quick, ud=ud, languages=_split(languages), threads=threads), log=typer.echo)
+    run_demo(DemoConfig(out=out, quick=quick, ud=ud, languages=split_commas(languages), threads=threads), log=typer.echo)
 
 
 @app.command()

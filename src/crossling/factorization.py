@@ -63,7 +63,8 @@ import typer
 from pydantic import Field, field_validator, model_validator
 from tqdm.auto import tqdm
 
-from crossling.config import RunConfig
+from crossling.config import (
+    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LayerList, LayersFlag, LimitFlag, ModelOptions, split_commas)
 from crossling.data.records import Sentence
 from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, CategorySkippedWarning, words_by_category
 from crossling.io import atomic_write_text, write_table
@@ -105,22 +106,12 @@ PROPERTIES: tuple[str, ...] = ("distinct_chars_99.9", "type_token_ratio", "data_
 # Configuration
 
 
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
-def _int_list(value: Any) -> Any:
-    if value in (None, "all"):
-        return None
-    if isinstance(value, str):
-        return [int(v) for v in value.split(",") if v.strip()]
-    return value
-
-
-class FactorizationConfig(RunConfig):
+class FactorizationConfig(ModelOptions):
     """Settings of ``crossling parafac2`` (the joint-factorization study).
+
+    Model loading and batching (``batch_size``, ``max_length``, ``device``, ``dtype``, ``revision``,
+    ``trust_remote_code``): :class:`~crossling.config.ModelOptions`; ``revision`` applies to the experimental
+    model only (the control models load at their default revision).
 
     Attributes
     ----------
@@ -168,10 +159,6 @@ class FactorizationConfig(RunConfig):
         Divide each Omega_l by its Frobenius norm before the fit, so languages weigh equally.
     pooling : {"mean", "first", "last"}, default "mean"
         Sub-words to word.
-    batch_size : int, default 32
-    max_length : int, optional
-        Truncate inputs to this many tokens (default: the model's limit).
-    device : str, default "cpu"
     chunk_size : int, default 4096
         Words read from a store at a time when accumulating moments.
     n_permutations : int, default 9999
@@ -194,27 +181,24 @@ class FactorizationConfig(RunConfig):
     control: dict[str, str]
     ud: Optional[Path] = None
     corpus: Optional[str] = None
-    languages: Optional[list[str]] = None
+    languages: Optional[CommaList] = None
     split: Literal["all", "train", "dev", "test"] = "all"
     limit: Optional[int] = Field(default=None, ge=1)
     categories: Union[Literal["all"], list[str]] = "all"
-    layers: Optional[list[int]] = None
+    layers: LayerList = None
     rank: Optional[int] = Field(default=None, ge=1)
     min_words: int = Field(default=100, ge=1)
-    romanize: list[str] = Field(default_factory=list)
+    romanize: CommaList = Field(default_factory=list)
     n_starts: int = Field(default=1, ge=1)
     seed: int = 0
     n_iter_max: int = Field(default=100, ge=1)
     tol: float = Field(default=1e-8, ge=0)
     normalize_slices: bool = False
     pooling: Literal["mean", "first", "last"] = "mean"
-    batch_size: int = Field(default=32, ge=1)
-    max_length: Optional[int] = Field(default=None, ge=2)
-    device: str = "cpu"
     chunk_size: int = Field(default=4096, ge=1)
     n_permutations: int = Field(default=9999, ge=1)
-    heatmap_layers: Optional[list[int]] = None
-    variance_layers: Optional[list[int]] = None
+    heatmap_layers: LayerList = None
+    variance_layers: LayerList = None
     scores: Optional[Path] = None
     figures: bool = True
     stores: Optional[Path] = None
@@ -240,22 +224,12 @@ class FactorizationConfig(RunConfig):
             raise ValueError("control: give at least one LANG=MODEL")
         return value
 
-    @field_validator("languages", "romanize", mode="before")
-    @classmethod
-    def _parse_list(cls, value: Any) -> Any:
-        return _comma_list(value)
-
-    @field_validator("layers", "heatmap_layers", "variance_layers", mode="before")
-    @classmethod
-    def _parse_layers(cls, value: Any) -> Any:
-        return _int_list(value)
-
     @field_validator("categories", mode="before")
     @classmethod
     def _parse_categories(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() == "all":
             return "all"
-        return _comma_list(value)
+        return split_commas(value)
 
     @field_validator("categories")
     @classmethod
@@ -671,13 +645,12 @@ def _extract(config: FactorizationConfig, sentences: dict[str, list[Sentence]], 
              root: Path, progress: bool) -> tuple[dict[str, dict[str, VectorStore]], dict[str, Any]]:
     """Stores of E and of every C_l; the models' identities. Checks hidden states and widths."""
     from crossling.extract import ExtractionOptions
-    from crossling.models import load_model
     from crossling.store import extract_to_store
 
     options = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,
                                 max_length=config.max_length)
     stores: dict[str, dict[str, VectorStore]] = {"experimental": {}, "control": {}}
-    lm = load_model(config.experimental, device=config.device)
+    lm = config.load_model(config.experimental)
     n_states, d = lm.n_hidden_states, lm.hidden_size
     identities: dict[str, Any] = {"experimental": lm.identity(), "control": {}}
     if config.rank is not None and config.rank > d:
@@ -689,7 +662,7 @@ def _extract(config: FactorizationConfig, sentences: dict[str, list[Sentence]], 
     for lang in languages:
         by_model.setdefault(config.control[lang], []).append(lang)
     for path, langs in by_model.items():
-        control = load_model(path, device=config.device)
+        control = config.load_model(path, revision=None)  # the revision names a commit of E's repository
         if control.n_hidden_states != n_states:
             raise ValueError(
                 f"control model {path} (for {', '.join(langs)}) has {control.n_hidden_states} hidden states but the "
@@ -852,7 +825,9 @@ _READINGS = {
 _MAX_FIGURES_PER_KIND = 3
 
 
-def _report_section(out: Path, figures: Sequence[Path], tables: Mapping[str, pd.DataFrame], languages: Sequence[str]) -> None:
+def _report_section(
+    out: Path, figures: Sequence[Path], tables: Mapping[str, pd.DataFrame], languages: Sequence[str], source: str
+) -> None:
     """The study's section of ``crossling report``: a few figures of each kind, the key tables."""
     from crossling.report import write_section
 
@@ -870,7 +845,7 @@ def _report_section(out: Path, figures: Sequence[Path], tables: Mapping[str, pd.
               ("trends", "Mann-Kendall trend of each language's signature over layers (BH-corrected)", 30),
               ("skipped", "Languages left out of a category and why", 30)]
     write_section(out, {
-        "title": "Joint factorization (Zhao, Ziser and Cohen 2023)",
+        "title": f"Joint factorization (Zhao, Ziser and Cohen 2023): {source}",
         "summary": f"PARAFAC2 of the cross-covariances between each language's monolingual control model and the "
                    f"multilingual model, per category and layer, over {', '.join(languages)}.",
         "figures": items,
@@ -1088,7 +1063,9 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         "figures": [str(p.relative_to(out)) for p in figures],
     }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False, default=str))
-    _report_section(out, figures, tables, languages)
+    source = (f"UD {config.split} treebanks, per category" if config.ud is not None
+              else f"{config.corpus_spec()}, all words")
+    _report_section(out, figures, tables, languages, source)
     return FactorizationResult(
         signatures=signatures, average_signatures=average, fits=fits, skipped=skipped, trends=tables["trends"],
         properties=tables["properties"], property_correlations=tables["property_correlations"],
@@ -1111,9 +1088,9 @@ def parafac2_command(
         None, help="Instead of --ud: a corpus spec (pud:DIR, lohelp:, text:DIR); without UD annotation only 'All words'."),
     languages: Optional[str] = typer.Option(None, help="Comma-separated languages, in table order; default: the controls'."),
     split: Optional[str] = typer.Option(None, help="Treebank files to read: all, train, dev or test."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N sentences of each language."),
+    limit: LimitFlag = None,
     categories: Optional[str] = typer.Option(None, help="'all' (17 UniMorph categories + 'All words') or a comma-separated list."),
-    layers: Optional[str] = typer.Option(None, help="'all' or comma-separated hidden-state indices (0 = embeddings)."),
+    layers: LayersFlag = None,
     rank: Optional[int] = typer.Option(None, help="PARAFAC2 rank; default full rank min(d, d_l), as in the study."),
     min_words: Optional[int] = typer.Option(None, help="Leave a language out of a category with fewer words [100]."),
     romanize: Optional[str] = typer.Option(None, help="Romanise these languages' words first: zh (pinyin), ja (Hepburn)."),
@@ -1121,11 +1098,11 @@ def parafac2_command(
     seed: Optional[int] = typer.Option(None, help="Seed of random starts and permutation tests [0]."),
     n_iter_max: Optional[int] = typer.Option(None, help="PARAFAC2 iterations per start [100]."),
     scores: Optional[Path] = typer.Option(None, help="Table (language, task, score) to correlate signatures with."),
-    device: Optional[str] = typer.Option(None, help="torch device, e.g. cpu or cuda."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences per forward pass [32]."),
+    device: DeviceFlag = None,
+    batch_size: BatchSizeFlag = None,
     stores: Optional[Path] = typer.Option(None, help="Folder of vector stores (default OUT/stores); reused across runs."),
     out: Optional[Path] = typer.Option(None, help="Folder for tables, trees, figures and the manifest."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with any of these options; flags override it."),
+    config: ConfigFlag = None,
 ) -> None:
     """Joint factorization study (Zhao, Ziser and Cohen 2023): PARAFAC2 signatures of languages per category and layer.
 

@@ -21,6 +21,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -76,6 +77,12 @@ def _table(study_dir: Path, item: dict) -> str:
     caption = html.escape(item.get("caption", path.name)) + html.escape(note)
     return body.replace("<table", f'<table data-source="{html.escape(source)}"', 1).replace(
         "<thead>", f"<caption>{caption}</caption><thead>", 1)
+
+
+def model_label(identity: Mapping[str, Any]) -> str:
+    """A readable model name for titles and tables: a local model's folder name, else the hub id."""
+    name = str(identity.get("model", "the model"))
+    return Path(name).name if Path(name).exists() else name
 
 
 def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, title: str = "crossling report") -> Path:

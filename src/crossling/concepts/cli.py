@@ -32,14 +32,16 @@ import typer
 from pydantic import field_validator, model_validator
 
 from crossling.concepts.study import ConceptsStudy
-from crossling.config import RunConfig
+from crossling.config import (
+    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LimitFlag, ModelFlag, ModelOptions,
+    OutFlag, ParallelCorpusFlag, StoreDirFlag)
 
 __all__ = ["ConceptsConfig", "ConceptsRun", "concepts_command", "run_concepts_study"]
 
 _PAIR = re.compile(r"^([A-Za-z][\w]*)-([A-Za-z][\w]*)$")
 
 
-class ConceptsConfig(RunConfig):
+class ConceptsConfig(ModelOptions):
     """Settings of ``crossling concepts`` (a YAML file with these keys, or the command's flags).
 
     CALIGN is computed between ``pivot`` and every other language, in both directions; COLAP on
@@ -48,14 +50,15 @@ class ConceptsConfig(RunConfig):
     other layers reuse the stores. ``dictionaries`` maps ``"src-tgt"`` to a TSV file
     (:meth:`TranslationDictionary.load`); every direction not given is estimated from eflomal word
     alignments of the corpus itself. ``aligned_only`` clusters only tokens the word alignment links
-    (what the released scripts do; the paper's text clusters every token, the default here).
+    (what the released scripts do; the paper's text clusters every token, the default here). Model loading
+    and batching: :class:`~crossling.config.ModelOptions`.
     """
 
     model: str
     corpus: str
-    languages: Optional[list[str]] = None
+    languages: Optional[CommaList] = None
     pivot: str = "en"
-    layers: Optional[list[int]] = None
+    layers: LayerList = None
     limit: Optional[int] = None
     pooling: Literal["last", "mean", "first"] = "last"
     k: int = 600
@@ -78,30 +81,8 @@ class ConceptsConfig(RunConfig):
     symmetrisation: Literal["grow-diag-final", "intersection"] = "grow-diag-final"
     n_examples: int = 5
     example_layer: Optional[int] = None
-    batch_size: int = 32
-    max_length: Optional[int] = None
-    device: str = "cpu"
-    dtype: Optional[str] = None
-    revision: Optional[str] = None
-    trust_remote_code: bool = False
     store_dir: Optional[Path] = None
     out: Path
-
-    @field_validator("languages", mode="before")
-    @classmethod
-    def _split_languages(cls, value):
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
-
-    @field_validator("layers", mode="before")
-    @classmethod
-    def _parse_layers(cls, value):
-        if value in (None, "all"):
-            return None
-        if isinstance(value, str):
-            return [int(v) for v in value.split(",") if v.strip()]
-        return value
 
     @field_validator("colap_sets", mode="before")
     @classmethod
@@ -184,7 +165,6 @@ def run_concepts_study(config: ConceptsConfig, *, progress: bool = True) -> Conc
     from crossling.corpus import load_corpus
     from crossling.extract import ExtractionOptions
     from crossling.io import atomic_write_text, write_table
-    from crossling.models import load_model
     from crossling.store import extract_to_store
 
     started = time.perf_counter()
@@ -203,8 +183,7 @@ def run_concepts_study(config: ConceptsConfig, *, progress: bool = True) -> Conc
     out.mkdir(parents=True, exist_ok=True)
     config.write(out)
 
-    lm = load_model(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
-                    trust_remote_code=config.trust_remote_code)
+    lm = config.load_model(config.model)
     extraction = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,
                                    max_length=config.max_length)
     store_root = Path(config.store_dir) if config.store_dir is not None else out / "stores"
@@ -422,12 +401,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _model_label(identity: Mapping[str, Any]) -> str:
-    return Path(str(identity.get("model", "the model"))).name
-
-
 def _write_report(study: ConceptsStudy, out: Path, identity: Mapping[str, Any], manifest: Mapping[str, Any]) -> Path:
-    from crossling.report import write_section
+    from crossling.report import model_label, write_section
 
     p = study.params
     calign, colap = p["calign"], p["colap"]
@@ -471,7 +446,7 @@ def _write_report(study: ConceptsStudy, out: Path, identity: Mapping[str, Any], 
                "max_rows": 40}]
     tokens = ", ".join(f"{lang} {t['n_selected']}" for lang, t in p["tokens"].items())
     summary = (
-        f"Latent concepts of {_model_label(identity)}: the word tokens of "
+        f"Latent concepts of {model_label(identity)}: the word tokens of "
         f"{manifest['corpus']['n_sentences']} parallel sentences per language ({tokens} tokens after capping each "
         f"word at {p['clustering']['max_per_type']} occurrences) are clustered into K = {p['clustering']['k']} "
         f"concepts at each of {len(p['layer_ids'])} layers ({', '.join(map(str, p['layer_ids']))}), one language "
@@ -479,15 +454,15 @@ def _write_report(study: ConceptsStudy, out: Path, identity: Mapping[str, Any], 
         "corpus. Word vectors are the model's "
         f"{'last sub-word' if manifest['extraction']['pooling'] == 'last' else manifest['extraction']['pooling'] + ' pooled sub-words'}"
         " of each word.")
-    return write_section(out, {"title": "Latent-concept alignment (Mousi, Durrani, Dalvi et al. 2024)",
+    return write_section(out, {"title": f"Latent-concept alignment (Mousi, Durrani, Dalvi et al. 2024): {model_label(identity)}",
                                "summary": summary, "figures": figures, "tables": tables,
                                "provenance": "manifest.json"})
 
 
 def concepts_command(
-    model: Optional[str] = typer.Option(None, help="Hugging Face model folder or hub id."),
-    corpus: Optional[str] = typer.Option(None, help="Parallel corpus: pud:DIR, or text:DIR with aligned <lang>.txt files."),
-    languages: Optional[str] = typer.Option(None, help="Comma-separated language codes; default all in the corpus."),
+    model: ModelFlag = None,
+    corpus: ParallelCorpusFlag = None,
+    languages: LanguagesFlag = None,
     pivot: Optional[str] = typer.Option(None, help="Language paired with every other one (default en)."),
     layers: Optional[str] = typer.Option(None, help="'all' or comma-separated hidden-state indices (paper: 0,1,3,6,9,12)."),
     k: Optional[int] = typer.Option(None, help="Concepts per clustering (default 600, the paper's K)."),
@@ -506,12 +481,12 @@ def concepts_command(
     colap_by: Optional[str] = typer.Option(None, help="COLAP counts tokens (default) or types."),
     colap_sets: Optional[str] = typer.Option(None, help="Jointly clustered sets, e.g. 'en+de,en+de+fr' (default: pivot pairs)."),
     dictionary: Optional[list[str]] = typer.Option(None, help="SRC-TGT=PATH: a translation TSV for one direction (repeatable)."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N sentences of each language."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences per forward pass."),
-    device: Optional[str] = typer.Option(None, help="torch device, e.g. cpu or cuda."),
-    store_dir: Optional[Path] = typer.Option(None, help="Shared folder of vector stores (default OUT/stores)."),
-    out: Optional[Path] = typer.Option(None, help="Folder for the tables, figures, manifest and report section."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with any of these options; flags override it."),
+    limit: LimitFlag = None,
+    batch_size: BatchSizeFlag = None,
+    device: DeviceFlag = None,
+    store_dir: StoreDirFlag = None,
+    out: OutFlag = None,
+    config: ConfigFlag = None,
 ) -> None:
     """Latent-concept alignment (Mousi, Durrani, Dalvi et al. 2024): CALIGN and COLAP, layer by layer.
 

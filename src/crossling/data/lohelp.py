@@ -75,8 +75,8 @@ def lohelp_package(lang: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$CROSSLING_CACHE/lohelp``, else ``~/.cache/crossling/lohelp``."""
-    root = os.environ.get("CROSSLING_CACHE")
+    """``$CROSSLING_HOME/lohelp``, else ``~/.cache/crossling/lohelp`` (the same root as the imported models)."""
+    root = os.environ.get("CROSSLING_HOME")
     return (Path(root) if root else Path.home() / ".cache" / "crossling") / "lohelp"
 
 

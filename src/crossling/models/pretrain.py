@@ -89,13 +89,14 @@ PRESETS: dict[str, ModelSize] = {
 }
 
 # Training defaults that depend on the size (used when ``lr`` / ``vocab_size`` are not given). The
-# study's 1e-4 suits base models trained for days; CPU models get a few hundred steps, in which 1e-4
-# barely moves a 128-wide encoder, so they use 1e-3 (with warm-up); 64-wide models take 3e-3 (on
-# LibreOffice Help en, 4 x 64, 300 steps of 16 x 64 tokens: held-out loss 0.21 nats below the unigram
-# baseline at 3e-3, 0.11 at 1e-3). A smaller vocabulary gives short runs more examples per output row.
+# study's 1e-4 suits base models trained for days; CPU models get a few thousand steps at most, in which
+# 1e-4 barely moves a small encoder. Measured on LibreOffice Help en: 4 x 64, 300 steps of 16 x 64
+# tokens, held-out loss 0.21 nats below the unigram baseline at 3e-3 and 0.11 at 1e-3; 4 x 128, 1000 steps
+# of 32 x 64 tokens at 2e-3, 0.64 nats below (5.925 against 6.567). A smaller vocabulary gives short runs
+# more examples per output row.
 PRESET_TRAINING: dict[str, dict[str, float | int]] = {
     "mini": {"lr": 3e-3, "vocab_size": 8000},
-    "tiny": {"lr": 1e-3, "vocab_size": 8000},
+    "tiny": {"lr": 2e-3, "vocab_size": 8000},
     "base": {"lr": 1e-4, "vocab_size": 16000},
 }
 
@@ -106,8 +107,10 @@ class PretrainConfig(RunConfig):
 
     Size fields (``layers``, ``hidden``, ``heads``, ``ffn``, ``max_length``) override the preset
     named by ``size`` when given; ``lr`` and ``vocab_size`` default to the preset's
-    (:data:`PRESET_TRAINING`: 3e-3 for ``mini``, 1e-3 for ``tiny``, the study's 1e-4 for ``base``;
-    vocabulary 8000, 8000, 16000). ``unigram_bias`` starts every model's output bias at the log unigram frequencies of its
+    (:data:`PRESET_TRAINING`: 3e-3 for ``mini``, 2e-3 for ``tiny``, the study's 1e-4 for ``base``;
+    vocabulary 8000, 8000, 16000). ``multilingual_steps`` gives the multilingual model its own step
+    budget (default ``max_steps``): it reads every language, so at equal steps it sees each one
+    ``len(languages)`` times less often than its control does. ``unigram_bias`` starts every model's output bias at the log unigram frequencies of its
     training tokens (see :class:`TrainOptions`). ``threads`` is per process (default: the
     ``CROSSLING_THREADS`` environment variable, else 1: on a shared CPU one thread per process avoids
     OpenMP spin-waiting); ``workers`` > 1 trains the models in that many processes at once.
@@ -140,6 +143,7 @@ class PretrainConfig(RunConfig):
     warmup_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
     weight_decay: float = Field(default=0.01, ge=0.0)
     max_steps: int = Field(default=10000, ge=1)
+    multilingual_steps: int | None = Field(default=None, ge=1)
     eval_every: int = Field(default=200, ge=1)
     patience: int = Field(default=5, ge=1)
     checkpoint_every: int = Field(default=200, ge=1)
@@ -182,10 +186,12 @@ class PretrainConfig(RunConfig):
         base.update({k: getattr(self, k) for k in base if getattr(self, k) is not None})
         return ModelSize(**base)
 
-    def train_options(self) -> "TrainOptions":
+    def train_options(self, *, multilingual: bool = False) -> "TrainOptions":
+        """Training options of one model; the multilingual one gets ``multilingual_steps`` if set."""
+        steps = self.multilingual_steps if multilingual and self.multilingual_steps else self.max_steps
         return TrainOptions(
             batch_size=self.batch_size, lr=self.lr, warmup_fraction=self.warmup_fraction,
-            weight_decay=self.weight_decay, max_steps=self.max_steps, eval_every=self.eval_every,
+            weight_decay=self.weight_decay, max_steps=steps, eval_every=self.eval_every,
             patience=self.patience, checkpoint_every=self.checkpoint_every,
             mask_probability=self.mask_probability, unigram_bias=self.unigram_bias, seed=self.seed,
         )
@@ -1061,10 +1067,10 @@ def pretrain_experiment(
         plan.extend((f"mono-{lang}", "roberta", [lang]) for lang in config.languages)
     results = {name: _result_from_record(out / name) for name, _, _ in plan
                if (out / name / "training_record.json").is_file()}
-    options = config.train_options()
     jobs = [
         _Job(arch, size, len(tokenizer), config.seed, tok_dir, {l: train[l] for l in langs},
-             {l: val[l] for l in langs}, out / name, options, name, record, threads)
+             {l: val[l] for l in langs}, out / name, config.train_options(multilingual=arch == "xlm-roberta"),
+             name, record, threads)
         for name, arch, langs in plan if name not in results
     ]
     if config.workers > 1 and len(jobs) > 1:
@@ -1118,9 +1124,11 @@ def pretrain_command(
     max_length: Optional[int] = typer.Option(None, help="Override the preset's block length in tokens."),
     out: Optional[Path] = typer.Option(None, help="Experiment folder: tokenizer/, multilingual/, mono-LANG/."),
     max_steps: Optional[int] = typer.Option(None, help="Optimiser steps per model [10000]."),
+    multilingual_steps: Optional[int] = typer.Option(
+        None, help="Steps of the multilingual model, which reads every language [--max-steps]."),
     batch_size: Optional[int] = typer.Option(None, help="Blocks per step [32]."),
     vocab_size: Optional[int] = typer.Option(None, help="Shared vocabulary size [preset: 8000 mini/tiny, 16000 base]."),
-    lr: Optional[float] = typer.Option(None, help="Peak AdamW learning rate [preset: 3e-3 mini, 1e-3 tiny, 1e-4 base]."),
+    lr: Optional[float] = typer.Option(None, help="Peak AdamW learning rate [preset: 3e-3 mini, 2e-3 tiny, 1e-4 base]."),
     sampling: Optional[str] = typer.Option(None, help="equal (downsample to the smallest language), temperature or none."),
     alpha: Optional[float] = typer.Option(None, help="Temperature sampling exponent, P(L) ~ |L|^alpha [0.3]."),
     low_resource: Optional[str] = typer.Option(None, help="Languages that keep only 10% of their data."),
@@ -1146,7 +1154,8 @@ def pretrain_command(
     text_files = {lang: text_dir / f"{lang}.txt" for lang in langs or ()} if text_dir is not None else None
     cfg = PretrainConfig.resolve(
         config, languages=langs, source=source, text_files=text_files, data_dir=data_dir, cache_dir=cache_dir,
-        size=size, layers=layers, hidden=hidden, max_length=max_length, out=out, max_steps=max_steps, batch_size=batch_size, vocab_size=vocab_size, lr=lr,
+        size=size, layers=layers, hidden=hidden, max_length=max_length, out=out, max_steps=max_steps,
+        multilingual_steps=multilingual_steps, batch_size=batch_size, vocab_size=vocab_size, lr=lr,
         sampling=sampling, alpha=alpha, low_resource=split(low_resource), romanize=split(romanize),
         eval_every=eval_every, unigram_bias=unigram_bias, seed=seed, threads=threads, workers=workers)
     out_dir = Path(cfg.out)
@@ -1158,7 +1167,8 @@ def pretrain_command(
         typer.echo(f"resuming {out_dir}: {len(done)} of {len(names)} models finished"
                    + (f"; continuing {', '.join(running)} from its last checkpoint" if running else ""))
     typer.echo(f"{cfg.size} models {cfg.model_size()} on {cfg.source} for {', '.join(cfg.languages)}; "
-               f"vocabulary {cfg.vocab_size}, lr {cfg.lr:g}, {cfg.max_steps} steps of {cfg.batch_size} blocks")
+               f"vocabulary {cfg.vocab_size}, lr {cfg.lr:g}, {cfg.max_steps} steps of {cfg.batch_size} blocks"
+               + (f" ({cfg.multilingual_steps} for the multilingual model)" if cfg.multilingual_steps else ""))
     bars = TrainingBars()
     try:
         result = pretrain_experiment(cfg, progress=bars)

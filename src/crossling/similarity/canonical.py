@@ -312,6 +312,9 @@ def pwcca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CC
         covs = C @ D  # column i: covariance of variate i with every neuron
         sd = np.sqrt(np.clip(np.einsum("ij,ij->j", D, covs), 0.0, None))
         alpha = np.divide(np.abs(covs).sum(0), sd, out=np.zeros(len(sd)), where=sd > 0)
+        if not alpha.sum() > 0:
+            degenerate("PWCCA: no canonical variate has variance, so the projection weights are 0/0; NaN")
+            return _result(None, "pwcca", m.n)
         weights = alpha / alpha.sum()
         return _result(can, "pwcca", m.n, value=float(weights @ can.rho), weights=weights, side=side)
 

@@ -47,12 +47,15 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 import typer
-from pydantic import field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from tqdm.auto import tqdm
 
-from crossling.config import RunConfig
+from crossling.config import (
+    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LayersFlag, LimitFlag, MaxLengthFlag,
+    ModelFlag, ModelOptions, OutFlag, ParallelCorpusFlag, PrefixFlag, StoreDirFlag)
 from crossling.data.parallel import AlignmentError
 from crossling.diagnostics import DegenerateInputWarning
+from crossling.report import model_label
 from crossling.moments import Moments
 from crossling.similarity.canonical import CCAResult, cca, pwcca, svcca
 from crossling.similarity.cka import CKAResult, linear_cka, rbf_cka
@@ -75,8 +78,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class IndexOptions:
+class IndexOptions(BaseModel):
     """Settings of the indices (each index reads only its own; all are recorded in the provenance).
 
     Parameters
@@ -95,6 +97,8 @@ class IndexOptions:
     metric : {"cosine", "euclidean"}, default "cosine"
         Similarity of the matching (retrieval) index.
     """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     anc_absolute: bool = True
     ridge: Optional[float] = None
@@ -268,12 +272,6 @@ def _check_stores(stores: Mapping[str, Any]) -> tuple[dict, int, list[int]]:
     return ref["model"], int(ref["dim"]), list(ref["layers"])
 
 
-def _model_label(identity: Mapping[str, Any]) -> str:
-    """A readable model name: the folder name of a local model, else the hub id."""
-    name = str(identity["model"])
-    return Path(name).name if Path(name).exists() else name
-
-
 def _stream_stats(store_x, store_y, layer: int, *, rownorm: bool, chunk_rows: int) -> Moments | RowNormMoments:
     """Second moments (plus row-norm sums when asked) of one layer of two stores, read ``chunk_rows`` at a time."""
     X_all, Y_all = store_x.vectors(layer), store_y.vectors(layer)
@@ -416,7 +414,7 @@ def compute_similarity(
     n = check_aligned(stores)
     layers = _resolve_layers(layers, stored)
     focus = layers[len(layers) // 2] if focus_layer is None else _resolve_layers([focus_layer], stored)[0]
-    model = _model_label(identity)
+    model = model_label(identity)
     rownorm = "cka_debiased" in indices
     on_moments = [i for i in indices if INDICES[i].reads == "moments"]
     on_vectors = [i for i in indices if INDICES[i].reads == "vectors"]
@@ -498,51 +496,36 @@ def _focus(stores, pairs, layer: int, model: str, options: IndexOptions, *, anc_
 # --------------------------------------------------------------------------------------------- the run
 
 
-class SimilarityConfig(RunConfig):
+class SimilarityConfig(ModelOptions, IndexOptions):
     """Settings of ``crossling similarity`` (a YAML file with these keys, or the command's flags).
 
-    ``pairs`` None means ``"en-*"`` when English is among the languages, else ``"all"``. ``layers`` None
+    Model loading and batching: :class:`~crossling.config.ModelOptions`; the indices' settings:
+    :class:`IndexOptions`. ``pairs`` None means ``"en-*"`` when English is among the languages, else ``"all"``. ``layers`` None
     means every hidden state. Extraction is always of every hidden state (one forward pass; the stores are
     reusable by any later run), ``layers`` only selects what is compared. ``store_dir`` None keeps the
     stores in ``out/stores``; point several runs at one folder to share them. ``blas_threads`` limits the
     BLAS threads during the index computation (None leaves the library's default).
     """
 
+    # IndexOptions is frozen (a result records it); a run's settings stay assignable like every RunConfig
+    model_config = ConfigDict(frozen=False)
+
     model: str
     corpus: str
-    languages: Optional[list[str]] = None
+    languages: Optional[CommaList] = None
     pairs: Optional[str] = None
-    indices: list[str] = list(DEFAULT_INDICES)
-    layers: Optional[list[int]] = None
+    indices: CommaList = list(DEFAULT_INDICES)
+    layers: LayerList = None
     focus_layer: Optional[int] = None
     anc_matrix: bool = True
     per_neuron: bool = True
     limit: Optional[int] = None
     prefix: str = ""
     pooling: Literal["mean", "first", "last"] = "mean"
-    batch_size: int = 32
-    max_length: Optional[int] = None
-    device: str = "cpu"
-    dtype: Optional[str] = None
-    revision: Optional[str] = None
-    trust_remote_code: bool = False
-    anc_absolute: bool = True
-    ridge: Optional[float] = None
-    svcca_variance: float = 0.99
-    svcca_dims: Optional[int] = None
-    rbf_sigma: float = 0.8
-    metric: Literal["cosine", "euclidean"] = "cosine"
     chunk_rows: int = 4096
     blas_threads: Optional[int] = 1
     store_dir: Optional[Path] = None
     out: Path
-
-    @field_validator("languages", "indices", mode="before")
-    @classmethod
-    def _split_names(cls, value):
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
 
     @field_validator("indices")
     @classmethod
@@ -554,17 +537,8 @@ class SimilarityConfig(RunConfig):
     def _join_pairs(cls, value):
         return ",".join(value) if isinstance(value, (list, tuple)) else value
 
-    @field_validator("layers", mode="before")
-    @classmethod
-    def _parse_layers(cls, value):
-        if value in (None, "all"):
-            return None
-        if isinstance(value, str):
-            return [int(v) for v in value.split(",")]
-        return value
-
     def index_options(self) -> IndexOptions:
-        return IndexOptions(**{name: getattr(self, name) for name in IndexOptions.__dataclass_fields__})
+        return IndexOptions(**self.model_dump(include=set(IndexOptions.model_fields)))
 
 
 @dataclass(frozen=True)
@@ -632,7 +606,6 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> Simila
     """
     from crossling.corpus import load_corpus
     from crossling.extract import ExtractionOptions
-    from crossling.models import load_model
     from crossling.store import extract_to_store
 
     started = time.perf_counter()
@@ -649,8 +622,7 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> Simila
     out.mkdir(parents=True, exist_ok=True)
     config.write(out)
 
-    lm = load_model(config.model, revision=config.revision, device=config.device, dtype=config.dtype,
-                    trust_remote_code=config.trust_remote_code)
+    lm = config.load_model(config.model)
     extraction = ExtractionOptions(level="sentence", pooling=config.pooling, batch_size=config.batch_size,
                                    max_length=config.max_length, prefix=config.prefix)
     store_root = Path(config.store_dir) if config.store_dir is not None else out / "stores"
@@ -764,29 +736,30 @@ def _write_report(result: SimilarityResult, out: Path, identity: Mapping[str, An
                "max_rows": 100},
               {"file": "similarity.parquet", "caption": "Every value (tidy table)", "max_rows": 40}]
     summary = (f"Similarity of the representations of {result.n} parallel sentences in "
-               f"{len(result.languages)} languages ({pairs}) by {_model_label(identity)}, at each of "
+               f"{len(result.languages)} languages ({pairs}) by {model_label(identity)}, at each of "
                f"{len(result.layers)} layers, with {len(names)} indices ({', '.join(names)}); sentence "
                "vectors are mean-pooled over the tokens.")
-    return write_section(out, {"title": "Cross-lingual similarity (Del and Fishel 2022)", "summary": summary,
+    title = f"Cross-lingual similarity (Del and Fishel 2022): {model_label(identity)}"
+    return write_section(out, {"title": title, "summary": summary,
                                "figures": figures, "tables": tables, "provenance": "manifest.json"})
 
 
 def similarity_command(
-    model: Optional[str] = typer.Option(None, help="Hugging Face model folder or hub id."),
-    corpus: Optional[str] = typer.Option(None, help="Parallel corpus: pud:DIR, or text:DIR with aligned <lang>.txt files."),
-    languages: Optional[str] = typer.Option(None, help="Comma-separated language codes; default all in the corpus."),
+    model: ModelFlag = None,
+    corpus: ParallelCorpusFlag = None,
+    languages: LanguagesFlag = None,
     pairs: Optional[str] = typer.Option(None, help="'en-*' (default when en is present), 'all', or 'en-de,en-fr'."),
     indices: Optional[str] = typer.Option(None, help=f"Comma-separated, from {', '.join(INDICES)} "
                                                       f"(default {','.join(DEFAULT_INDICES)})."),
-    layers: Optional[str] = typer.Option(None, help="'all' or comma-separated hidden-state indices (0 = embeddings)."),
+    layers: LayersFlag = None,
     focus_layer: Optional[int] = typer.Option(None, help="Layer of the language-by-language ANC matrix and the "
                                                          "per-neuron breakdown (default: the middle layer)."),
-    prefix: Optional[str] = typer.Option(None, help="Text put before every sentence (E5 models: 'passage: ')."),
+    prefix: PrefixFlag = None,
     pooling: Optional[str] = typer.Option(None, help="mean (default), first or last token of each sentence."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N sentences of each language."),
-    batch_size: Optional[int] = typer.Option(None, help="Sentences per forward pass."),
-    max_length: Optional[int] = typer.Option(None, help="Truncate inputs to this many tokens."),
-    device: Optional[str] = typer.Option(None, help="torch device, e.g. cpu or cuda."),
+    limit: LimitFlag = None,
+    batch_size: BatchSizeFlag = None,
+    max_length: MaxLengthFlag = None,
+    device: DeviceFlag = None,
     ridge: Optional[float] = typer.Option(None, help="Relative ridge of CCA/SVCCA/PWCCA (default: only when "
                                                      "there are too few sentences, with a warning)."),
     svcca_variance: Optional[float] = typer.Option(None, help="SVCCA: share of variance kept (default 0.99)."),
@@ -794,9 +767,9 @@ def similarity_command(
     rbf_sigma: Optional[float] = typer.Option(None, help="RBF CKA bandwidth / median distance (default 0.8)."),
     metric: Optional[str] = typer.Option(None, help="Matching: cosine (default) or euclidean."),
     blas_threads: Optional[int] = typer.Option(None, help="BLAS threads for the indices (default 1)."),
-    store_dir: Optional[Path] = typer.Option(None, help="Shared folder of vector stores (default OUT/stores)."),
-    out: Optional[Path] = typer.Option(None, help="Folder for the tables, figures, manifest and report section."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with any of these options; flags override it."),
+    store_dir: StoreDirFlag = None,
+    out: OutFlag = None,
+    config: ConfigFlag = None,
 ) -> None:
     """Cross-lingual similarity (Del and Fishel 2022): ANC, CKA, CCA, SVCCA, PWCCA and matching, layer by layer.
 
