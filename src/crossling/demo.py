@@ -104,7 +104,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
         # more steps than each control.
         pretrain = PretrainConfig(
             languages=languages, out=out / "models", source="lohelp", size="mini" if quick else "tiny",
-            max_steps=120 if quick else 160, multilingual_steps=240 if quick else 400, batch_size=16,
+            max_steps=120 if quick else 160, multilingual_steps=240 if quick else 800, batch_size=16,
             eval_every=40 if quick else 50, checkpoint_every=40 if quick else 100,
             validation_items=100 if quick else 300, sample_size=1500 if quick else 6000,
             vocab_size=4000 if quick else 8000, threads=1, workers=min(cores, len(languages) + 1))
