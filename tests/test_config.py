@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from crossling.cli import ExtractConfig, app
 from crossling.concepts.cli import ConceptsConfig
-from crossling.config import ModelOptions, parse_layers, split_commas
+from crossling.config import ModelOptions, parse_layers, resolve_layers, split_commas
 from crossling.factorization import FactorizationConfig
 from crossling.similarity.study import IndexOptions, SimilarityConfig
 
@@ -38,6 +38,32 @@ def test_parse_layers(value, expected):
 def test_parse_layers_names_the_bad_value(bad):
     with pytest.raises(ValueError, match=f"^{BAD_LAYERS}, got {bad!r}$"):
         parse_layers(bad)
+
+
+@pytest.mark.parametrize("layers, available, expected", [
+    (None, range(5), [0, 1, 2, 3, 4]),
+    ([0, -1], range(13), [0, 12]),
+    ([4, 2], range(5), [4, 2]),
+    ([-1, 3], [0, 3, 6], [6, 3]),
+])
+def test_resolve_layers(layers, available, expected):
+    assert resolve_layers(layers, available) == expected
+
+
+@pytest.mark.parametrize("layers, available, message", [
+    ([7], range(5), r"layers \[7\] out of range: the hidden states available are 0..4"),
+    ([-6], range(5), r"layers \[-6\] out of range"),
+    ([1], [0, 3, 6], r"layers \[1\] out of range: the hidden states available are 0..6"),
+    ([2, -3], range(5), r"layers \[2, -3\] select a hidden state twice"),
+])
+def test_resolve_layers_rejects_what_does_not_exist(layers, available, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_layers(layers, available)
+
+
+def test_resolve_layers_names_the_option():
+    with pytest.raises(ValueError, match=r"^heatmap_layers \[9\]"):
+        resolve_layers([9], range(3), what="heatmap_layers")
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -9,6 +9,7 @@ command-line flags of those options (``*Flag``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
@@ -39,6 +40,7 @@ __all__ = [
     "RunConfig",
     "StoreDirFlag",
     "parse_layers",
+    "resolve_layers",
     "split_commas",
 ]
 
@@ -80,6 +82,39 @@ def parse_layers(value: Any) -> Any:
             raise ValueError(f"layers must be 'all' or comma-separated integers, got {value!r}")
         return layers
     return value
+
+
+def resolve_layers(layers: Sequence[int] | None, available: Sequence[int], *, what: str = "layers") -> list[int]:
+    """Turn a layer selection into indices of hidden states that exist, in the order given.
+
+    Parameters
+    ----------
+    layers : sequence of int or None
+        The selection; None means every available layer. A negative index counts from the end
+        (-1 is the last hidden state, ``max(available)``).
+    available : sequence of int
+        The hidden states there are (``range(n_hidden_states)`` for a model, the stored layers for a
+        vector store), ascending.
+    what : str, default "layers"
+        The option's name, for the error message.
+
+    Raises
+    ------
+    ValueError
+        When a layer is not available or a layer is selected twice.
+    """
+    available = list(available)
+    if layers is None:
+        return available
+    total = available[-1] + 1 if available else 0
+    resolved = [layer + total if layer < 0 else layer for layer in layers]
+    absent = [layer for layer, index in zip(layers, resolved) if index not in available]
+    if absent:
+        span = f"{available[0]}..{available[-1]}" if available else "none"
+        raise ValueError(f"{what} {absent} out of range: the hidden states available are {span}")
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"{what} {list(layers)} select a hidden state twice")
+    return resolved
 
 
 LayerList = Annotated[Optional[list[int]], BeforeValidator(parse_layers)]

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from crossling.config import resolve_layers
 from crossling.models.loading import LoadedModel
 
 __all__ = [
@@ -156,19 +157,6 @@ class EncodedCorpus:
         return np.array([len({w for w in e.word_ids if w is not None}) for e in self.items], dtype=np.int64)
 
 
-def _resolve_layers(lm: LoadedModel, layers: Sequence[int] | None) -> tuple[int, ...]:
-    total = lm.n_hidden_states
-    if layers is None:
-        return tuple(range(total))
-    resolved = []
-    for layer in layers:
-        index = layer + total if layer < 0 else layer
-        if not 0 <= index < total:
-            raise ValueError(f"layer {layer} out of range: the model has {total} hidden states (0..{total - 1})")
-        resolved.append(index)
-    return tuple(resolved)
-
-
 def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], options: ExtractionOptions) -> EncodedCorpus:
     """Tokenise every input once; truncate over-long ones with a warning.
 
@@ -176,7 +164,7 @@ def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], opt
     ----------
     inputs : sequence of str (sentence level) or of word lists (word level)
     """
-    layers = _resolve_layers(lm, options.layers)
+    layers = tuple(resolve_layers(options.layers, range(lm.n_hidden_states)))
     max_length = min(options.max_length or lm.max_length, lm.max_length)
     word_level = options.level == "word"
     tokenizer = lm.word_tokenizer if word_level else lm.tokenizer

@@ -64,7 +64,8 @@ from pydantic import Field, field_validator, model_validator
 from tqdm.auto import tqdm
 
 from crossling.config import (
-    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LayerList, LayersFlag, LimitFlag, ModelOptions, split_commas)
+    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LayerList, LayersFlag, LimitFlag, ModelOptions, resolve_layers,
+    split_commas)
 from crossling.data.records import Sentence
 from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, CategorySkippedWarning, words_by_category
 from crossling.io import atomic_write_text, write_table
@@ -627,20 +628,6 @@ def study_sentences(
     return out
 
 
-def _resolve_layers(layers: Sequence[int] | None, n_states: int, what: str) -> list[int]:
-    if layers is None:
-        return list(range(n_states))
-    resolved = []
-    for layer in layers:
-        index = layer + n_states if layer < 0 else layer
-        if not 0 <= index < n_states:
-            raise ValueError(f"{what}: layer {layer} out of range, the models have {n_states} hidden states")
-        resolved.append(index)
-    if len(set(resolved)) != len(resolved):
-        raise ValueError(f"{what}: layers must be distinct, got {list(layers)}")
-    return sorted(resolved)
-
-
 def _extract(config: FactorizationConfig, sentences: dict[str, list[Sentence]], languages: list[str],
              root: Path, progress: bool) -> tuple[dict[str, dict[str, VectorStore]], dict[str, Any]]:
     """Stores of E and of every C_l; the models' identities. Checks hidden states and widths."""
@@ -946,10 +933,10 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     words = {lang: category_words(sentences[lang], categories) for lang in languages}
     stores, identities = _extract(config, sentences, languages, root, progress)
     n_states = identities["experimental"]["n_hidden_states"]
-    layers = _resolve_layers(config.layers, n_states, "layers")
-    heatmap_layers = (_resolve_layers(config.heatmap_layers, n_states, "heatmap_layers")
+    layers = resolve_layers(config.layers, range(n_states))
+    heatmap_layers = (resolve_layers(config.heatmap_layers, range(n_states), what="heatmap_layers")
                       if config.heatmap_layers is not None else sorted({layers[0], layers[len(layers) // 2], layers[-1]}))
-    variance_layers = (_resolve_layers(config.variance_layers, n_states, "variance_layers")
+    variance_layers = (resolve_layers(config.variance_layers, range(n_states), what="variance_layers")
                        if config.variance_layers is not None else layers)
     for what, chosen in (("heatmap_layers", heatmap_layers), ("variance_layers", variance_layers)):
         if set(chosen) - set(layers):

@@ -166,7 +166,7 @@ def test_files_manifest_and_report(study):
 def test_compute_similarity_rejects_bad_requests(stores):
     with pytest.raises(ValueError, match="without vectors"):
         compute_similarity(stores, [("en", "xx")], progress=False)
-    with pytest.raises(ValueError, match=r"layers \[7\] are not in the vector stores"):
+    with pytest.raises(ValueError, match=r"layers \[7\] out of range"):
         compute_similarity(stores, [("en", "de")], layers=[7], progress=False)
     with pytest.raises(ValueError, match="unknown indices"):
         compute_similarity(stores, [("en", "de")], indices=["anc", "mutual_information"], progress=False)

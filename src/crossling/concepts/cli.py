@@ -34,7 +34,7 @@ from pydantic import field_validator, model_validator
 from crossling.concepts.study import ConceptsStudy
 from crossling.config import (
     BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LimitFlag, ModelFlag, ModelOptions,
-    OutFlag, ParallelCorpusFlag, StoreDirFlag)
+    OutFlag, ParallelCorpusFlag, StoreDirFlag, resolve_layers)
 
 __all__ = ["ConceptsConfig", "ConceptsRun", "concepts_command", "run_concepts_study"]
 
@@ -193,7 +193,7 @@ def run_concepts_study(config: ConceptsConfig, *, progress: bool = True) -> Conc
     del lm  # clustering needs the memory (and the cores) more than the model
     extracted = time.perf_counter()
 
-    layers = _resolve_layers(config.layers, stores[config.pivot].layers)
+    layers = resolve_layers(config.layers, stores[config.pivot].layers)
     metas = {lang: store.meta for lang, store in stores.items()}
     dictionaries, alignments = _dictionaries(config, corpus, directions, supplied)
     keep = _aligned_tokens(alignments, metas, config.pivot) if config.aligned_only else None
@@ -323,17 +323,6 @@ def _supplied_directions(paths: Mapping[str, Path], directions: list[tuple[str, 
             raise ValueError(f"dictionary {key}: {path} does not exist")
         supplied[source, target] = Path(path)
     return supplied
-
-
-def _resolve_layers(layers: Sequence[int] | None, stored: list[int]) -> list[int]:
-    if layers is None:
-        return list(stored)
-    missing = [layer for layer in layers if layer not in stored]
-    if missing:
-        raise ValueError(f"layers {missing} do not exist: the model has hidden states {stored[0]}..{stored[-1]}")
-    if len(set(layers)) != len(layers):
-        raise ValueError(f"layers {list(layers)} repeat a layer")
-    return list(layers)
 
 
 def _dictionaries(config: ConceptsConfig, corpus, directions, supplied):

@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from crossling.config import (
     BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LayersFlag, LimitFlag, MaxLengthFlag,
-    ModelFlag, ModelOptions, OutFlag, ParallelCorpusFlag, PrefixFlag, StoreDirFlag)
+    ModelFlag, ModelOptions, OutFlag, ParallelCorpusFlag, PrefixFlag, StoreDirFlag, resolve_layers)
 from crossling.data.parallel import AlignmentError
 from crossling.diagnostics import DegenerateInputWarning
 from crossling.report import model_label
@@ -412,8 +412,8 @@ def compute_similarity(
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     identity, _, stored = _check_stores(stores)
     n = check_aligned(stores)
-    layers = _resolve_layers(layers, stored)
-    focus = layers[len(layers) // 2] if focus_layer is None else _resolve_layers([focus_layer], stored)[0]
+    layers = resolve_layers(layers, stored)
+    focus = layers[len(layers) // 2] if focus_layer is None else resolve_layers([focus_layer], stored, what="focus_layer")[0]
     model = model_label(identity)
     rownorm = "cka_debiased" in indices
     on_moments = [i for i in indices if INDICES[i].reads == "moments"]
@@ -452,17 +452,6 @@ def compute_similarity(
         layers=layers, focus_layer=focus if (anc_matrix or per_neuron) else None, n=n, options=options,
         seconds=time.perf_counter() - started,
     )
-
-
-def _resolve_layers(layers: Sequence[int] | None, stored: list[int]) -> list[int]:
-    if layers is None:
-        return list(stored)
-    total = max(stored) + 1
-    resolved = [layer + total if layer < 0 else layer for layer in layers]
-    absent = [layer for layer, r in zip(layers, resolved) if r not in stored]
-    if absent:
-        raise ValueError(f"layers {absent} are not in the vector stores (layers {stored[0]}..{stored[-1]})")
-    return list(dict.fromkeys(resolved))
 
 
 def _focus(stores, pairs, layer: int, model: str, options: IndexOptions, *, anc_matrix: bool, per_neuron: bool):
