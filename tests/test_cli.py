@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from crossling.cli import ExtractConfig, app
-from crossling.corpus import CorpusSpecError, load_corpus
+from crossling.corpus import CorpusSpecError, corpus_name, load_corpus
 from crossling.store import VectorStore
 from tiny_models import build_tiny
 
@@ -48,6 +48,14 @@ def test_extract_from_yaml_with_flag_override(tmp_path, tiny_dir, data_dir):
     assert list(en.drop_duplicates("sentence_id")["sentence_id"]) == list(is_.drop_duplicates("sentence_id")["sentence_id"])
     assert en["sentence_id"].nunique() == 7
     assert stores["en"].layers == [0, 2] and stores["en"].vectors(2).shape == (len(en), 32)
+
+
+@pytest.mark.parametrize("spec, name", [
+    ("lohelp:", "LibreOffice Help"), ("lohelp:/cache", "LibreOffice Help"), ("pud:/data/ud/pud", "Parallel UD (pud)"),
+    ("text:corpora/wiki", "text (wiki)"), ("ud:treebanks/en_ewt-test.conllu", "UD (en_ewt-test.conllu)"),
+])
+def test_corpus_names_for_titles(spec, name):
+    assert corpus_name(spec) == name
 
 
 def test_text_corpus_and_errors(tmp_path, tiny_dir):

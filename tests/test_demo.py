@@ -25,9 +25,14 @@ def test_quick_demo_writes_a_report_a_browser_shows(tmp_path):
         assert f"[{stage}/7]" in result.output
     report = out / "report.html"
     studies = {p.parent.name: p.parent for p in out.glob("*/report.json")}
-    assert {"similarity-me5", "similarity-tiny", "factorization", "concepts"} <= set(studies)
+    assert {"models", "similarity-me5", "similarity-tiny", "factorization", "concepts"} <= set(studies)
     titles = [json.loads((d / "report.json").read_text())["title"] for d in studies.values()]
     assert len(set(titles)) == len(titles), titles  # the two similarity sections name their model
+
+    html = report.read_text()
+    order = [html.index(f'<section id="{name}">') for name in ("models", "similarity-me5", "factorization", "concepts")]
+    assert order == sorted(order)  # the report follows the run
+    assert "Joint factorization (Zhao, Ziser and Cohen 2023): LibreOffice Help, all words" in html
 
     ARTIFACTS.mkdir(exist_ok=True)
     page = view(report, screenshot=ARTIFACTS / "demo-report.png")

@@ -46,6 +46,14 @@ def test_report_is_self_contained_and_holds_the_numbers(tmp_path):
     assert "0.875" not in page  # cut at max_rows, and said so
 
 
+def test_sections_follow_the_given_order_then_names(tmp_path):
+    for name in ("b", "a", "c"):
+        _study(tmp_path, name, [1.0, 2.0])
+    titles = lambda page: re.findall(r"<h2>(Study \w)</h2>", page)
+    assert titles(write_report(tmp_path).read_text()) == ["Study a", "Study b", "Study c"]
+    assert titles(write_report(tmp_path, order=["c", "missing", "a"]).read_text()) == ["Study c", "Study a", "Study b"]
+
+
 def test_missing_pieces_are_clear_errors(tmp_path):
     with pytest.raises(ReportError, match="no study results"):
         write_report(tmp_path)

@@ -17,13 +17,24 @@ from typing import Sequence
 
 from crossling.data.records import Sentence
 
-__all__ = ["load_corpus", "CorpusSpecError"]
+__all__ = ["load_corpus", "corpus_name", "CorpusSpecError"]
 
 SCHEMES = ("pud", "ud", "text", "lohelp")
 
 
 class CorpusSpecError(ValueError):
     """A corpus specification that cannot be read; the message says why."""
+
+
+_NAMES = {"pud": "Parallel UD", "ud": "UD", "text": "text", "lohelp": "LibreOffice Help"}
+
+
+def corpus_name(spec: str) -> str:
+    """A readable name of a corpus spec for titles: ``"lohelp:"`` -> "LibreOffice Help",
+    ``"pud:/data/ud/pud"`` -> "Parallel UD (pud)", ``"text:corpora/wiki"`` -> "text (wiki)"."""
+    scheme, _, location = spec.partition(":")
+    name = _NAMES.get(scheme, scheme)
+    return f"{name} ({Path(location).name})" if location and scheme != "lohelp" else name
 
 
 def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str = "all") -> dict[str, list[Sentence]]:

@@ -66,6 +66,7 @@ from tqdm.auto import tqdm
 from crossling.config import (
     BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LayerList, LayersFlag, LimitFlag, ModelOptions, resolve_layers,
     split_commas)
+from crossling.corpus import corpus_name
 from crossling.data.records import Sentence
 from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, CategorySkippedWarning, words_by_category
 from crossling.io import atomic_write_text, write_table
@@ -1051,7 +1052,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False, default=str))
     source = (f"UD {config.split} treebanks, per category" if config.ud is not None
-              else f"{config.corpus_spec()}, all words")
+              else f"{corpus_name(config.corpus_spec())}, all words")
     _report_section(out, figures, tables, languages, source)
     return FactorizationResult(
         signatures=signatures, average_signatures=average, fits=fits, skipped=skipped, trends=tables["trends"],

@@ -14,12 +14,10 @@ from typing import Any, Mapping, Sequence
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy.cluster import hierarchy
 
-from crossling.io import atomic_path
+from crossling.figures import new_figure, save_figure
 from crossling.trees import DistanceMatrix, Tree, upgma
 
 __all__ = [
@@ -29,25 +27,6 @@ __all__ = [
     "plot_signature_violins",
 ]
 
-_DPI = 150
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure: Figure, path: str | os.PathLike, *, svg: bool) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"figures are written as PNG: the path must end in .png, got {path}")
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=_DPI)
-    if svg:
-        with atomic_path(path.with_suffix(".svg")) as tmp:
-            figure.savefig(tmp, format="svg")
-    return path
 
 
 def _single(table: pd.DataFrame, column: str, name: str) -> Any:
@@ -96,7 +75,7 @@ def plot_signature_violins(
         raise ValueError("no signature values to plot")
     layers = np.sort(table["layer"].unique())
     groups = [table.loc[table["layer"] == layer, "value"].to_numpy() for layer in layers]
-    figure = _new_figure(max(6.0, 0.55 * len(layers) + 2), 4.5)
+    figure = new_figure(max(6.0, 0.55 * len(layers) + 2), 4.5)
     ax = figure.add_subplot()
     parts = ax.violinplot(groups, positions=layers, widths=0.8, showmedians=True, showextrema=False)
     for body in parts["bodies"]:
@@ -125,7 +104,7 @@ def plot_signature_violins(
     default = "Average signature per layer" + (f" ({category})" if category is not None else "")
     ax.set_title(title or default + f", {table['language'].nunique()} languages")
     ax.grid(axis="y", alpha=0.3)
-    return _save(figure, path, svg=svg)
+    return save_figure(figure, path, svg=svg)
 
 
 def plot_distance_heatmaps(
@@ -172,7 +151,7 @@ def plot_distance_heatmaps(
         arrays.append(full)
     vmax = max(float(np.nanmax(a)) for a in arrays) or 1.0
     side = max(3.5, 0.22 * n + 1.5)
-    figure = _new_figure(side * len(panels) + 1.2, side + 0.6)
+    figure = new_figure(side * len(panels) + 1.2, side + 0.6)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
     for ax, (name, array) in zip(axes, zip(panels, arrays)):
@@ -182,7 +161,7 @@ def plot_distance_heatmaps(
         ax.set_title(f"layer {name}" if isinstance(name, (int, np.integer)) else str(name))
     figure.colorbar(image, ax=list(axes), shrink=0.8, label="cosine distance")
     figure.suptitle(title)
-    return _save(figure, path, svg=svg)
+    return save_figure(figure, path, svg=svg)
 
 
 def plot_dendrogram(
@@ -219,7 +198,7 @@ def plot_dendrogram(
     if len(set(labels)) != len(labels):
         raise ValueError("display names must be distinct")
     n = len(labels)
-    figure = _new_figure(7.0, max(3.0, 0.28 * n + 1.2))
+    figure = new_figure(7.0, max(3.0, 0.28 * n + 1.2))
     ax = figure.add_subplot()
     hierarchy.dendrogram(tree.linkage, labels=labels, orientation="left", ax=ax,
                                  color_threshold=0, above_threshold_color="#4d4d4d", leaf_font_size=9)
@@ -237,7 +216,7 @@ def plot_dendrogram(
     ax.set_xlabel("distance at merge (UPGMA)")
     ax.set_title(title)
     ax.spines[["top", "right", "left"]].set_visible(False)
-    return _save(figure, path, svg=svg)
+    return save_figure(figure, path, svg=svg)
 
 
 def plot_correlation_heatmap(
@@ -276,7 +255,7 @@ def plot_correlation_heatmap(
     pvalues = (correlations.pivot(index="category", columns="layer", values="pvalue")
                .reindex_like(grid) if "pvalue" in correlations.columns else None)
     n_rows, n_cols = grid.shape
-    figure = _new_figure(max(5.0, 0.6 * n_cols + 3), max(3.0, 0.4 * n_rows + 1.5))
+    figure = new_figure(max(5.0, 0.6 * n_cols + 3), max(3.0, 0.4 * n_rows + 1.5))
     ax = figure.add_subplot()
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
     image = ax.imshow(grid.to_numpy(dtype=float), cmap=cmap, vmin=-1, vmax=1, aspect="auto",
@@ -297,4 +276,4 @@ def plot_correlation_heatmap(
     figure.colorbar(image, ax=ax, label=label)
     note = f" (* p < {alpha:g})" if pvalues is not None else ""
     ax.set_title(title + (f": {against}" if against is not None else "") + note)
-    return _save(figure, path, svg=svg)
+    return save_figure(figure, path, svg=svg)

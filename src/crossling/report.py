@@ -21,7 +21,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -85,23 +85,29 @@ def model_label(identity: Mapping[str, Any]) -> str:
     return Path(name).name if Path(name).exists() else name
 
 
-def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, title: str = "crossling report") -> Path:
+def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, title: str = "crossling report",
+                 order: Sequence[str] = ()) -> Path:
     """Write ``report.html`` for every study section found in ``run_dir``.
 
     Parameters
     ----------
     run_dir : path
-        A run folder: its sub-folders (and the folder itself) with a ``report.json`` become sections, in
-        name order.
+        A run folder: its sub-folders (and the folder itself) with a ``report.json`` become sections.
     out : path, optional
         Where to write; default ``run_dir/report.html``.
+    title : str, default "crossling report"
+    order : sequence of str, default ()
+        Sub-folder names whose sections come first, in this order (e.g. the order in which a pipeline
+        ran its stages); the other sections follow in name order.
 
     Returns
     -------
     Path of the report.
     """
     run_dir = Path(run_dir)
-    sections = sorted(p.parent for p in run_dir.glob("*/report.json")) + (
+    rank = {name: i for i, name in enumerate(order)}
+    sections = sorted((p.parent for p in run_dir.glob("*/report.json")),
+                      key=lambda folder: (rank.get(folder.name, len(rank)), folder.name)) + (
         [run_dir] if (run_dir / "report.json").is_file() else [])
     if not sections:
         raise ReportError(f"{run_dir}: no study results (no */report.json)")

@@ -7,6 +7,7 @@ import math
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer, RobertaForMaskedLM, XLMRobertaForMaskedLM
@@ -291,6 +292,16 @@ def test_pretrain_experiment_end_to_end(tmp_path, monkeypatch):
     assert lm.n_hidden_states == 3 and lm.hidden_size == 32
     table = result.table()
     assert len(table) == 4 and set(table["model"]) == set(result.models)
+    # The report section: the table as written, the learning curves, the experiment record as provenance.
+    exp = tmp_path / "exp"
+    pd.testing.assert_frame_equal(pd.read_parquet(exp / "training.parquet"), table)
+    section = json.loads((exp / "report.json").read_text())
+    assert section["provenance"] == "experiment.json" and section["tables"][0]["file"] == "training.parquet"
+    assert (exp / section["figures"][0]["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    gap = table["val_loss"] - table["unigram_loss"]
+    e, c = gap[table["model"] == "multilingual"], gap[table["model"] != "multilingual"]
+    assert f"E {e.min():+.2f} to {e.max():+.2f}; controls {c.min():+.2f} to {c.max():+.2f}." in section["summary"]
+    assert result.tokenizer_sha256[:12] in section["summary"]
 
     # Running again resumes: nothing is retrained.
     monkeypatch.setattr(pretrain, "train_mlm", lambda *a, **k: pytest.fail("retrained a finished model"))

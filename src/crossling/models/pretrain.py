@@ -1020,7 +1020,8 @@ def pretrain_experiment(
 
     Layout of ``config.out``: ``tokenizer/``, ``multilingual/`` (XLM-R architecture, all languages),
     ``mono-<lang>/`` (RoBERTa architecture, one language), each a Hugging Face folder with the
-    tokenizer and ``training_record.json``; ``config.yaml``; ``experiment.json`` (summary). Running it
+    tokenizer and ``training_record.json``; ``config.yaml``; ``experiment.json`` (summary); the report section
+    (``training.parquet``, ``figures/validation_loss.png``, ``report.json``; see :mod:`crossling.models.pretrain_report`). Running it
     again resumes: finished models are kept, an interrupted one continues from its last checkpoint, and
     the tokenizer is reused. A config differing from the one in ``config.yaml`` is an error.
 
@@ -1084,6 +1085,9 @@ def pretrain_experiment(
         "models": {k: {**asdict(v), "path": str(v.path)} for k, v in results.items()},
     }
     atomic_write_text(out / "experiment.json", json.dumps(summary, indent=1, default=str))
+    from crossling.models.pretrain_report import write_pretrain_section
+
+    write_pretrain_section(result)
     return result
 
 

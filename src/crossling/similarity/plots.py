@@ -15,30 +15,12 @@ from typing import Mapping, Sequence
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from crossling.io import atomic_path
+from crossling.figures import new_figure, save_figure
 
 __all__ = ["plot_anc_matrix", "plot_index_by_layer", "plot_overview", "plot_per_neuron"]
 
-_DPI = 150
 _BAND = "#9e9e9e"
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure: Figure, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"figures are written as PNG: the path must end in .png, got {path}")
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=_DPI)
-    return path
 
 
 def _curves(table: pd.DataFrame, index: str) -> pd.DataFrame:
@@ -104,7 +86,7 @@ def plot_index_by_layer(table: pd.DataFrame, index: str, path: str | os.PathLike
     """
     wide = _curves(table, index)
     label = label or index
-    figure = _new_figure(8.0 if wide.shape[1] > 1 else 6.4, 4.6)
+    figure = new_figure(8.0 if wide.shape[1] > 1 else 6.4, 4.6)
     ax = figure.add_subplot()
     _draw_index(ax, wide, pair_lines="labelled")
     _limits(ax, wide.to_numpy(dtype=float))
@@ -115,7 +97,7 @@ def plot_index_by_layer(table: pd.DataFrame, index: str, path: str | os.PathLike
                  + (f" (n = {n} sentences)" if n else ""))
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", frameon=False,
               ncol=2 if wide.shape[1] > 16 else 1)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _single_n(table: pd.DataFrame, index: str) -> int | None:
@@ -147,7 +129,7 @@ def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mappi
     labels = dict(labels or {})
     ncols = min(3, len(indices))
     nrows = -(-len(indices) // ncols)
-    figure = _new_figure(4.0 * ncols, 3.1 * nrows + 0.5)
+    figure = new_figure(4.0 * ncols, 3.1 * nrows + 0.5)
     axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, index in zip(axes.flat, indices):
         wide = _curves(table, index)
@@ -162,7 +144,7 @@ def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mappi
         lowest.tick_params(labelbottom=True)
     pairs = table["pair"].nunique()
     figure.suptitle(f"Cross-lingual similarity per layer: {pairs} language pairs (grey), mean (black), ± 1 sd (band)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_anc_matrix(matrix: pd.DataFrame, path: str | os.PathLike, *, languages: Sequence[str] | None = None) -> Path:
@@ -191,7 +173,7 @@ def plot_anc_matrix(matrix: pd.DataFrame, path: str | os.PathLike, *, languages:
     for a, b, v in matrix[["lang_x", "lang_y", "value"]].itertuples(index=False):
         values[position[a], position[b]] = values[position[b], position[a]] = v
     side = max(4.0, 0.5 * k + 1.8)
-    figure = _new_figure(side + 1.0, side)
+    figure = new_figure(side + 1.0, side)
     ax = figure.add_subplot()
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
     finite = values[np.isfinite(values)]
@@ -209,7 +191,7 @@ def plot_anc_matrix(matrix: pd.DataFrame, path: str | os.PathLike, *, languages:
     figure.colorbar(image, ax=ax, shrink=0.8, label="ANC")
     n = matrix["n"].unique()
     ax.set_title(f"ANC between languages at layer {int(layers[0])}" + (f" (n = {int(n[0])})" if len(n) == 1 else ""))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -233,7 +215,7 @@ def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
     order = mean.sort_values(ascending=False, na_position="last").index
     wide, mean = wide.loc[order], mean.loc[order]
     rank = np.arange(len(mean))
-    figure = _new_figure(7.0, 4.0)
+    figure = new_figure(7.0, 4.0)
     ax = figure.add_subplot()
     if wide.shape[1] > 1:
         ax.fill_between(rank, wide.min(axis=1), wide.max(axis=1), color=_BAND, alpha=0.4, lw=0,
@@ -247,4 +229,4 @@ def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
     ax.set_title(f"Per-neuron correlation at layer {int(layers[0])}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", frameon=False)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -1,0 +1,116 @@
+"""The pre-training experiment's part of ``crossling report``: learning curves against the baseline, a loss table.
+
+A model that has learnt anything predicts masked tokens better than the unigram-frequency baseline (the
+cross-entropy of always guessing the training corpus's token frequencies); the curves show how far below
+that line each model got and whether it was still improving when its step budget ran out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crossling.figures import new_figure, save_figure
+from crossling.io import write_table
+from crossling.report import write_section
+
+if TYPE_CHECKING:
+    from crossling.models.pretrain import ExperimentResult
+
+__all__ = ["plot_validation_curves", "write_pretrain_section"]
+
+_PANELS_PER_ROW = 4
+
+
+def plot_validation_curves(out_dir: str | Path, model_names: list[str], languages: list[str], path: str | Path) -> Path:
+    """One panel per language: held-out masked-token loss against step for the multilingual model (solid)
+    and the language's monolingual control (dashed), with the unigram baseline as a grey line.
+
+    Parameters
+    ----------
+    out_dir : path
+        The experiment folder; each model's ``training_record.json`` holds its ``val_curve``
+        (``[{"step": s, "<lang>": loss, ...}, ...]``) and ``unigram_loss``.
+    model_names : list of str
+        Folders to draw (``multilingual``, ``mono-<lang>``); a missing one is left out.
+    languages : list of str
+        One panel each, in this order.
+    path : path ending in .png
+    """
+    records = {}
+    for name in model_names:
+        record_path = Path(out_dir) / name / "training_record.json"
+        if record_path.is_file():
+            records[name] = json.loads(record_path.read_text(encoding="utf-8"))
+    n_cols = min(len(languages), _PANELS_PER_ROW)
+    n_rows = math.ceil(len(languages) / n_cols)
+    figure = new_figure(2.6 * n_cols + 0.4, 2.2 * n_rows + 0.6)
+    axes = figure.subplots(n_rows, n_cols, sharex=True, squeeze=False)
+    for ax, lang in zip(axes.flat, languages):
+        baselines = [record["unigram_loss"][lang] for record in records.values() if lang in record["unigram_loss"]]
+        for record in records.values():
+            if lang not in record["val_loss"]:
+                continue
+            curve = [(point["step"], point[lang]) for point in record["val_curve"] if lang in point]
+            steps, losses = zip(*curve) if curve else ((), ())
+            multilingual = record["architecture"] == "xlm-roberta"
+            ax.plot(steps, losses, linestyle="-" if multilingual else "--",
+                    color="#1f77b4" if multilingual else "#d62728", marker="." if len(steps) < 30 else None,
+                    label="multilingual E" if multilingual else "control C")
+        if baselines:
+            # E and the control are evaluated on the same held-out tokens, so they share one baseline.
+            ax.axhline(baselines[0], color="#7f7f7f", linewidth=1, label="unigram baseline")
+        ax.set_title(lang)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(languages):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("held-out loss (nats)")
+    for ax in axes[-1, :]:
+        ax.set_xlabel("step")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper center", ncol=3, fontsize="small")
+    return save_figure(figure, path)
+
+
+def write_pretrain_section(result: ExperimentResult) -> Path:
+    """Write ``training.parquet``/``.csv``, ``figures/validation_loss.png`` and the report section into
+    ``result.out_dir``, so that ``crossling report`` on a folder holding the experiment shows it.
+
+    Returns
+    -------
+    Path of the section's ``report.json``.
+    """
+    out = Path(result.out_dir)
+    table = result.table()
+    write_table(table, out, "training")
+    # The controls come in the experiment's language order; E's record lists its languages sorted.
+    controls = [lang for model in result.models.values() if model.architecture == "roberta" for lang in model.languages]
+    languages = list(dict.fromkeys(controls + list(table["language"])))
+    (out / "figures").mkdir(exist_ok=True)
+    figure = plot_validation_curves(out, list(result.models), languages, out / "figures" / "validation_loss.png")
+    gap = table["val_loss"] - table["unigram_loss"]
+    is_e = table["architecture"] == "xlm-roberta"
+    spans = [f"{label} {gap[rows].min():+.2f} to {gap[rows].max():+.2f}"
+             for label, rows in (("E", is_e), ("controls", ~is_e)) if rows.any()]
+    summary = (f"{len(result.models)} models pre-trained from scratch with one shared tokenizer "
+               f"(sha256 {result.tokenizer_sha256[:12]}) on {', '.join(languages)}. Held-out masked-token loss minus "
+               f"the unigram-frequency baseline, in nats (negative is better than the baseline): {'; '.join(spans)}.")
+    return write_section(out, {
+        "title": "Pre-training: the multilingual model and its monolingual controls",
+        "summary": summary,
+        "figures": [{
+            "file": str(figure.relative_to(out)),
+            "caption": "Held-out masked-token loss during training",
+            "reading": "One panel per language. The x axis is the optimiser step, the y axis the cross-entropy (nats) "
+                       "of predicting masked tokens of held-out text in that language; lower is better. The grey "
+                       "line is the unigram baseline, the loss of always guessing the corpus's token frequencies: "
+                       "a curve below it means the model uses context. Solid: the multilingual model E, which "
+                       "reads every language; dashed: the language's monolingual control. A curve still falling "
+                       "at its last step would go lower with a larger step budget."}],
+        "tables": [{"file": "training.parquet", "caption": "Final held-out loss per model and language, with the "
+                    "unigram baseline, steps and speed", "max_rows": 40}],
+        "provenance": "experiment.json",
+    })
