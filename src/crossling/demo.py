@@ -33,8 +33,6 @@ __all__ = ["DemoConfig", "run_demo", "DEMO_LANGUAGES", "QUICK_LANGUAGES"]
 DEMO_LANGUAGES = ["en", "de", "fr", "es", "ru", "fi", "ja", "zh"]
 QUICK_LANGUAGES = ["en", "de", "ru", "ja"]
 CONCEPT_LANGUAGES = ["en", "de", "fr", "es", "ru", "ja"]
-# The report follows the run: the models first, then the studies in the order they ran.
-REPORT_ORDER = ["models", "similarity-me5", "similarity-tiny", "factorization", "factorization-ud", "concepts"]
 
 
 class DemoConfig(RunConfig):
@@ -139,7 +137,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
             layers=[0, 6, 12] if quick else [0, 1, 3, 6, 9, 12], k=20 if quick else 100,
             out=out / "concepts", store_dir=stores), progress=progress)
     with _stage(log, 7, total, "writing the report", timings):
-        report = write_report(out, title="crossling demo" + (" (quick)" if quick else ""), order=REPORT_ORDER)
+        report = write_report(out, title="crossling demo" + (" (quick)" if quick else ""))
     atomic_write_text(out / "timings.json", json.dumps(timings, indent=1))
     log(f"report: {report}")
     return report

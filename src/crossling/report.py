@@ -44,6 +44,11 @@ nav a{margin-right:1em}
 """
 
 
+# Sections of a `crossling demo` run folder in the order the run made them (models first, then the studies);
+# any other folder follows in name order.
+DEFAULT_ORDER = ("models", "similarity-me5", "similarity-tiny", "factorization", "factorization-ud", "concepts")
+
+
 class ReportError(RuntimeError):
     """A run folder that cannot be reported on; the message names the missing piece."""
 
@@ -86,7 +91,7 @@ def model_label(identity: Mapping[str, Any]) -> str:
 
 
 def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, title: str = "crossling report",
-                 order: Sequence[str] = ()) -> Path:
+                 order: Sequence[str] = DEFAULT_ORDER) -> Path:
     """Write ``report.html`` for every study section found in ``run_dir``.
 
     Parameters
@@ -96,9 +101,9 @@ def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = 
     out : path, optional
         Where to write; default ``run_dir/report.html``.
     title : str, default "crossling report"
-    order : sequence of str, default ()
-        Sub-folder names whose sections come first, in this order (e.g. the order in which a pipeline
-        ran its stages); the other sections follow in name order.
+    order : sequence of str, default :data:`DEFAULT_ORDER`
+        Sub-folder names whose sections come first, in this order (by default the folders of a
+        ``crossling demo`` run, in the order the run made them); the other sections follow in name order.
 
     Returns
     -------
