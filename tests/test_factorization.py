@@ -284,8 +284,9 @@ def test_control_equal_to_experimental_gives_covariances(models, stores_dir, dat
     _, first = study
     e = models["experimental"]
     config = _config(models, stores_dir, data_dir, tmp_path / "out", control={lang: e for lang in LANGUAGES},
-                     languages=["de", "es"], categories=["Number", ALL_WORDS], layers=[0, 2], rank=4, figures=False)
+                     languages=["de", "es"], categories=["Number", ALL_WORDS], layers=[2, 0], rank=4, figures=False)
     result = run_factorization(config, progress=False)
+    assert result.manifest["layers"] == [0, 2]  # analysed in ascending order whatever the order asked
     # two languages cover neither the diverse set nor a related set: the variance test is skipped, with the reason
     assert result.variance_tests is None and not (result.out / "variance_tests.csv").exists()
     assert "1 language(s) of the diverse set" in result.skipped_analyses["variance_tests"]

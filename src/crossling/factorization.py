@@ -934,10 +934,11 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     words = {lang: category_words(sentences[lang], categories) for lang in languages}
     stores, identities = _extract(config, sentences, languages, root, progress)
     n_states = identities["experimental"]["n_hidden_states"]
-    layers = resolve_layers(config.layers, range(n_states))
-    heatmap_layers = (resolve_layers(config.heatmap_layers, range(n_states), what="heatmap_layers")
+    # Ascending, whatever order the user gave: trends and figures run along the layers.
+    layers = sorted(resolve_layers(config.layers, range(n_states)))
+    heatmap_layers = (sorted(resolve_layers(config.heatmap_layers, range(n_states), what="heatmap_layers"))
                       if config.heatmap_layers is not None else sorted({layers[0], layers[len(layers) // 2], layers[-1]}))
-    variance_layers = (resolve_layers(config.variance_layers, range(n_states), what="variance_layers")
+    variance_layers = (sorted(resolve_layers(config.variance_layers, range(n_states), what="variance_layers"))
                        if config.variance_layers is not None else layers)
     for what, chosen in (("heatmap_layers", heatmap_layers), ("variance_layers", variance_layers)):
         if set(chosen) - set(layers):

@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 
-
 def _single(table: pd.DataFrame, column: str, name: str) -> Any:
     """The one value of ``column`` in ``table`` (a figure shows one category, property, ...)."""
     if column not in table.columns:

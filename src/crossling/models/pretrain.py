@@ -1020,9 +1020,9 @@ def pretrain_experiment(
 
     Layout of ``config.out``: ``tokenizer/``, ``multilingual/`` (XLM-R architecture, all languages),
     ``mono-<lang>/`` (RoBERTa architecture, one language), each a Hugging Face folder with the
-    tokenizer and ``training_record.json``; ``config.yaml``; ``experiment.json`` (summary); the report section
-    (``training.parquet``, ``figures/validation_loss.png``, ``report.json``; see :mod:`crossling.models.pretrain_report`). Running it
-    again resumes: finished models are kept, an interrupted one continues from its last checkpoint, and
+    tokenizer and ``training_record.json``; ``config.yaml``; ``experiment.json`` (summary); the report
+    section (``training.parquet``, ``figures/validation_loss.png``, ``report.json``; see
+    :mod:`crossling.models.pretrain_report`). Running it again resumes: finished models are kept, an interrupted one continues from its last checkpoint, and
     the tokenizer is reused. A config differing from the one in ``config.yaml`` is an error.
 
     Threads: ``config.threads`` per process, else the ``CROSSLING_THREADS`` environment variable, else

@@ -49,7 +49,9 @@ def plot_validation_curves(out_dir: str | Path, model_names: list[str], language
     figure = new_figure(2.6 * n_cols + 0.4, 2.2 * n_rows + 0.6)
     axes = figure.subplots(n_rows, n_cols, sharex=True, squeeze=False)
     for ax, lang in zip(axes.flat, languages):
-        baselines = [record["unigram_loss"][lang] for record in records.values() if lang in record["unigram_loss"]]
+        # E and the control are evaluated on the same held-out tokens, so they share one baseline.
+        baseline = next((record["unigram_loss"][lang] for record in records.values() if lang in record["unigram_loss"]),
+                        None)
         for record in records.values():
             if lang not in record["val_loss"]:
                 continue
@@ -59,9 +61,8 @@ def plot_validation_curves(out_dir: str | Path, model_names: list[str], language
             ax.plot(steps, losses, linestyle="-" if multilingual else "--",
                     color="#1f77b4" if multilingual else "#d62728", marker="." if len(steps) < 30 else None,
                     label="multilingual E" if multilingual else "control C")
-        if baselines:
-            # E and the control are evaluated on the same held-out tokens, so they share one baseline.
-            ax.axhline(baselines[0], color="#7f7f7f", linewidth=1, label="unigram baseline")
+        if baseline is not None:
+            ax.axhline(baseline, color="#7f7f7f", linewidth=1, label="unigram baseline")
         ax.set_title(lang)
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(languages):]:
