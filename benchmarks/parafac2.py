@@ -22,7 +22,7 @@ a third process times the floor: one SVD per slice (the polar factors, which bot
 the 14 products per slice that one iteration with five CP sweeps is made of, so the speed-up can be read
 against what any solver of this algorithm must pay.
 
-Settings (planted PARAFAC2 slices from ``crossling.parafac2.random_parafac2`` plus noise):
+Settings (planted PARAFAC2 slices from ``crossling.factorization.parafac2.random_parafac2`` plus noise):
 
 * original: 33 x 768 x 768, planted rank 256 with 20% noise, fitted rank 768, a fixed number of
   iterations (``--iterations``, default 2; TensorLy needs about a minute per iteration).
@@ -86,7 +86,7 @@ def _worker(library: str, data: str, rank: int, n_iter_max: int, tol: float) -> 
         fitted = parafac2_to_slices(model)
         trace = [float(e) for e in errors]
     else:
-        from crossling.parafac2 import parafac2
+        from crossling.factorization.parafac2 import parafac2
 
         before = _reset_peak()
         start = time.perf_counter()
@@ -153,7 +153,7 @@ def _setting(
     name: str, *, n_slices: int, size: int, true_rank: int, noise: float, rank: int, n_iter_max: int,
     tol: float, threads: int | None, tmp: Path,
 ) -> None:
-    from crossling.parafac2 import random_parafac2
+    from crossling.factorization.parafac2 import random_parafac2
 
     planted = random_parafac2([size] * n_slices, size, true_rank, noise=noise, random_state=0)
     data = tmp / f"{name}.npy"

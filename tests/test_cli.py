@@ -10,8 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from crossling.cli import ExtractConfig, app
-from crossling.corpus import CorpusSpecError, corpus_name, load_corpus
-from crossling.store import VectorStore
+from crossling.data.corpus import CorpusSpecError, corpus_name, load_corpus
+from crossling.extraction.store import VectorStore
 from tiny_models import build_tiny
 
 runner = CliRunner()

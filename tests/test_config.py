@@ -154,7 +154,7 @@ class _Captured(Exception):
     ("extract", "crossling.cli.run_extract", ["--model", "m", "--corpus", "pud:x"]),
     ("similarity", "crossling.similarity.study.run_similarity", ["--model", "m", "--corpus", "pud:x"]),
     ("concepts", "crossling.concepts.cli.run_concepts_study", ["--model", "m", "--corpus", "pud:x"]),
-    ("parafac2", "crossling.factorization.run_factorization",
+    ("parafac2", "crossling.factorization.run.run_factorization",
      ["--experimental", "e", "--control", "en=a", "--control", "de=b", "--corpus", "text:x"]),
 ], ids=["extract", "similarity", "concepts", "parafac2"])
 def test_shared_flags_reach_the_config(command, target, extra, tmp_path, monkeypatch):

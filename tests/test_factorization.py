@@ -23,15 +23,15 @@ from pydantic import ValidationError
 from scipy.spatial.distance import cosine
 from typer.testing import CliRunner
 
-from crossling.corpus import load_corpus
+from crossling.data.corpus import load_corpus
 from crossling.data.unimorph import CategorySkippedWarning, unimorph_features
 from crossling.factorization import (
     ALL_WORDS, AVERAGE, CATEGORIES, FactorizationConfig, align_words, category_words, cross_covariances,
     fit_signatures, parafac2_command, run_factorization, signature_table, study_sentences,
 )
-from crossling.parafac2 import random_parafac2
+from crossling.factorization.parafac2 import random_parafac2
 from crossling.stats import mann_kendall
-from crossling.store import VectorStore, corpus_checksum
+from crossling.extraction.store import VectorStore, corpus_checksum
 from tiny_models import build_tiny
 
 LANGUAGES = ["en", "de", "es"]
@@ -515,7 +515,7 @@ def test_any_corpus_gives_whitespace_words_and_only_all_words(models, stores_dir
     # Sentences without words (LibreOffice Help paragraphs) get their whitespace words; empty ones are dropped.
     bare = [replace(s, words=[], multiword=[]) for s in sentences["en"][:3]]
     bare.insert(1, replace(bare[0], words=[], text="  "))
-    monkeypatch.setattr("crossling.corpus.load_corpus", lambda spec, languages, split: {"en": bare})
+    monkeypatch.setattr("crossling.data.corpus.load_corpus", lambda spec, languages, split: {"en": bare})
     loaded = study_sentences(None, ["en"], corpus="lohelp:")
     assert [[w.form for w in s.words] for s in loaded["en"]] == [s.text.split() for s in sentences["en"][:3]]
     assert [s.sent_id for s in loaded["en"]] == [s.sent_id for s in sentences["en"][:3]]

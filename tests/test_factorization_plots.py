@@ -1,4 +1,4 @@
-"""crossling.factorization_plots: each figure is written whole, as a PNG of a sensible size."""
+"""crossling.factorization.plots: each figure is written whole, as a PNG of a sensible size."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crossling.factorization_plots import (
+from crossling.factorization.plots import (
     plot_correlation_heatmap,
     plot_dendrogram,
     plot_distance_heatmaps,

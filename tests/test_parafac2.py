@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from crossling.parafac2 import Parafac2Result, parafac2, random_parafac2
+from crossling.factorization.parafac2 import Parafac2Result, parafac2, random_parafac2
 
 # (row counts, columns, rank): uneven slice heights, a square case and a wide one.
 SIZES = [
@@ -195,7 +195,7 @@ def test_slices_split_over_threads_give_the_same_fit(monkeypatch):
     # arithmetic, so the fit is the one computed in the calling thread. Forced here on small slices.
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    import crossling.parafac2 as module
+    import crossling.factorization.parafac2 as module
 
     planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, random_state=12)
     options = dict(nonnegative=True, tol=1e-10, n_iter_max=60)

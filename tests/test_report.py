@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from crossling.io import write_table
+from crossling._utils.io import write_table
 from crossling.report import ReportError, write_report, write_section
 
 

@@ -1,10 +1,10 @@
-"""crossling.romanize: pinyin and Hepburn word by word, alignment kept."""
+"""crossling.data.romanize: pinyin and Hepburn word by word, alignment kept."""
 
 from __future__ import annotations
 
 import pytest
 
-from crossling.romanize import romanize_words
+from crossling.data.romanize import romanize_words
 
 
 def test_chinese_pinyin_without_tones_per_word():

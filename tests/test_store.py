@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-import crossling.store as store_module
+import crossling.extraction.store as store_module
 from crossling.data.records import Sentence, Word
-from crossling.extract import ExtractionOptions, sentence_vectors, word_vectors
+from crossling.extraction.extract import ExtractionOptions, sentence_vectors, word_vectors
 from crossling.models import load_model
-from crossling.store import VectorStore, extract_to_store
+from crossling.extraction.store import VectorStore, extract_to_store
 from tiny_models import build_tiny
 
 TEXTS = [

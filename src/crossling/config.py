@@ -17,7 +17,7 @@ import typer
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from crossling.io import atomic_write_text
+from crossling._utils.io import atomic_write_text
 
 if TYPE_CHECKING:
     from crossling.models import LoadedModel

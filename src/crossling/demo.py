@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from crossling.config import RunConfig
-from crossling.io import atomic_write_text
+from crossling._utils.io import atomic_write_text
 
 __all__ = ["DemoConfig", "run_demo", "DEMO_LANGUAGES", "QUICK_LANGUAGES"]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from crossling.io import atomic_path
+from crossling._utils.io import atomic_path
 
 __all__ = ["Moments"]
 

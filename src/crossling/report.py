@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from crossling.io import atomic_write_text
+from crossling._utils.io import atomic_write_text
 
 __all__ = ["write_report", "write_section", "ReportError"]
 

@@ -30,7 +30,7 @@ import pymannkendall
 from scipy import stats as _sps
 
 from crossling.data.languages import DIVERSE_SET, RELATED_SETS
-from crossling.diagnostics import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 
 __all__ = [
     "DIVERSE",

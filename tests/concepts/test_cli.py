@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from crossling.concepts import WordAlignment, calign
 from crossling.concepts.cli import ConceptsConfig, _aligned_tokens, concepts_command, run_concepts_study
-from crossling.corpus import load_corpus
+from crossling.data.corpus import load_corpus
 from crossling.report import write_report
-from crossling.store import corpus_checksum
+from crossling.extraction.store import corpus_checksum
 from tiny_models import build_tiny
 
 N_SENTENCES, K, LAYERS = 40, 12, [0, 2]

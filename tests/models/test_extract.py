@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from crossling.extract import ExtractionOptions, encode, sentence_vectors, word_vectors
+from crossling.extraction.extract import ExtractionOptions, encode, sentence_vectors, word_vectors
 from crossling.models import load_model
 from tiny_models import KINDS, build_tiny
 

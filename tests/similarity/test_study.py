@@ -20,15 +20,15 @@ from typer.testing import CliRunner
 
 from crossling.data.parallel import AlignmentError
 from crossling.data.pud import read_pud
-from crossling.diagnostics import DegenerateInputWarning
-from crossling.extract import sentence_vectors
+from crossling.exceptions import DegenerateInputWarning
+from crossling.extraction.extract import sentence_vectors
 from crossling.models import load_model
 from crossling.report import write_report
 from crossling.similarity import anc, cca, linear_cka, pwcca, rbf_cka, retrieval_accuracy, svcca
 from crossling.similarity.study import (
     INDICES, SimilarityConfig, check_aligned, compute_similarity, parse_pairs, run_similarity, similarity_command,
 )
-from crossling.store import VectorStore, corpus_checksum
+from crossling.extraction.store import VectorStore, corpus_checksum
 from tiny_models import CORPUS, build_tiny
 
 pytestmark = [

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from crossling.concepts._validation import REL_TOL, check_choice, check_count, check_fraction
+from crossling._utils.validation import REL_TOL, check_choice, check_count, check_fraction
 from crossling.concepts.dictionary import TranslationDictionary
 
 __all__ = ["SIZE_RULES", "CalignResult", "calign", "translation_mapping"]

@@ -2,9 +2,9 @@
 
 From a parallel corpus and a model to tables, figures and a report section:
 
-1. read the corpus (:func:`crossling.corpus.load_corpus`); every language must have the same sentences;
+1. read the corpus (:func:`crossling.data.corpus.load_corpus`); every language must have the same sentences;
 2. extract word representations of every hidden state per language into cached vector stores
-   (:func:`crossling.store.extract_to_store`; last sub-word by default, as the paper's toolkit);
+   (:func:`crossling.extraction.store.extract_to_store`; last sub-word by default, as the paper's toolkit);
 3. translation dictionaries between the pivot language (English by default) and every other language,
    both directions, from eflomal word alignments of the same corpus (:mod:`crossling.concepts.dictionary`),
    unless the user supplies them (``--dictionary en-de=PATH``);
@@ -162,10 +162,10 @@ def run_concepts_study(config: ConceptsConfig, *, progress: bool = True) -> Conc
         dictionary for an unknown pair, layers the model does not have.
     """
     from crossling.concepts.study import run_concepts, write_concepts_study
-    from crossling.corpus import load_corpus
-    from crossling.extract import ExtractionOptions
-    from crossling.io import atomic_write_text, write_table
-    from crossling.store import extract_to_store
+    from crossling.data.corpus import load_corpus
+    from crossling.extraction.extract import ExtractionOptions
+    from crossling._utils.io import atomic_write_text, write_table
+    from crossling.extraction.store import extract_to_store
 
     started = time.perf_counter()
     corpus = load_corpus(config.corpus, config.languages)

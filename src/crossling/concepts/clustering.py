@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crossling.concepts._validation import check_choice, check_count
+from crossling._utils.validation import check_choice, check_count
 
 __all__ = ["BACKENDS", "Concepts", "cluster_concepts", "inertia", "kmeans_plusplus", "select_tokens"]
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crossling.concepts._validation import REL_TOL, check_choice, check_count, check_fraction
+from crossling._utils.validation import REL_TOL, check_choice, check_count, check_fraction
 
 __all__ = ["COUNT_UNITS", "ColapResult", "colap"]
 

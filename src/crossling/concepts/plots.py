@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from crossling.io import atomic_path
+from crossling._utils.io import atomic_path
 
 if TYPE_CHECKING:
     from crossling.concepts.study import ConceptsStudy

@@ -3,7 +3,7 @@
 :func:`run_concepts` takes, per language, the token representations of every analysed layer and the
 word forms, plus translation dictionaries; per layer it clusters each language alone (for CALIGN, both
 directions of every language pair with a dictionary) and each language set jointly (for COLAP).
-It needs no model: extraction (``crossling.extract.word_vectors``) and the CLI feed it.
+It needs no model: extraction (``crossling.extraction.extract.word_vectors``) and the CLI feed it.
 :func:`write_concepts_study` writes the tables, concept listings, figures and example concepts.
 """
 
@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from crossling.concepts._validation import check_count
+from crossling._utils.validation import check_count
 from crossling.concepts.alignment import CalignResult, calign, translation_mapping
 from crossling.concepts.clustering import Concepts, cluster_concepts, select_tokens
 from crossling.concepts.dictionary import TranslationDictionary
 from crossling.concepts.overlap import colap
-from crossling.io import atomic_path, atomic_write_text, write_table
+from crossling._utils.io import atomic_path, atomic_write_text, write_table
 
 __all__ = ["ConceptsStudy", "concept_listing", "run_concepts", "write_concepts_study"]
 
@@ -94,7 +94,7 @@ def run_concepts(
     ----------
     vectors : mapping of language to ndarray of shape (n_layers, n_words, d), or to a sequence of
         n_layers arrays of shape (n_words, d)
-        Word representations per layer (e.g. the first output of ``crossling.extract.word_vectors``,
+        Word representations per layer (e.g. the first output of ``crossling.extraction.extract.word_vectors``,
         or ``[store.vectors(layer) for layer in layers]`` of a vector store); every language must
         have the same n_layers and d. Memory-mapped arrays are read row-subset by row-subset, one
         layer at a time.

@@ -31,7 +31,7 @@ import pandas as pd
 
 from crossling.data.parallel import whitespace_sentence
 from crossling.data.records import Sentence
-from crossling.io import atomic_path
+from crossling._utils.io import atomic_path
 
 __all__ = [
     "LohelpError",

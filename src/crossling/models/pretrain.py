@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # torch and transformers load inside the functions, so `cross
 
 from crossling.config import RunConfig
 from crossling.data.sampling import sample_languages
-from crossling.io import atomic_path, atomic_write_text
+from crossling._utils.io import atomic_path, atomic_write_text
 
 __all__ = [
     "ModelSize", "PRESETS", "PretrainConfig", "TrainOptions", "TrainEvent", "ModelResult", "ExperimentResult",
@@ -246,7 +246,7 @@ class PreparedCorpus:
 
 
 def _romanize(texts: list[str], lang: str) -> list[str]:
-    from crossling.romanize import romanize_words
+    from crossling.data.romanize import romanize_words
 
     # Romanisation works on words; a text without spaces (zh, ja) is one "word" that it segments itself.
     return [" ".join(romanize_words(t.split(), lang)) for t in texts]
@@ -278,7 +278,7 @@ def prepare_corpus(
     sampling, sample_size, alpha, low_resource, low_resource_fraction
         See :func:`crossling.data.sampling.sample_languages`.
     romanize : sequence of str
-        Languages whose texts go through :func:`crossling.romanize.romanize_words`.
+        Languages whose texts go through :func:`crossling.data.romanize.romanize_words`.
     seed : int, default 0
     """
     unique, removed = {}, {}

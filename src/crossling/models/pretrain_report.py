@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crossling.figures import new_figure, save_figure
-from crossling.io import write_table
+from crossling._utils.figures import new_figure, save_figure
+from crossling._utils.io import write_table
 from crossling.report import write_section
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ index                             input                invariant to
 ================================  ===================  ===========================================
 
 Degenerate inputs (constant neurons, too few items for CCA, constant representations) give NaN or a
-recorded fallback with a :class:`crossling.diagnostics.DegenerateInputWarning` naming the cause.
+recorded fallback with a :class:`crossling.exceptions.DegenerateInputWarning` naming the cause.
 """
 
 from crossling.similarity.neuronwise import ANCResult, anc

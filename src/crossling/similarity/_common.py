@@ -10,7 +10,7 @@ import numpy as np
 
 from crossling.moments import Moments
 from crossling.similarity.rownorm import RowNormMoments
-from crossling.diagnostics import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 
 R = TypeVar("R")
 Stats = Moments | RowNormMoments

@@ -180,7 +180,7 @@ def cca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAR
     ridge : float or None, default None
         Relative ridge: each covariance ``C`` (d x d) becomes ``C + ridge * (tr C / d) I``. ``None`` means
         none when the problem is well posed, and :data:`DEFAULT_RIDGE` (0.1) with a
-        :class:`~crossling.diagnostics.DegenerateInputWarning` when ``rank_x + rank_y > n - 1``: then the spans of
+        :class:`~crossling.exceptions.DegenerateInputWarning` when ``rank_x + rank_y > n - 1``: then the spans of
         the centred data must intersect and that many correlations are 1 whatever the data. ``0`` forces
         plain CCA (NaN with a warning in that case).
 

@@ -90,7 +90,7 @@ def anc(X_or_moments: Any, Y: Any = None, *, absolute: bool = True) -> ANCResult
     Notes
     -----
     A neuron that is constant in X or in Y has no correlation; it is excluded from the mean, counted in
-    ``n_excluded`` and a :class:`~crossling.diagnostics.DegenerateInputWarning` is issued.
+    ``n_excluded`` and a :class:`~crossling.exceptions.DegenerateInputWarning` is issued.
     """
     stats = resolve(X_or_moments, Y)
     if stats is None:

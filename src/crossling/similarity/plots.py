@@ -16,7 +16,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from crossling.figures import new_figure, save_figure
+from crossling._utils.figures import new_figure, save_figure
 
 __all__ = ["plot_anc_matrix", "plot_index_by_layer", "plot_overview", "plot_per_neuron"]
 

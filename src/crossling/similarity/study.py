@@ -2,7 +2,7 @@
 
 ``crossling similarity`` reads a parallel corpus (Parallel UD, or aligned ``<lang>.txt`` files), extracts
 mean-pooled sentence representations of every language from all hidden states in one pass per language
-(cached in vector stores, :func:`crossling.store.extract_to_store`), and computes each index for each
+(cached in vector stores, :func:`crossling.extraction.store.extract_to_store`), and computes each index for each
 language pair and layer:
 
 =================  ========  ==========================================================================
@@ -54,7 +54,7 @@ from crossling.config import (
     BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LayersFlag, LimitFlag, MaxLengthFlag,
     ModelFlag, ModelOptions, OutFlag, ParallelCorpusFlag, PrefixFlag, StoreDirFlag, resolve_layers)
 from crossling.data.parallel import AlignmentError
-from crossling.diagnostics import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 from crossling.report import model_label
 from crossling.moments import Moments
 from crossling.similarity.canonical import CCAResult, cca, pwcca, svcca
@@ -380,7 +380,7 @@ def compute_similarity(
 
     Parameters
     ----------
-    stores : mapping of language to :class:`~crossling.store.VectorStore`
+    stores : mapping of language to :class:`~crossling.extraction.store.VectorStore`
         Sentence-level stores of one model, aligned by sentence id (checked).
     pairs : sequence of (str, str)
         Language pairs (X, Y); see :func:`parse_pairs`.
@@ -593,9 +593,9 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> Simila
     ValueError
         For fewer than two languages, unknown pairs or indices.
     """
-    from crossling.corpus import load_corpus
-    from crossling.extract import ExtractionOptions
-    from crossling.store import extract_to_store
+    from crossling.data.corpus import load_corpus
+    from crossling.extraction.extract import ExtractionOptions
+    from crossling.extraction.store import extract_to_store
 
     started = time.perf_counter()
     corpus = load_corpus(config.corpus, config.languages)
@@ -657,7 +657,7 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> Simila
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config.model_dump(mode="json"),
     }
-    from crossling.io import atomic_write_text
+    from crossling._utils.io import atomic_write_text
 
     files.append(atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False,
                                                                         default=str)))
@@ -666,7 +666,7 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> Simila
 
 
 def _write_outputs(result: SimilarityResult, out: Path) -> list[Path]:
-    from crossling.io import write_table
+    from crossling._utils.io import write_table
     from crossling.similarity import plots
 
     files = [*write_table(result.table, out, "similarity"), *write_table(result.details, out, "similarity_details"),

@@ -51,9 +51,9 @@ class ExtractConfig(ModelOptions):
 
 def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, "VectorStore"]:  # noqa: F821
     """Extract every language of the corpus into its own store under ``config.out``."""
-    from crossling.corpus import load_corpus
-    from crossling.extract import ExtractionOptions
-    from crossling.store import extract_to_store
+    from crossling.data.corpus import load_corpus
+    from crossling.extraction.extract import ExtractionOptions
+    from crossling.extraction.store import extract_to_store
 
     corpus = load_corpus(config.corpus, config.languages, split=config.split)
     if config.limit is not None:  # the first sentences of each language: parallel corpora stay aligned
@@ -68,7 +68,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, "V
     stores = {lang: extract_to_store(lm, sentences, config.out, options, shard_size=config.shard_size, progress=progress)
               for lang, sentences in corpus.items()}
     index = {lang: store.path.name for lang, store in stores.items()}
-    from crossling.io import atomic_write_text
+    from crossling._utils.io import atomic_write_text
 
     atomic_write_text(config.out / "stores.json", json.dumps(index, indent=1))
     return stores
@@ -77,7 +77,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, "V
 @app.command()
 def extract(
     model: ModelFlag = None,
-    corpus: Optional[str] = typer.Option(None, help="pud:DIR | ud:PATH | text:PATH | lohelp: (see crossling.corpus)."),
+    corpus: Optional[str] = typer.Option(None, help="pud:DIR | ud:PATH | text:PATH | lohelp: (see crossling.data.corpus)."),
     languages: LanguagesFlag = None,
     split: Optional[str] = typer.Option(None, help="UD treebank folder: all, train, dev or test files."),
     limit: LimitFlag = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from crossling.io import atomic_path
+from crossling._utils.io import atomic_path
 
 __all__ = ["DPI", "new_figure", "save_figure"]
 

@@ -6,7 +6,7 @@ experimental model E (d dims) and the language's monolingual control model C_l (
 
     Omega_l = Z_l^T Y_l / m                    (d_l x d, ``Moments(d_l, d).cov_xy()``)
 
-and one PARAFAC2 (:func:`crossling.parafac2.parafac2`, non-negative signatures, SVD initialisation) per
+and one PARAFAC2 (:func:`crossling.factorization.parafac2.parafac2`, non-negative signatures, SVD initialisation) per
 (category, layer) fits every kept language jointly, Omega_l ~ U_l diag(s_l) V^T. Row s_l of S is the
 language's *signature*; its mean over components is the *average signature* (the study's intensity).
 
@@ -15,11 +15,11 @@ Pipeline (:func:`run_factorization`):
 1. UD sentences per language (``load_corpus("ud:DIR")``), or any corpus spec (``corpus``, e.g.
    ``lohelp:`` or ``text:DIR``; unannotated text is split into words at whitespace and only
    :data:`ALL_WORDS` is analysed), optionally the first ``limit`` of each, Chinese and Japanese optionally
-   romanised word by word (:func:`crossling.romanize.romanize_words`).
+   romanised word by word (:func:`crossling.data.romanize.romanize_words`).
 2. Words per category (:func:`crossling.data.unimorph.words_by_category`, plus the pseudo-category
    :data:`ALL_WORDS` holding every word).
 3. One forward pass per model and language over all hidden states into a cached
-   :class:`~crossling.store.VectorStore` (``out/stores`` unless ``stores`` is given; an identical extraction is
+   :class:`~crossling.extraction.store.VectorStore` (``out/stores`` unless ``stores`` is given; an identical extraction is
    reused). E and every C_l must have the same number of hidden states: layer i is paired with layer i.
 4. Per layer, per language, one streaming pass over the two stores' rows (:func:`cross_covariances`) gives
    Omega_l for every category at once. Words a model lost to truncation are left out of both sides
@@ -33,7 +33,7 @@ Pipeline (:func:`run_factorization`):
    chi-square variance test of the diverse set against the related sets (when the languages cover them),
    cosine distances between signatures, UPGMA trees and their Newick text, the average tree over the
    UniMorph categories per layer, and the trees' agreement with the WALS family/genus table.
-7. Figures (:mod:`crossling.factorization_plots`) and provenance (``manifest.json``, ``config.yaml``).
+7. Figures (:mod:`crossling.factorization.plots`) and provenance (``manifest.json``, ``config.yaml``).
 
 Outputs in ``out/`` (tables as parquet + CSV): ``signatures`` (category, layer, language, component, value),
 ``average_signatures`` (category, layer, language, value, n_words), ``fits``, ``skipped``, ``trends``,
@@ -66,16 +66,16 @@ from tqdm.auto import tqdm
 from crossling.config import (
     BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LayerList, LayersFlag, LimitFlag, ModelOptions, resolve_layers,
     split_commas)
-from crossling.corpus import corpus_name
+from crossling.data.corpus import corpus_name
 from crossling.data.records import Sentence
 from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, CategorySkippedWarning, words_by_category
-from crossling.io import atomic_write_text, write_table
+from crossling._utils.io import atomic_write_text, write_table
 from crossling.moments import Moments
-from crossling.parafac2 import Parafac2Result, parafac2
-from crossling.romanize import SUPPORTED as ROMANIZABLE
+from crossling.factorization.parafac2 import Parafac2Result, parafac2
+from crossling.data.romanize import SUPPORTED as ROMANIZABLE
 
 if TYPE_CHECKING:  # the store pulls in torch, which a command line must not load to print its help
-    from crossling.store import VectorStore
+    from crossling.extraction.store import VectorStore
 
 __all__ = [
     "ALL_WORDS",
@@ -124,7 +124,7 @@ class FactorizationConfig(ModelOptions):
     ud : path, optional
         Folder of UD treebanks (``<lang>_<code>-<split>.conllu[.gz]``) or one CoNLL-U file.
     corpus : str, optional
-        Instead of ``ud``: a corpus spec (:func:`crossling.corpus.load_corpus`), e.g. ``pud:DIR``,
+        Instead of ``ud``: a corpus spec (:func:`crossling.data.corpus.load_corpus`), e.g. ``pud:DIR``,
         ``lohelp:`` or ``text:DIR``. Corpora without UD annotation (``lohelp``, ``text``) are split into
         words at whitespace (:func:`crossling.data.parallel.whitespace_sentence`; a text without spaces,
         as in Chinese or Japanese, gives one "word" per space-separated run) and only :data:`ALL_WORDS`
@@ -263,7 +263,7 @@ class FactorizationConfig(ModelOptions):
         return self
 
     def corpus_spec(self) -> str:
-        """The corpus as a :func:`crossling.corpus.load_corpus` spec."""
+        """The corpus as a :func:`crossling.data.corpus.load_corpus` spec."""
         return f"ud:{self.ud}" if self.ud is not None else str(self.corpus)
 
     def annotated(self) -> bool:
@@ -475,7 +475,7 @@ def fit_signatures(
     rank : int
         k.
     n_iter_max, tol, n_starts, random_state, normalize_slices
-        As :func:`crossling.parafac2.parafac2` (the study: ``init="svd"``, non-negative signatures,
+        As :func:`crossling.factorization.parafac2.parafac2` (the study: ``init="svd"``, non-negative signatures,
         100 iterations).
 
     Returns
@@ -592,7 +592,7 @@ def study_sentences(
         Folder of UD treebanks or one CoNLL-U file (``load_corpus("ud:...")``).
     languages : sequence of str
     corpus : str, optional
-        Instead of ``ud``: any corpus spec (:func:`crossling.corpus.load_corpus`). A sentence without
+        Instead of ``ud``: any corpus spec (:func:`crossling.data.corpus.load_corpus`). A sentence without
         words (LibreOffice Help paragraphs) gets the whitespace words of its text
         (:func:`crossling.data.parallel.whitespace_sentence`); one with neither words nor text is dropped.
     split : {"all", "train", "dev", "test"}, default "all"
@@ -600,7 +600,7 @@ def study_sentences(
         Only the first ``limit`` sentences of each language.
     romanize : sequence of str, default ()
         Languages (``zh``, ``ja``) whose word forms are replaced, word by word, by their romanisation
-        (:func:`crossling.romanize.romanize_words`); every other field of the words is kept, so word
+        (:func:`crossling.data.romanize.romanize_words`); every other field of the words is kept, so word
         alignment and features are unchanged. Their ``text`` is dropped (it is in the original script), so
         language properties are measured on the romanised forms the models read.
 
@@ -609,9 +609,9 @@ def study_sentences(
     dict of str to list of Sentence
         In the order of ``languages``.
     """
-    from crossling.corpus import load_corpus
+    from crossling.data.corpus import load_corpus
     from crossling.data.parallel import whitespace_sentence
-    from crossling.romanize import romanize_words
+    from crossling.data.romanize import romanize_words
 
     if (ud is None) == (corpus is None):
         raise ValueError("give exactly one of ud and corpus")
@@ -632,8 +632,8 @@ def study_sentences(
 def _extract(config: FactorizationConfig, sentences: dict[str, list[Sentence]], languages: list[str],
              root: Path, progress: bool) -> tuple[dict[str, dict[str, VectorStore]], dict[str, Any]]:
     """Stores of E and of every C_l; the models' identities. Checks hidden states and widths."""
-    from crossling.extract import ExtractionOptions
-    from crossling.store import extract_to_store
+    from crossling.extraction.extract import ExtractionOptions
+    from crossling.extraction.store import extract_to_store
 
     options = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,
                                 max_length=config.max_length)
@@ -845,7 +845,7 @@ def _report_section(
 
 def _figures(result_tables: dict[str, pd.DataFrame], distances: dict, trees: dict, categories: list[str],
              heatmap_layers: list[int], layers: list[int], highlight: list[str], out: Path) -> list[Path]:
-    from crossling.factorization_plots import (
+    from crossling.factorization.plots import (
         plot_correlation_heatmap, plot_dendrogram, plot_distance_heatmaps, plot_signature_violins,
     )
 
@@ -917,7 +917,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         a rank above min(d, d_l), a layer out of range, or no category with two languages to compare.
     """
     from crossling.stats import downstream_correlations, property_correlations, trend_tests
-    from crossling.store import corpus_checksum
+    from crossling.extraction.store import corpus_checksum
     from crossling.trees import cosine_distances
 
     started = time.time()

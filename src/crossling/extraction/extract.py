@@ -2,7 +2,7 @@
 
 One forward pass per batch gives all hidden states (the embedding output and every layer); the ones asked
 for are pooled to words or sentences on the fly and handed on batch by batch, so the caller can stream them
-into :class:`crossling.Moments` or a :class:`crossling.store.VectorStore` without holding the corpus.
+into :class:`crossling.Moments` or a :class:`crossling.extraction.store.VectorStore` without holding the corpus.
 
 Word level (pre-tokenised input such as UD words): the words go through the tokenizer as
 ``is_split_into_words`` input and every sub-word is assigned to its word through the tokenizer's

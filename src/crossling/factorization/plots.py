@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from scipy.cluster import hierarchy
 
-from crossling.figures import new_figure, save_figure
+from crossling._utils.figures import new_figure, save_figure
 from crossling.trees import DistanceMatrix, Tree, upgma
 
 __all__ = [

@@ -34,8 +34,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from crossling.data.records import Sentence
-from crossling.extract import EncodedCorpus, ExtractionOptions, encode, iter_batches
-from crossling.io import atomic_write_text
+from crossling.extraction.extract import EncodedCorpus, ExtractionOptions, encode, iter_batches
+from crossling._utils.io import atomic_write_text
 from crossling.models.loading import LoadedModel
 
 __all__ = ["VectorStore", "corpus_checksum", "cache_key", "extract_to_store", "STORE_FORMAT"]
