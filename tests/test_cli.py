@@ -10,7 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from crossling.cli import ExtractConfig, app
-from crossling.data.corpus import CorpusSpecError, corpus_name, load_corpus
+from crossling.data.corpus import corpus_name, load_corpus
+from crossling.exceptions import CorpusSpecError
 from crossling.extraction.store import VectorStore
 from tiny_models import build_tiny
 

@@ -24,7 +24,8 @@ from scipy.spatial.distance import cosine
 from typer.testing import CliRunner
 
 from crossling.data.corpus import load_corpus
-from crossling.data.unimorph import CategorySkippedWarning, unimorph_features
+from crossling.data.unimorph import unimorph_features
+from crossling.exceptions import CategorySkippedWarning
 from crossling.factorization import (
     ALL_WORDS, AVERAGE, CATEGORIES, FactorizationConfig, align_words, category_words, cross_covariances,
     fit_signatures, parafac2_command, run_factorization, signature_table, study_sentences,

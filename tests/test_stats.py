@@ -14,7 +14,6 @@ from scipy import stats as sps
 from crossling.stats import (
     DIVERSE,
     RELATED_SETS,
-    DegenerateInputWarning,
     benjamini_hochberg,
     downstream_correlations,
     group_variance_tests,
@@ -24,6 +23,7 @@ from crossling.stats import (
     trend_tests,
     variance_test,
 )
+from crossling.exceptions import DegenerateInputWarning
 
 # Mann-Kendall "by hand" example (D. Little, College of the Holy Cross, after Gilbert 1987): 14 values,
 # one tied pair; published S = 54, V = 14*13*33/18 - 2*1*9/18, Z = (S - 1)/sqrt(V) = 2.9058, one-sided

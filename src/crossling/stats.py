@@ -35,7 +35,6 @@ from crossling.exceptions import DegenerateInputWarning
 __all__ = [
     "DIVERSE",
     "RELATED_SETS",
-    "DegenerateInputWarning",
     "FDRResult",
     "MannKendallResult",
     "PearsonResult",

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 
-from crossling.stats import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 
 __all__ = [
     "DistanceMatrix",

@@ -11,7 +11,8 @@ from pathlib import Path
 import conllu
 import pytest
 
-from crossling.data import ConlluCounts, ConlluError, count_conllu, infer_lang, read_conllu
+from crossling.data import ConlluCounts, count_conllu, infer_lang, read_conllu
+from crossling.exceptions import ConlluError
 
 SAMPLE = """\
 # newdoc id = d1

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from crossling.data import lohelp
-from crossling.data.lohelp import LohelpError, fetch_lohelp, lohelp_package, parse_help_page, read_lohelp
+from crossling.data.lohelp import fetch_lohelp, lohelp_package, parse_help_page, read_lohelp
+from crossling.exceptions import LohelpError
 
 PAGE = """<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>T</title></head><body>
 <div id="DisplayArea">

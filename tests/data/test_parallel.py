@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from crossling.data import AlignmentError, read_parallel, read_parallel_tsv
+from crossling.data import read_parallel, read_parallel_tsv
+from crossling.exceptions import AlignmentError
 
 
 def test_one_file_per_language(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crossling.data import AlignmentError, pud_languages, read_conllu, read_pud
+from crossling.data import pud_languages, read_conllu, read_pud
+from crossling.exceptions import AlignmentError
 
 PUD_LANGUAGES = "ar cs de en es fi fr gl hi id is it ja ko pl pt ru sv th tr zh".split()
 

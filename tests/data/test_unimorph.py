@@ -11,13 +11,13 @@ from crossling.data import (
     UD_TO_UNIMORPH,
     UNIMORPH_CATEGORIES,
     UPOS_TO_UNIMORPH,
-    CategorySkippedWarning,
     Sentence,
     Word,
     read_conllu,
     unimorph_features,
     words_by_category,
 )
+from crossling.exceptions import CategorySkippedWarning
 
 
 def test_the_seventeen_categories_and_the_table_stays_inside_them():

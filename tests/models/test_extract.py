@@ -127,7 +127,7 @@ def test_layer_selection_and_errors(tiny):
 
 
 def test_missing_model_is_a_clear_error(tmp_path, monkeypatch):
-    from crossling.models import ModelLoadError
+    from crossling.exceptions import ModelLoadError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="not a local folder"):

@@ -8,7 +8,7 @@ from .similarity_data import make_pair
 
 from crossling import Moments
 from crossling.similarity import anc, linear_cka
-from crossling.stats import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 
 
 def _corrcoef_per_neuron(X, Y):

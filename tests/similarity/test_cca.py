@@ -9,7 +9,7 @@ from .similarity_data import canonical_correlations_qr, centred, make_pair, orth
 
 from crossling import Moments
 from crossling.similarity import DEFAULT_RIDGE, cca, pwcca, svcca
-from crossling.stats import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 
 
 def _inv_sqrt(C):

@@ -9,7 +9,7 @@ from scipy.spatial.distance import pdist
 
 from crossling import Moments
 from crossling.similarity import RowNormMoments, linear_cka, rbf_cka
-from crossling.stats import DegenerateInputWarning
+from crossling.exceptions import DegenerateInputWarning
 
 
 def _hsic_biased(K, L):

@@ -18,7 +18,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from crossling.data.parallel import AlignmentError
+from crossling.exceptions import AlignmentError
 from crossling.data.pud import read_pud
 from crossling.exceptions import DegenerateInputWarning
 from crossling.extraction.extract import sentence_vectors

@@ -25,6 +25,8 @@ concept; only the non-zeros of M can satisfy rule 2.
 
 from __future__ import annotations
 
+from crossling.exceptions import DegenerateInputWarning
+
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,7 +153,7 @@ def calign(
     if n_eligible == 0:
         warnings.warn(
             f"CALIGN {source_lang}->{target_lang}: no source concept has {min_types} or more types; CALIGN is NaN",
-            RuntimeWarning,
+            DegenerateInputWarning,
             stacklevel=2,
         )
         value = float("nan")

@@ -21,6 +21,8 @@ the centroids being the cluster means (K-means) or the cluster means of the Ward
 
 from __future__ import annotations
 
+from crossling.exceptions import ConvergenceWarning
+
 import importlib.util
 import warnings
 from collections.abc import Sequence
@@ -229,7 +231,7 @@ def cluster_concepts(
         warnings.warn(
             f"{backend} K-means did not converge in max_iter={max_iter} iterations (tol={tol}); "
             "the concepts are those of the last iteration",
-            RuntimeWarning,
+            ConvergenceWarning,
             stacklevel=2,
         )
     params = {"k": k, "max_iter": max_iter, "tol": float(tol), "n_tokens": n, "dim": X.shape[1], "versions": versions}

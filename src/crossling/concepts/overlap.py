@@ -14,6 +14,8 @@ a relative slack of 1e-9 (the released script used a strict inequality).
 
 from __future__ import annotations
 
+from crossling.exceptions import DegenerateInputWarning
+
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,7 +115,7 @@ def colap(
         warnings.warn(
             f"COLAP needs {min_languages} languages to reach theta_o but the tokens have {len(order)}: "
             "no concept can overlap",
-            RuntimeWarning,
+            DegenerateInputWarning,
             stacklevel=2,
         )
 

@@ -3,7 +3,7 @@
 Every reader yields :class:`~crossling.data.records.Sentence` records; see each module for its format rules.
 """
 
-from crossling.data.conllu import ConlluCounts, ConlluError, count_conllu, infer_lang, read_conllu
+from crossling.data.conllu import ConlluCounts, count_conllu, infer_lang, read_conllu
 from crossling.data.languages import (
     DIVERSE_SET,
     GERMANIC,
@@ -19,7 +19,7 @@ from crossling.data.languages import (
     language_table,
     type_token_ratio,
 )
-from crossling.data.parallel import AlignmentError, read_parallel, read_parallel_tsv, whitespace_sentence
+from crossling.data.parallel import read_parallel, read_parallel_tsv, whitespace_sentence
 from crossling.data.pud import pud_files, pud_languages, read_pud
 from crossling.data.records import MultiwordToken, Sentence, Word
 from crossling.data.unimorph import (
@@ -27,19 +27,15 @@ from crossling.data.unimorph import (
     UNIMORPH_CATEGORIES,
     UPOS_TO_UNIMORPH,
     CategoryIndex,
-    CategorySkippedWarning,
     CategoryWords,
     unimorph_features,
     words_by_category,
 )
 
 __all__ = [
-    "AlignmentError",
     "CategoryIndex",
-    "CategorySkippedWarning",
     "CategoryWords",
     "ConlluCounts",
-    "ConlluError",
     "DIVERSE_SET",
     "DataSize",
     "GERMANIC",

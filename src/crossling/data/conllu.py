@@ -19,6 +19,8 @@ sentences, CRLF line ends and an absent ``# sent_id`` (see :func:`read_conllu`).
 
 from __future__ import annotations
 
+from crossling.exceptions import ConlluError
+
 import gzip
 import io
 import os
@@ -31,7 +33,7 @@ from typing import NamedTuple, TextIO
 
 from crossling.data.records import MultiwordToken, Sentence, Word
 
-__all__ = ["ConlluError", "ConlluCounts", "read_conllu", "count_conllu", "infer_lang", "open_text"]
+__all__ = ["ConlluCounts", "read_conllu", "count_conllu", "infer_lang", "open_text"]
 
 _COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 # Integers are looked up rather than parsed: it is faster than int(), and it rejects what int() would wrongly
@@ -39,10 +41,6 @@ _COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "D
 _INT = {str(i): i for i in range(10_000)}
 _LARGE_INT = re.compile(r"[1-9][0-9]*")
 _LANG_PREFIX = re.compile(r"[a-z]{2,3}")
-
-
-class ConlluError(ValueError):
-    """A malformed CoNLL-U file; the message starts with ``file:line:`` and says what is wrong."""
 
 
 class ConlluCounts(NamedTuple):

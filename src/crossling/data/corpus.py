@@ -12,18 +12,16 @@
 
 from __future__ import annotations
 
+from crossling.exceptions import CorpusSpecError
+
 from pathlib import Path
 from typing import Sequence
 
 from crossling.data.records import Sentence
 
-__all__ = ["load_corpus", "corpus_name", "CorpusSpecError"]
+__all__ = ["load_corpus", "corpus_name"]
 
 SCHEMES = ("pud", "ud", "text", "lohelp")
-
-
-class CorpusSpecError(ValueError):
-    """A corpus specification that cannot be read; the message says why."""
 
 
 _NAMES = {"pud": "Parallel UD", "ud": "UD", "text": "text", "lohelp": "LibreOffice Help"}

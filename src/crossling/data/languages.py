@@ -9,6 +9,8 @@ data size.
 
 from __future__ import annotations
 
+from crossling.exceptions import DataLossWarning, DegenerateInputWarning
+
 import math
 import warnings
 from collections import Counter
@@ -149,11 +151,11 @@ def _lemma_stats(sentences: Iterable[Sentence]) -> tuple[float, int, int]:
     if without:
         warnings.warn(
             f"{without} of {with_lemma + without} words have no lemma ('_') and are left out of the type-token ratio",
-            UserWarning,
+            DataLossWarning,
             stacklevel=3,
         )
     if not with_lemma:
-        warnings.warn("no word has a lemma: type-token ratio is NaN", UserWarning, stacklevel=3)
+        warnings.warn("no word has a lemma: type-token ratio is NaN", DegenerateInputWarning, stacklevel=3)
         return math.nan, 0, without
     return len(lemmas) / with_lemma, with_lemma, without
 

@@ -16,6 +16,8 @@ only the paragraphs present in every requested language, in the same order.
 
 from __future__ import annotations
 
+from crossling.exceptions import LohelpError
+
 import os
 import re
 import shutil
@@ -34,7 +36,6 @@ from crossling.data.records import Sentence
 from crossling._utils.io import atomic_path
 
 __all__ = [
-    "LohelpError",
     "lohelp_package",
     "default_cache_dir",
     "parse_help_page",
@@ -57,10 +58,6 @@ _VOID = frozenset("area base br col embed hr img input link meta source track wb
 _SPACE = re.compile(r"\s+")
 _HELP_ROOT = "usr/share/libreoffice/help/"
 _SCHEMA_VERSION = 1  # bump when parsing changes, so stale caches are rebuilt
-
-
-class LohelpError(RuntimeError):
-    """The LibreOffice Help corpus could not be fetched or read; the message names the cause."""
 
 
 def lohelp_package(lang: str) -> str:

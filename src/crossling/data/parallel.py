@@ -8,6 +8,8 @@ ignored. An empty line is kept as a sentence without words (dropping it would sh
 
 from __future__ import annotations
 
+from crossling.exceptions import AlignmentError
+
 import gzip
 import os
 import zlib
@@ -17,11 +19,7 @@ from pathlib import Path
 from crossling.data.conllu import open_text
 from crossling.data.records import Sentence, Word
 
-__all__ = ["AlignmentError", "read_parallel", "read_parallel_tsv", "whitespace_sentence"]
-
-
-class AlignmentError(ValueError):
-    """Parallel data whose languages do not line up (different segment counts or sentence ids)."""
+__all__ = ["read_parallel", "read_parallel_tsv", "whitespace_sentence"]
 
 
 def whitespace_sentence(text: str, *, lang: str, sent_id: str, source: str = "", line: int = 0) -> Sentence:

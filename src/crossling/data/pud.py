@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from crossling.data.conllu import read_conllu
-from crossling.data.parallel import AlignmentError
+from crossling.exceptions import AlignmentError
 from crossling.data.records import Sentence
 
 __all__ = ["pud_languages", "pud_files", "read_pud"]

@@ -30,6 +30,8 @@ Decisions, all following the conversion unless said otherwise:
 
 from __future__ import annotations
 
+from crossling.exceptions import CategorySkippedWarning
+
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +47,6 @@ __all__ = [
     "UPOS_TO_UNIMORPH",
     "CategoryIndex",
     "CategoryWords",
-    "CategorySkippedWarning",
     "unimorph_features",
     "words_by_category",
 ]
@@ -176,10 +177,6 @@ UPOS_TO_UNIMORPH: dict[str, str] = {
 
 _PSOR_PERSON = {"1": "1", "2": "2", "3": "3"}
 _PSOR_NUMBER = {"Sing": "S", "Plur": "P", "Dual": "D"}
-
-
-class CategorySkippedWarning(UserWarning):
-    """A category was left out for a language because too few words carry it."""
 
 
 def unimorph_features(upos: str, feats: Mapping[str, str]) -> dict[str, str]:

@@ -27,6 +27,8 @@ t and is the one that predicts token t.
 
 from __future__ import annotations
 
+from crossling.exceptions import DataLossWarning
+
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Iterator, Literal, Sequence
@@ -197,10 +199,12 @@ def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], opt
         warnings.warn(
             f"{stats.n_truncated} of {len(batch)} inputs are longer than {max_length} tokens and were truncated"
             + (f"; {stats.n_words_dropped} words have no vector" if word_level else ""),
+            DataLossWarning,
             stacklevel=2,
         )
     elif stats.n_words_dropped:
-        warnings.warn(f"{stats.n_words_dropped} words produced no tokens and have no vector", stacklevel=2)
+        warnings.warn(f"{stats.n_words_dropped} words produced no tokens and have no vector", DataLossWarning,
+                      stacklevel=2)
     return EncodedCorpus(items, layers, stats)
 
 

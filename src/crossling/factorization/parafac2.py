@@ -47,6 +47,8 @@ iteration because it does not compute the current error).
 
 from __future__ import annotations
 
+from crossling.exceptions import DegenerateInputWarning
+
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -658,7 +660,7 @@ def _normalised_factors(
     if dead.size:
         warnings.warn(
             f"PARAFAC2 component(s) {dead.tolist()} collapsed to zero: their U and V columns are zero",
-            RuntimeWarning,
+            DegenerateInputWarning,
             stacklevel=3,
         )
     B = B / np.where(norm_b == 0, 1.0, norm_b)

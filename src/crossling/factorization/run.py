@@ -68,7 +68,8 @@ from crossling.config import (
     split_commas)
 from crossling.data.corpus import corpus_name
 from crossling.data.records import Sentence
-from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, CategorySkippedWarning, words_by_category
+from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, words_by_category
+from crossling.exceptions import CategorySkippedWarning
 from crossling._utils.io import atomic_write_text, write_table
 from crossling.moments import Moments
 from crossling.factorization.parafac2 import Parafac2Result, parafac2

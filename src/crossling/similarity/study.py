@@ -53,7 +53,7 @@ from tqdm.auto import tqdm
 from crossling.config import (
     BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LayersFlag, LimitFlag, MaxLengthFlag,
     ModelFlag, ModelOptions, OutFlag, ParallelCorpusFlag, PrefixFlag, StoreDirFlag, resolve_layers)
-from crossling.data.parallel import AlignmentError
+from crossling.exceptions import AlignmentError
 from crossling.exceptions import DegenerateInputWarning
 from crossling.report import model_label
 from crossling.moments import Moments
