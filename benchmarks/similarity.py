@@ -113,7 +113,14 @@ def run_worker(method: str, args: argparse.Namespace, env: dict) -> dict:
 
 def time_all_indices(args: argparse.Namespace) -> None:
     from crossling.similarity import (
-        RowNormMoments, anc, cca, linear_cka, pwcca, rbf_cka, retrieval_accuracy, svcca,
+        RowNormMoments,
+        anc,
+        cca,
+        linear_cka,
+        pwcca,
+        rbf_cka,
+        retrieval_accuracy,
+        svcca,
     )
 
     n, d, L, P = args.indices_n, args.indices_dim, args.layers, args.pairs

@@ -18,7 +18,7 @@ def data_dir() -> Path:
     value = os.environ.get("CROSSLING_DATA")
     if not value:
         pytest.skip("CROSSLING_DATA is not set: real-data tests need ../shared/data")
-    path = Path(value)
+    path = Path(value).resolve()  # absolute: YAML files written by tests read relative paths against their folder
     if not (path / "ud" / "MANIFEST.json").is_file():
         pytest.fail(f"CROSSLING_DATA={value} is set but {path / 'ud' / 'MANIFEST.json'} does not exist")
     return path

@@ -7,13 +7,14 @@ import json
 import numpy as np
 import pytest
 import yaml
+from tiny_models import build_tiny
 from typer.testing import CliRunner
 
-from crossling.cli import ExtractConfig, app
+from crossling.cli import app
 from crossling.data.corpus import corpus_name, load_corpus
 from crossling.exceptions import CorpusSpecError
+from crossling.extraction.run import ExtractConfig, run_extract
 from crossling.extraction.store import VectorStore
-from tiny_models import build_tiny
 
 runner = CliRunner()
 
@@ -65,8 +66,6 @@ def test_text_corpus_and_errors(tmp_path, tiny_dir):
     corpus = load_corpus(f"text:{tmp_path}")
     assert set(corpus) == {"de", "en"} and [s.text for s in corpus["de"]][1] == "Ein fauler Hund ."
     cfg = ExtractConfig(model=str(tiny_dir), corpus=f"text:{tmp_path}", level="sentence", out=tmp_path / "out")
-    from crossling.cli import run_extract
-
     stores = run_extract(cfg, progress=False)
     assert stores["en"].vectors(0).shape == (2, 32) and np.isfinite(stores["de"].vectors(2)).all()
     with pytest.raises(CorpusSpecError, match="expected one of"):

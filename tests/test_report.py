@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from crossling._utils.io import write_table
-from crossling.report import write_report, write_section
 from crossling.exceptions import ReportError
+from crossling.report import write_report, write_section
 
 
 def _study(run_dir, name, values):

@@ -11,6 +11,7 @@ import pymannkendall
 import pytest
 from scipy import stats as sps
 
+from crossling.exceptions import DegenerateInputWarning
 from crossling.stats import (
     DIVERSE,
     RELATED_SETS,
@@ -23,7 +24,6 @@ from crossling.stats import (
     trend_tests,
     variance_test,
 )
-from crossling.exceptions import DegenerateInputWarning
 
 # Mann-Kendall "by hand" example (D. Little, College of the Holy Cross, after Gilbert 1987): 14 values,
 # one tied pair; published S = 54, V = 14*13*33/18 - 2*1*9/18, Z = (S - 1)/sqrt(V) = 2.9058, one-sided

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from tiny_models import build_tiny
 
 import crossling.extraction.store as store_module
 from crossling.data.records import Sentence, Word
 from crossling.extraction.extract import ExtractionOptions, sentence_vectors, word_vectors
-from crossling.models import load_model
 from crossling.extraction.store import VectorStore, extract_to_store
-from tiny_models import build_tiny
+from crossling.models import load_model
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog .",

@@ -7,8 +7,18 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
-    BertConfig, BertModel, BertTokenizerFast, GPT2Config, GPT2Model, GPT2TokenizerFast, T5Config, T5Model,
-    T5TokenizerFast, XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast,
+    BertConfig,
+    BertModel,
+    BertTokenizerFast,
+    GPT2Config,
+    GPT2Model,
+    GPT2TokenizerFast,
+    T5Config,
+    T5Model,
+    T5TokenizerFast,
+    XLMRobertaConfig,
+    XLMRobertaModel,
+    XLMRobertaTokenizerFast,
 )
 
 CORPUS = [

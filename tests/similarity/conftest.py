@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from .similarity_data import make_pair
 
 

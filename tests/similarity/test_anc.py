@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .similarity_data import make_pair
 
 from crossling import Moments
-from crossling.similarity import anc, linear_cka
 from crossling.exceptions import DegenerateInputWarning
+from crossling.similarity import anc, linear_cka
+
+from .similarity_data import make_pair
 
 
 def _corrcoef_per_neuron(X, Y):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
-from .similarity_data import canonical_correlations_qr, centred, make_pair, orthogonal
 
 from crossling import Moments
-from crossling.similarity import DEFAULT_RIDGE, cca, pwcca, svcca
 from crossling.exceptions import DegenerateInputWarning
+from crossling.similarity import DEFAULT_RIDGE, cca, pwcca, svcca
+
+from .similarity_data import canonical_correlations_qr, centred, make_pair, orthogonal
 
 
 def _inv_sqrt(C):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .similarity_data import make_pair, orthogonal
 from scipy.spatial.distance import pdist
 
 from crossling import Moments
-from crossling.similarity import RowNormMoments, linear_cka, rbf_cka
 from crossling.exceptions import DegenerateInputWarning
+from crossling.similarity import RowNormMoments, linear_cka, rbf_cka
+
+from .similarity_data import make_pair, orthogonal
 
 
 def _hsic_biased(K, L):

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from .similarity_data import make_pair
 
 from crossling import Moments
 from crossling.similarity import (
-    RowNormMoments, anc, cca, linear_cka, pwcca, rbf_cka, retrieval_accuracy, svcca,
+    RowNormMoments,
+    anc,
+    cca,
+    linear_cka,
+    pwcca,
+    rbf_cka,
+    retrieval_accuracy,
+    svcca,
 )
+
+from .similarity_data import make_pair
 
 MOMENT_INDICES = {
     "anc": anc,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
-from .similarity_data import orthogonal
 
 from crossling.similarity import retrieval_accuracy
+
+from .similarity_data import orthogonal
 
 
 def _brute_force(X, Y, metric):

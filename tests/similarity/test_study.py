@@ -15,21 +15,20 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import typer
+from tiny_models import CORPUS, build_tiny
 from typer.testing import CliRunner
 
-from crossling.exceptions import AlignmentError
+from crossling.cli import app
+from crossling.data.corpus import corpus_checksum
 from crossling.data.pud import read_pud
-from crossling.exceptions import DegenerateInputWarning
+from crossling.exceptions import AlignmentError, DegenerateInputWarning
 from crossling.extraction.extract import sentence_vectors
+from crossling.extraction.store import VectorStore
 from crossling.models import load_model
 from crossling.report import write_report
 from crossling.similarity import anc, cca, linear_cka, pwcca, rbf_cka, retrieval_accuracy, svcca
-from crossling.similarity.study import (
-    INDICES, SimilarityConfig, check_aligned, compute_similarity, parse_pairs, run_similarity, similarity_command,
-)
-from crossling.extraction.store import VectorStore, corpus_checksum
-from tiny_models import CORPUS, build_tiny
+from crossling.similarity.run import SimilarityConfig, run_similarity
+from crossling.similarity.study import INDICES, check_aligned, compute_similarity, parse_pairs
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*truncated:UserWarning"),
@@ -61,7 +60,7 @@ def pud(data_dir):
 @pytest.fixture(scope="module")
 def study(tiny_dir, pud, tmp_path_factory):
     cfg = SimilarityConfig(model=str(tiny_dir), corpus=f"pud:{pud}", languages=LANGS, limit=N, pairs="all",
-                           indices=list(INDICES), chunk_rows=7, out=tmp_path_factory.mktemp("similarity"))
+                           indices=list(INDICES), chunk_size=7, out=tmp_path_factory.mktemp("similarity"))
     return run_similarity(cfg, progress=False)
 
 
@@ -71,7 +70,7 @@ def stores(study):
 
 
 def test_table_has_every_pair_layer_and_index_once(study, tiny_dir):
-    table = study.table
+    table = study.result.table
     pairs = ["en-de", "en-fr", "de-fr"]
     expected = set(product([0, 1, 2], pairs, INDICES))
     assert len(table) == len(expected) == 3 * 3 * 8
@@ -83,7 +82,7 @@ def test_table_has_every_pair_layer_and_index_once(study, tiny_dir):
 
 def test_values_equal_direct_calls_on_the_stored_vectors(study, stores):
     worst = 0.0
-    for row in study.table.itertuples(index=False):
+    for row in study.result.table.itertuples(index=False):
         X, Y = stores[row.lang_x].vectors(row.layer), stores[row.lang_y].vectors(row.layer)
         expected = float(DIRECT[row.index](X, Y))
         assert np.isfinite(row.value)
@@ -98,7 +97,7 @@ def test_anc_and_cka_equal_textbook_formulas(study, stores):
     H = np.eye(N) - 1 / N
     K, L = H @ X @ X.T @ H, H @ Y @ Y.T @ H
     gram_cka = np.sum(K * L) / np.sqrt(np.sum(K * K) * np.sum(L * L))
-    value = study.table.set_index(["layer", "pair", "index"])["value"]
+    value = study.result.table.set_index(["layer", "pair", "index"])["value"]
     assert value[2, "en-fr", "anc"] == pytest.approx(np.mean(np.abs(r)), abs=1e-10)
     assert value[2, "en-fr", "cka"] == pytest.approx(gram_cka, abs=1e-10)
 
@@ -120,7 +119,7 @@ def test_anc_matrix_and_per_neuron_breakdown(study, stores):
     assert result.focus_layer == 1  # the middle of layers 0, 1, 2
     matrix = result.anc_matrix
     assert sorted(zip(matrix["lang_x"], matrix["lang_y"])) == sorted([("en", "de"), ("en", "fr"), ("de", "fr")])
-    table = study.table.set_index(["layer", "pair", "index"])["value"]
+    table = study.result.table.set_index(["layer", "pair", "index"])["value"]
     for row in matrix.itertuples(index=False):
         X, Y = stores[row.lang_x].vectors(1), stores[row.lang_y].vectors(1)
         assert row.value == pytest.approx(anc(X, Y).value, abs=1e-12)
@@ -136,11 +135,11 @@ def test_anc_matrix_and_per_neuron_breakdown(study, stores):
 def test_files_manifest_and_report(study):
     out = study.out
     back = pd.read_parquet(out / "similarity.parquet")
-    pd.testing.assert_frame_equal(back, study.table)
-    assert len(pd.read_csv(out / "similarity.csv")) == len(study.table)
+    pd.testing.assert_frame_equal(back, study.result.table)
+    assert len(pd.read_csv(out / "similarity.csv")) == len(study.result.table)
     summary = pd.read_parquet(out / "similarity_summary.parquet")
     assert list(summary["layer"]) == [0, 1, 2]
-    means = study.table.groupby(["layer", "index"])["value"].mean()
+    means = study.result.table.groupby(["layer", "index"])["value"].mean()
     for index in INDICES:
         np.testing.assert_allclose(summary[index], [means[layer, index] for layer in range(3)], atol=1e-12)
     details = pd.read_parquet(out / "similarity_details.parquet")
@@ -149,7 +148,7 @@ def test_files_manifest_and_report(study):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["n"] == N and manifest["languages"] == LANGS and manifest["pairs"] == ["en-de", "en-fr", "de-fr"]
     assert manifest["layers"] == [0, 1, 2] and manifest["indices"]["svcca"]["options"]["svcca_variance"] == 0.99
-    assert manifest["model"]["fingerprint"] and manifest["versions"]["numpy"] == np.__version__
+    assert manifest["models"]["model"]["fingerprint"] and manifest["versions"]["numpy"] == np.__version__
     assert manifest["extraction"]["level"] == "sentence" and manifest["extraction"]["pooling"] == "mean"
     section = json.loads((out / "report.json").read_text())
     files = [f["file"] for f in section["figures"]]
@@ -239,10 +238,7 @@ def test_check_aligned_names_the_misaligned_row():
 
 
 def _cli():
-    """The command registered as the lead does in crossling.cli: app.command("similarity")(similarity_command)."""
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    app.command("similarity")(similarity_command)
+    """The crossling command line."""
     return app
 
 
@@ -269,5 +265,6 @@ def test_cli_misaligned_text_files_fail_clearly(tmp_path, tiny_dir):
     (tmp_path / "de.txt").write_text("Der schnelle Fuchs.\nDer faule Hund.\n")
     result = CliRunner().invoke(_cli(), ["similarity", "--model", str(tiny_dir), "--corpus", f"text:{tmp_path}",
                                          "--out", str(tmp_path / "out")])
-    assert result.exit_code != 0 and isinstance(result.exception, AlignmentError)
-    assert "differ in length" in str(result.exception) and "de.txt" in str(result.exception)
+    assert result.exit_code == 2 and "Error: parallel files differ in length" in result.output
+    assert not (tmp_path / "out").exists()
+    assert "differ in length" in result.output and "de.txt" in result.output

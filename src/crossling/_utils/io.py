@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["atomic_path", "atomic_write_text", "write_table"]
+__all__ = ["atomic_path", "atomic_write_text", "staged_folder", "write_table"]
 
 
 @contextmanager
@@ -46,3 +47,55 @@ def write_table(df: "pd.DataFrame", out_dir: str | os.PathLike, name: str) -> tu
     with atomic_path(csv) as tmp:
         df.to_csv(tmp, index=False)
     return parquet, csv
+
+
+def _is_result_folder(path: Path) -> bool:
+    return (path / "manifest.json").is_file() or (path / "config.yaml").is_file()
+
+
+@contextmanager
+def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder that replaces ``out`` whole when the block succeeds.
+
+    A command writes every result into the staging folder (``.<name>.partial-<pid>`` beside ``out``); on
+    success ``out`` is swapped for it in two renames, so a re-run into the same folder leaves no stale file
+    of the previous run, and on any error (or Ctrl-C) the staging folder is removed and ``out`` is left as
+    it was, so a failed run leaves no half folder.
+
+    Parameters
+    ----------
+    out : path-like
+        The result folder. It may exist only as a previous result folder (one with a ``manifest.json`` or
+        ``config.yaml``) or empty, so that a mistyped ``--out`` never replaces a folder of other files.
+
+    Yields
+    ------
+    Path
+        The staging folder.
+
+    Raises
+    ------
+    ConfigError
+        When ``out`` is a file, or a non-empty folder that is not a crossling result folder.
+    """
+    from crossling.exceptions import ConfigError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder for the results")
+    if out.is_dir() and any(out.iterdir()) and not _is_result_folder(out):
+        raise ConfigError(f"--out {out} holds other files and no crossling results: give a new or empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -25,8 +25,6 @@ concept; only the non-zeros of M can satisfy rule 2.
 
 from __future__ import annotations
 
-from crossling.exceptions import DegenerateInputWarning
-
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import scipy.sparse as sp
 
 from crossling._utils.validation import REL_TOL, check_choice, check_count, check_fraction
 from crossling.concepts.dictionary import TranslationDictionary
+from crossling.exceptions import DegenerateInputWarning
 
 __all__ = ["SIZE_RULES", "CalignResult", "calign", "translation_mapping"]
 

@@ -28,15 +28,17 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import typer
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from crossling.concepts.study import ConceptsStudy
 from crossling.config import (
-    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LanguagesFlag, LayerList, LimitFlag, ModelFlag, ModelOptions,
-    OutFlag, ParallelCorpusFlag, StoreDirFlag, resolve_layers)
+    CommaList,
+    LayerList,
+    ModelOptions,
+    resolve_layers,
+)
 
-__all__ = ["ConceptsConfig", "ConceptsRun", "concepts_command", "run_concepts_study"]
+__all__ = ["ConceptsConfig", "ConceptsRun", "run_concepts_study"]
 
 _PAIR = re.compile(r"^([A-Za-z][\w]*)-([A-Za-z][\w]*)$")
 
@@ -77,7 +79,7 @@ class ConceptsConfig(ModelOptions):
     theta_o: float = 0.3
     colap_by: Literal["tokens", "types"] = "tokens"
     colap_sets: Optional[list[list[str]]] = None
-    dictionaries: dict[str, Path] = {}
+    dictionaries: dict[str, Path] = Field(default_factory=dict, json_schema_extra={"flag": "dictionary"})
     symmetrisation: Literal["grow-diag-final", "intersection"] = "grow-diag-final"
     n_examples: int = 5
     example_layer: Optional[int] = None
@@ -161,10 +163,10 @@ def run_concepts_study(config: ConceptsConfig, *, progress: bool = True) -> Conc
         Fewer than two languages, a pivot that is not among them, sentences that do not pair up, a
         dictionary for an unknown pair, layers the model does not have.
     """
+    from crossling._utils.io import atomic_write_text, write_table
     from crossling.concepts.study import run_concepts, write_concepts_study
     from crossling.data.corpus import load_corpus
     from crossling.extraction.extract import ExtractionOptions
-    from crossling._utils.io import atomic_write_text, write_table
     from crossling.extraction.store import extract_to_store
 
     started = time.perf_counter()
@@ -446,51 +448,3 @@ def _write_report(study: ConceptsStudy, out: Path, identity: Mapping[str, Any], 
     return write_section(out, {"title": f"Latent-concept alignment (Mousi, Durrani, Dalvi et al. 2024): {model_label(identity)}",
                                "summary": summary, "figures": figures, "tables": tables,
                                "provenance": "manifest.json"})
-
-
-def concepts_command(
-    model: ModelFlag = None,
-    corpus: ParallelCorpusFlag = None,
-    languages: LanguagesFlag = None,
-    pivot: Optional[str] = typer.Option(None, help="Language paired with every other one (default en)."),
-    layers: Optional[str] = typer.Option(None, help="'all' or comma-separated hidden-state indices (paper: 0,1,3,6,9,12)."),
-    k: Optional[int] = typer.Option(None, help="Concepts per clustering (default 600, the paper's K)."),
-    pooling: Optional[str] = typer.Option(None, help="Sub-words of a word: last (default, the paper's toolkit), mean or first."),
-    backend: Optional[str] = typer.Option(None, help="auto (faiss if installed, else sklearn), sklearn, faiss or ward."),
-    seed: Optional[int] = typer.Option(None, help="Seeds token sampling and clustering (default 0)."),
-    max_per_type: Optional[int] = typer.Option(None, help="At most this many occurrences of a word (default 15, sampled)."),
-    min_count: Optional[int] = typer.Option(None, help="Drop words seen fewer times (default 1)."),
-    aligned_only: Optional[bool] = typer.Option(None, "--aligned-only/--all-tokens",
-                                                help="Cluster only tokens the word alignment links (released scripts)."),
-    theta_a: Optional[float] = typer.Option(None, help="CALIGN: share of a concept's words with a translation (0.8)."),
-    n_best: Optional[int] = typer.Option(None, help="CALIGN: translations kept per word (10)."),
-    size_tolerance: Optional[float] = typer.Option(None, help="CALIGN: relative size difference allowed (0.4)."),
-    size_rule: Optional[str] = typer.Option(None, help="CALIGN size rule: symmetric (paper) or one-sided (released script)."),
-    theta_o: Optional[float] = typer.Option(None, help="COLAP: share each of two languages must reach (0.3)."),
-    colap_by: Optional[str] = typer.Option(None, help="COLAP counts tokens (default) or types."),
-    colap_sets: Optional[str] = typer.Option(None, help="Jointly clustered sets, e.g. 'en+de,en+de+fr' (default: pivot pairs)."),
-    dictionary: Optional[list[str]] = typer.Option(None, help="SRC-TGT=PATH: a translation TSV for one direction (repeatable)."),
-    limit: LimitFlag = None,
-    batch_size: BatchSizeFlag = None,
-    device: DeviceFlag = None,
-    store_dir: StoreDirFlag = None,
-    out: OutFlag = None,
-    config: ConfigFlag = None,
-) -> None:
-    """Latent-concept alignment (Mousi, Durrani, Dalvi et al. 2024): CALIGN and COLAP, layer by layer.
-
-    Extracts word representations of every language from all layers (cached vector stores), builds
-    translation dictionaries from eflomal word alignments of the same corpus, clusters each layer's tokens
-    into K concepts and measures how many concepts align across languages (CALIGN, both directions) and how
-    many mix languages when clustered jointly (COLAP). Writes tables, concept listings, figures,
-    manifest.json and a report section (see `crossling report`).
-    """
-    cfg = ConceptsConfig.resolve(
-        config, model=model, corpus=corpus, languages=languages, pivot=pivot, layers=layers, k=k, pooling=pooling,
-        backend=backend, seed=seed, max_per_type=max_per_type, min_count=min_count, aligned_only=aligned_only,
-        theta_a=theta_a, n_best=n_best, size_tolerance=size_tolerance, size_rule=size_rule, theta_o=theta_o,
-        colap_by=colap_by, colap_sets=colap_sets, dictionaries=dictionary or None, limit=limit,
-        batch_size=batch_size, device=device, store_dir=store_dir, out=out)
-    run = run_concepts_study(cfg)
-    typer.echo(summary_table(run.study).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    typer.echo(f"results in {run.out} ({run.manifest['seconds']['total']:.0f} s)")

@@ -21,8 +21,6 @@ the centroids being the cluster means (K-means) or the cluster means of the Ward
 
 from __future__ import annotations
 
-from crossling.exceptions import ConvergenceWarning
-
 import importlib.util
 import warnings
 from collections.abc import Sequence
@@ -34,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from crossling._utils.validation import check_choice, check_count
+from crossling.exceptions import ConvergenceWarning
 
 __all__ = ["BACKENDS", "Concepts", "cluster_concepts", "inertia", "kmeans_plusplus", "select_tokens"]
 

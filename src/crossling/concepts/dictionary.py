@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crossling._utils.validation import check_choice, check_count
 from crossling._utils.io import atomic_write_text
+from crossling._utils.validation import check_choice, check_count
 
 __all__ = [
     "SYMMETRISATIONS",

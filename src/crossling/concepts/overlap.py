@@ -14,8 +14,6 @@ a relative slack of 1e-9 (the released script used a strict inequality).
 
 from __future__ import annotations
 
-from crossling.exceptions import DegenerateInputWarning
-
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from crossling._utils.validation import REL_TOL, check_choice, check_count, check_fraction
+from crossling.exceptions import DegenerateInputWarning
 
 __all__ = ["COUNT_UNITS", "ColapResult", "colap"]
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from crossling._utils.io import atomic_path, atomic_write_text, write_table
+from crossling._utils.progress import progress_bar
 from crossling._utils.validation import check_count
 from crossling.concepts.alignment import CalignResult, calign, translation_mapping
 from crossling.concepts.clustering import Concepts, cluster_concepts, select_tokens
 from crossling.concepts.dictionary import TranslationDictionary
 from crossling.concepts.overlap import colap
-from crossling._utils.io import atomic_path, atomic_write_text, write_table
 
 __all__ = ["ConceptsStudy", "concept_listing", "run_concepts", "write_concepts_study"]
 
@@ -167,7 +167,7 @@ def run_concepts(
     concepts: dict[tuple[int, str], Concepts] = {}
     alignments: dict[tuple[int, str, str], CalignResult] = {}
     n_clusterings = len(layer_ids) * (len(needed) + len(sets))
-    bar = tqdm(total=n_clusterings, desc="clustering", unit="clustering", disable=not progress)
+    bar = progress_bar(n_clusterings, "clustering", "clustering", enabled=progress)
     for li, layer in enumerate(layer_ids):
         for lang in [x for x in languages if x in needed]:
             rows = selected[lang]

@@ -65,4 +65,5 @@ __all__ = [
     "type_token_ratio",
     "unimorph_features",
     "whitespace_sentence",
+    "words_by_category",
 ]

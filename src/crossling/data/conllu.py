@@ -19,8 +19,6 @@ sentences, CRLF line ends and an absent ``# sent_id`` (see :func:`read_conllu`).
 
 from __future__ import annotations
 
-from crossling.exceptions import ConlluError
-
 import gzip
 import io
 import os
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from crossling.data.records import MultiwordToken, Sentence, Word
+from crossling.exceptions import ConlluError
 
 __all__ = ["ConlluCounts", "read_conllu", "count_conllu", "infer_lang", "open_text"]
 

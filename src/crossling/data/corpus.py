@@ -12,30 +12,68 @@
 
 from __future__ import annotations
 
-from crossling.exceptions import CorpusSpecError
-
+import hashlib
+import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from crossling.data.records import Sentence
+from crossling.exceptions import CorpusSpecError
 
-__all__ = ["load_corpus", "corpus_name"]
+__all__ = ["PARALLEL_SCHEMES", "SCHEMES", "check_parallel_spec", "corpus_checksum", "corpus_name", "corpus_record",
+           "load_corpus"]
 
 SCHEMES = ("pud", "ud", "text", "lohelp")
+#: Schemes whose languages are translations of each other, row by row.
+PARALLEL_SCHEMES = ("pud", "text", "lohelp")
 
 
 _NAMES = {"pud": "Parallel UD", "ud": "UD", "text": "text", "lohelp": "LibreOffice Help"}
 
 
 def corpus_name(spec: str) -> str:
-    """A readable name of a corpus spec for titles: ``"lohelp:"`` -> "LibreOffice Help",
-    ``"pud:/data/ud/pud"`` -> "Parallel UD (pud)", ``"text:corpora/wiki"`` -> "text (wiki)"."""
+    """A readable name of a corpus spec for titles.
+
+    ``"lohelp:"`` -> "LibreOffice Help", ``"pud:/data/ud/pud"`` -> "Parallel UD (pud)",
+    ``"text:corpora/wiki"`` -> "text (wiki)".
+
+    Parameters
+    ----------
+    spec : str
+
+    Returns
+    -------
+    str
+    """
     scheme, _, location = spec.partition(":")
     name = _NAMES.get(scheme, scheme)
     return f"{name} ({Path(location).name})" if location and scheme != "lohelp" else name
 
 
-def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str = "all") -> dict[str, list[Sentence]]:
+def check_parallel_spec(spec: str, study: str) -> None:
+    """Refuse a corpus that cannot be parallel before any work is done.
+
+    Parameters
+    ----------
+    spec : str
+    study : str
+        The study's name, for the message.
+
+    Raises
+    ------
+    CorpusSpecError
+        For a ``ud:`` spec (treebanks of different sentences) or a single ``text:`` file.
+    """
+    scheme, _, location = spec.partition(":")
+    if scheme == "ud":
+        raise CorpusSpecError(f"corpus {spec!r}: {study} compares translations, and UD treebanks are not parallel; "
+                              "use pud:DIR, text:DIR (aligned LANG.txt files) or lohelp:")
+    if scheme == "text" and Path(location).is_file():
+        raise CorpusSpecError(f"corpus {spec!r} is one file: {study} needs a folder of aligned LANG.txt files")
+
+
+def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str = "all",
+                limit: int | None = None) -> dict[str, list[Sentence]]:
     """Read the corpus named by ``spec`` into sentences per language.
 
     Parameters
@@ -46,12 +84,26 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
         ISO 639-1 codes to keep; default every language the corpus has (``text:FILE`` needs exactly one).
     split : {"all", "train", "test", "dev"}, default "all"
         Which files of a UD treebank folder to read.
+    limit : int, optional
+        Keep the first ``limit`` sentences of each language (parallel corpora stay aligned).
 
     Returns
     -------
     dict
         Language -> sentences, in the corpus's order (parallel corpora: aligned across languages).
+
+    Raises
+    ------
+    CorpusSpecError
+        For an unknown scheme, a location that does not exist, or a language the corpus does not have.
     """
+    corpus = _read(spec, languages, split)
+    if limit is not None:
+        corpus = {lang: sentences[:limit] for lang, sentences in corpus.items()}
+    return corpus
+
+
+def _read(spec: str, languages: Sequence[str] | None, split: str) -> dict[str, list[Sentence]]:
     scheme, sep, location = spec.partition(":")
     if not sep or scheme not in SCHEMES:
         raise CorpusSpecError(f"corpus {spec!r}: expected one of {', '.join(s + ':...' for s in SCHEMES)}")
@@ -65,12 +117,58 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
     if not path.exists():
         raise CorpusSpecError(f"corpus {spec!r}: {path} does not exist")
     if scheme == "pud":
-        from crossling.data.pud import read_pud
+        from crossling.data.pud import pud_files, read_pud
 
+        available = list(pud_files(path))
+        absent = [lang for lang in languages or () if lang not in available]
+        if absent:
+            raise CorpusSpecError(f"corpus {spec!r} has no {', '.join(absent)}; it has {', '.join(available)}")
         return read_pud(path, languages)
     if scheme == "ud":
         return _read_ud(path, languages, split)
     return _read_text(path, languages)
+
+
+def corpus_checksum(sentences: Sequence[Sentence]) -> str:
+    """sha256 over what extraction reads of each sentence: language, id, text and word forms.
+
+    Parameters
+    ----------
+    sentences : sequence of Sentence
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    for s in sentences:
+        digest.update(json.dumps([s.lang, s.sent_id, s.text, s.forms], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def corpus_record(spec: str, corpus: Mapping[str, Sequence[Sentence]], *, split: str = "all",
+                  limit: int | None = None) -> dict[str, Any]:
+    """The provenance of a corpus as read: spec, name, split, limit, and per language its size and checksum.
+
+    Parameters
+    ----------
+    spec : str
+    corpus : mapping of language to sentences
+    split : str, default "all"
+    limit : int, optional
+
+    Returns
+    -------
+    dict
+        The ``corpus`` section of a manifest.
+    """
+    return {
+        "spec": spec, "name": corpus_name(spec), "split": split, "limit": limit, "languages": list(corpus),
+        "sentences": {lang: len(sentences) for lang, sentences in corpus.items()},
+        "words": {lang: sum(len(s.words) for s in sentences) for lang, sentences in corpus.items()},
+        "checksums": {lang: corpus_checksum(sentences) for lang, sentences in corpus.items()},
+    }
 
 
 def _read_ud(path: Path, languages: Sequence[str] | None, split: str) -> dict[str, list[Sentence]]:

@@ -9,8 +9,6 @@ data size.
 
 from __future__ import annotations
 
-from crossling.exceptions import DataLossWarning, DegenerateInputWarning
-
 import math
 import warnings
 from collections import Counter
@@ -23,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from crossling.data.records import Sentence
+from crossling.exceptions import DataLossWarning, DegenerateInputWarning
 
 __all__ = [
     "GERMANIC",

@@ -16,8 +16,6 @@ only the paragraphs present in every requested language, in the same order.
 
 from __future__ import annotations
 
-from crossling.exceptions import LohelpError
-
 import os
 import re
 import shutil
@@ -31,9 +29,11 @@ from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
+from crossling._utils.io import atomic_path
+from crossling._utils.paths import crossling_home
 from crossling.data.parallel import whitespace_sentence
 from crossling.data.records import Sentence
-from crossling._utils.io import atomic_path
+from crossling.exceptions import LohelpError
 
 __all__ = [
     "lohelp_package",
@@ -73,8 +73,7 @@ def lohelp_package(lang: str) -> str:
 
 def default_cache_dir() -> Path:
     """``$CROSSLING_HOME/lohelp``, else ``~/.cache/crossling/lohelp`` (the same root as the imported models)."""
-    root = os.environ.get("CROSSLING_HOME")
-    return (Path(root) if root else Path.home() / ".cache" / "crossling") / "lohelp"
+    return crossling_home() / "lohelp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,6 @@ ignored. An empty line is kept as a sentence without words (dropping it would sh
 
 from __future__ import annotations
 
-from crossling.exceptions import AlignmentError
-
 import gzip
 import os
 import zlib
@@ -18,6 +16,7 @@ from pathlib import Path
 
 from crossling.data.conllu import open_text
 from crossling.data.records import Sentence, Word
+from crossling.exceptions import AlignmentError
 
 __all__ = ["read_parallel", "read_parallel_tsv", "whitespace_sentence"]
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from crossling.data.conllu import read_conllu
-from crossling.exceptions import AlignmentError
 from crossling.data.records import Sentence
+from crossling.exceptions import AlignmentError
 
 __all__ = ["pud_languages", "pud_files", "read_pud"]
 

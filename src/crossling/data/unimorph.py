@@ -30,8 +30,6 @@ Decisions, all following the conversion unless said otherwise:
 
 from __future__ import annotations
 
-from crossling.exceptions import CategorySkippedWarning
-
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from functools import lru_cache
 import numpy as np
 
 from crossling.data.records import Sentence
+from crossling.exceptions import CategorySkippedWarning
 
 __all__ = [
     "UNIMORPH_CATEGORIES",

@@ -27,17 +27,16 @@ t and is the one that predicts token t.
 
 from __future__ import annotations
 
-from crossling.exceptions import DataLossWarning
-
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Iterator, Literal, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from crossling._utils.progress import progress_bar
 from crossling.config import resolve_layers
+from crossling.exceptions import DataLossWarning
 from crossling.models.loading import LoadedModel
 
 __all__ = [
@@ -78,7 +77,8 @@ class ExtractionOptions:
     decoder_shift : bool, default False
         Decoder reads the tokens shifted right by one (see the module docstring).
     prefix : str, default ""
-        Text prepended to every sentence at sentence level (E5 models expect ``"passage: "``).
+        Text put before every input (E5 models expect ``"passage: "``). At word level its words go first
+        and belong to no word of the sentence: they condition the context but get no vector.
     """
 
     level: Level = "sentence"
@@ -100,8 +100,6 @@ class ExtractionOptions:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
         if self.stack not in ("encoder", "decoder"):
             raise ValueError(f"stack must be 'encoder' or 'decoder', got {self.stack!r}")
-        if self.prefix and self.level == "word":
-            raise ValueError("prefix applies to sentence-level extraction only")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -170,10 +168,11 @@ def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], opt
     max_length = min(options.max_length or lm.max_length, lm.max_length)
     word_level = options.level == "word"
     tokenizer = lm.word_tokenizer if word_level else lm.tokenizer
+    prefix_words = options.prefix.split() if word_level else []
     if word_level:
-        batch = [list(words) for words in inputs]
         if any(isinstance(words, str) for words in inputs):
             raise TypeError("word-level extraction takes lists of words, not strings")
+        batch = [prefix_words + list(words) for words in inputs]
     else:
         batch = [options.prefix + text if isinstance(text, str) else options.prefix + " ".join(text) for text in inputs]
     stats = ExtractionStats(n_inputs=len(batch))
@@ -189,9 +188,11 @@ def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], opt
             enc = tokenizer([batch[i]], truncation=True, max_length=max_length, **kwargs)
             ids, wids, index = enc["input_ids"][0], enc.word_ids(0), 0
         special = [bool(s) for s in enc["special_tokens_mask"][index]]
+        if prefix_words:  # the prefix's tokens belong to no word of the input
+            wids = [None if w is None or w < len(prefix_words) else w - len(prefix_words) for w in wids]
         if word_level:
             # Words lost to truncation, or that the tokenizer maps to no token (a zero-width character).
-            stats.n_words_dropped += len(batch[i]) - len({w for w in wids if w is not None})
+            stats.n_words_dropped += len(batch[i]) - len(prefix_words) - len({w for w in wids if w is not None})
         elif all(special):
             raise ValueError(f"input {i} is empty: it has no tokens besides the special ones")
         items.append(_Encoded(list(ids), list(wids), special))
@@ -287,9 +288,9 @@ def iter_batches(
     pad = lm.word_tokenizer.pad_token_id if options.level == "word" else lm.tokenizer.pad_token_id
     layer_index = list(encoded.layers)
     batches = [order[k : k + options.batch_size] for k in range(0, len(order), options.batch_size)]
-    bar = tqdm(batches, desc=desc, unit="batch", disable=not progress or None, leave=False)
+    bar = progress_bar(len(batches), desc, "batch", enabled=progress, leave=False)
     with torch.inference_mode():
-        for batch_ids in bar:
+        for batch_ids in batches:
             items = [encoded.items[i] for i in batch_ids]
             lengths = torch.tensor([len(e.input_ids) for e in items])
             T = int(lengths.max())
@@ -310,7 +311,9 @@ def iter_batches(
                 counts = [len({w for w in e.word_ids if w is not None}) for e in items]
                 sentence_index = np.repeat(np.asarray(batch_ids, dtype=np.int64), counts)
                 word_index_arr = np.asarray(word_index, dtype=np.int64)
+            bar.update()
             yield Batch(vectors.numpy().astype(np.float32, copy=False), sentence_index, word_index_arr)
+    bar.close()
 
 
 def iter_word_batches(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options) -> Iterator[Batch]:

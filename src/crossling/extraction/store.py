@@ -31,24 +31,17 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from crossling._utils.io import atomic_write_text
+from crossling._utils.progress import progress_bar
+from crossling.data.corpus import corpus_checksum
 from crossling.data.records import Sentence
 from crossling.extraction.extract import EncodedCorpus, ExtractionOptions, encode, iter_batches
-from crossling._utils.io import atomic_write_text
 from crossling.models.loading import LoadedModel
 
-__all__ = ["VectorStore", "corpus_checksum", "cache_key", "extract_to_store", "STORE_FORMAT"]
+__all__ = ["VectorStore", "cache_key", "extract_to_store", "STORE_FORMAT"]
 
 STORE_FORMAT = 1
-
-
-def corpus_checksum(sentences: Sequence[Sentence]) -> str:
-    """sha256 over what extraction reads of each sentence: language, id, text and word forms."""
-    digest = hashlib.sha256()
-    for s in sentences:
-        digest.update(json.dumps([s.lang, s.sent_id, s.text, s.forms], ensure_ascii=False).encode())
-    return digest.hexdigest()
 
 
 def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str:
@@ -185,9 +178,8 @@ def extract_to_store(
     files = {layer: np.load(partial / _layer_file(layer), mmap_mode="r+") for layer in encoded.layers}
     n_shards = (len(sentences) + shard_size - 1) // shard_size
     todo = [k for k in range(n_shards) if k not in done]
-    bar = tqdm(total=len(sentences), initial=len(sentences) - sum(
-        min(shard_size, len(sentences) - k * shard_size) for k in todo), desc=f"extracting {name}",
-        unit="sent", disable=not progress or None)
+    bar = progress_bar(len(sentences), f"extracting {name}", "sentence", enabled=progress, initial=len(sentences) - sum(
+        min(shard_size, len(sentences) - k * shard_size) for k in todo))
     for shard in todo:
         indices = range(shard * shard_size, min((shard + 1) * shard_size, len(sentences)))
         for batch in iter_batches(lm, encoded, options, indices=indices, progress=False):

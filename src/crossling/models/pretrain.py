@@ -41,9 +41,9 @@ if TYPE_CHECKING:  # torch and transformers load inside the functions, so `cross
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from crossling._utils.io import atomic_path, atomic_write_text
 from crossling.config import RunConfig
 from crossling.data.sampling import sample_languages
-from crossling._utils.io import atomic_path, atomic_write_text
 
 __all__ = [
     "ModelSize", "PRESETS", "PretrainConfig", "TrainOptions", "TrainEvent", "ModelResult", "ExperimentResult",
@@ -344,9 +344,8 @@ def train_tokenizer(
     transformers.PreTrainedTokenizerBase
         The tokenizer as :func:`transformers.AutoTokenizer.from_pretrained` loads it from ``out_dir``.
     """
-    from transformers import AutoTokenizer, XLMRobertaTokenizerFast
-
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import AutoTokenizer, XLMRobertaTokenizerFast
 
     tok = Tokenizer(models.Unigram())
     tok.pre_tokenizer = pre_tokenizers.Sequence(

@@ -22,9 +22,9 @@ Degenerate inputs (constant neurons, too few items for CCA, constant representat
 recorded fallback with a :class:`crossling.exceptions.DegenerateInputWarning` naming the cause.
 """
 
-from crossling.similarity.neuronwise import ANCResult, anc
 from crossling.similarity.canonical import DEFAULT_RIDGE, CCAResult, cca, pwcca, svcca
 from crossling.similarity.cka import CKAResult, linear_cka, rbf_cka
+from crossling.similarity.neuronwise import ANCResult, anc
 from crossling.similarity.retrieval import RetrievalResult, retrieval_accuracy
 from crossling.similarity.rownorm import RowNormMoments
 

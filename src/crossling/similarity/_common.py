@@ -8,9 +8,9 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
+from crossling.exceptions import DegenerateInputWarning
 from crossling.moments import Moments
 from crossling.similarity.rownorm import RowNormMoments
-from crossling.exceptions import DegenerateInputWarning
 
 R = TypeVar("R")
 Stats = Moments | RowNormMoments

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -18,7 +18,10 @@ import pandas as pd
 
 from crossling._utils.figures import new_figure, save_figure
 
-__all__ = ["plot_anc_matrix", "plot_index_by_layer", "plot_overview", "plot_per_neuron"]
+if TYPE_CHECKING:
+    from crossling.similarity.study import SimilarityResult
+
+__all__ = ["plot_anc_matrix", "plot_index_by_layer", "plot_overview", "plot_per_neuron", "write_similarity_figures"]
 
 _BAND = "#9e9e9e"
 
@@ -230,3 +233,32 @@ def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", frameon=False)
     return save_figure(figure, path)
+
+
+def write_similarity_figures(result: "SimilarityResult", folder: str | os.PathLike) -> list[Path]:
+    """Draw every figure of a similarity result into ``folder``.
+
+    The overview of every index, one figure per index against layer, the ANC matrix and the per-neuron
+    breakdown (when computed).
+
+    Parameters
+    ----------
+    result : SimilarityResult
+    folder : path-like
+
+    Returns
+    -------
+    list of Path
+    """
+    from crossling.similarity.study import INDICES
+
+    folder = Path(folder)
+    labels = {name: INDICES[name].label for name in INDICES}
+    files = [plot_overview(result.table, folder / "overview.png", labels=labels)]
+    for name in dict.fromkeys(result.table["index"]):
+        files.append(plot_index_by_layer(result.table, name, folder / f"{name}.png", label=labels[name]))
+    if result.anc_matrix is not None:
+        files.append(plot_anc_matrix(result.anc_matrix, folder / "anc_matrix.png", languages=result.languages))
+    if result.per_neuron is not None:
+        files.append(plot_per_neuron(result.per_neuron, folder / "per_neuron_anc.png"))
+    return files
