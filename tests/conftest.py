@@ -24,6 +24,27 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def crossling_home(tmp_path_factory) -> Path:
+    """A fresh CROSSLING_HOME for the session, so tests never share vector stores with a user's runs.
+
+    The imported model and the LibreOffice Help packages of the user's cache are linked in when present
+    (they are keyed by their source, and fetching them again only costs time).
+    """
+    home = tmp_path_factory.mktemp("crossling-home")
+    real = Path(os.environ.get("CROSSLING_HOME") or Path.home() / ".cache" / "crossling")
+    for name in ("models", "lohelp"):
+        if (real / name).is_dir():
+            (home / name).symlink_to(real / name, target_is_directory=True)
+    old = os.environ.get("CROSSLING_HOME")
+    os.environ["CROSSLING_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("CROSSLING_HOME", None)
+    else:
+        os.environ["CROSSLING_HOME"] = old
+
+
 import sys
 
-sys.path.insert(0, str(Path(__file__).parent))  # the shared test helpers (tiny_models)
+sys.path.insert(0, str(Path(__file__).parent))  # the shared test helpers (tiny_models, tooling)

@@ -29,13 +29,14 @@ from crossling.exceptions import CrosslingError
 __all__ = ["config_command", "field_docs", "run_guarded", "user_error_message"]
 
 _SECTION = re.compile(r"^(Attributes|Parameters)\n-{3,}\n", re.MULTILINE)
-_ENTRY = re.compile(r"^(\w+)(?:\s*:.*)?$")
+_ENTRY = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\w+)*)(?:\s*:.*)?$")
 
 
 def field_docs(cls: type) -> dict[str, str]:
     """The description of each field from the numpydoc ``Attributes`` (or ``Parameters``) sections.
 
-    The class's own entries win over its bases'.
+    An entry may name several fields (``anc_matrix, per_neuron : bool``). The class's own entries win over
+    its bases'.
 
     Parameters
     ----------
@@ -44,7 +45,7 @@ def field_docs(cls: type) -> dict[str, str]:
     Returns
     -------
     dict of str to str
-        Field name -> its description as one paragraph.
+        Field name -> its description as one paragraph ("" for an entry without one).
     """
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
@@ -53,18 +54,17 @@ def field_docs(cls: type) -> dict[str, str]:
             body = text[match.end():]
             end = re.search(r"^\S.*\n-{3,}\n", body, re.MULTILINE)
             body = body[: end.start()] if end else body
-            name, lines = None, []
-            for line in body.splitlines() + [""]:
+            names: list[str] = []
+            lines: list[str] = []
+            for line in body.splitlines() + ["."]:
                 if line and not line[0].isspace():
-                    if name:
-                        docs[name] = " ".join(lines)
+                    docs.update({name: " ".join(lines) for name in names})
                     entry = _ENTRY.match(line)
-                    name, lines = (entry.group(1) if entry else None), []
-                elif line.strip() and name:
+                    names = [n.strip().lstrip("*") for n in entry.group(1).split(",")] if entry else []
+                    lines = []
+                elif line.strip() and names:
                     lines.append(line.strip())
-            if name:
-                docs[name] = " ".join(lines)
-    return {name: text for name, text in docs.items() if text}
+    return docs
 
 
 def _markdown(text: str) -> str:

@@ -393,7 +393,8 @@ def _versions() -> dict[str, str]:
 
 
 def _write_report(study: ConceptsStudy, out: Path, identity: Mapping[str, Any], manifest: Mapping[str, Any]) -> Path:
-    from crossling.report import model_label, write_section
+    from crossling._utils.labels import model_label
+    from crossling.report import write_section
 
     p = study.params
     calign, colap = p["calign"], p["colap"]
