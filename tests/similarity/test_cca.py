@@ -8,7 +8,7 @@ import scipy.linalg
 
 from crossling import Moments
 from crossling.exceptions import DegenerateInputWarning
-from crossling.similarity import DEFAULT_RIDGE, cca, pwcca, svcca
+from crossling.similarity import DEFAULT_RIDGE, cca, per_layer, pwcca, svcca
 
 from .similarity_data import canonical_correlations_qr, centred, make_pair, orthogonal
 
@@ -154,7 +154,7 @@ def test_multi_layer_moments_give_one_result_per_layer():
     X, Y = rng.normal(size=(2, 60, 4)), rng.normal(size=(2, 60, 3))
     m = Moments.from_arrays(X, Y)
     for index in (cca, svcca, pwcca):
-        got = index(m)
+        got = per_layer(index, m)
         assert [r.value for r in got] == pytest.approx([index(X[i], Y[i]).value for i in range(2)], abs=1e-12)
 
 

@@ -8,7 +8,7 @@ from scipy.spatial.distance import pdist
 
 from crossling import Moments
 from crossling.exceptions import DegenerateInputWarning
-from crossling.similarity import RowNormMoments, linear_cka, rbf_cka
+from crossling.similarity import RowNormMoments, linear_cka, per_layer, rbf_cka
 
 from .similarity_data import make_pair, orthogonal
 
@@ -130,7 +130,7 @@ def test_multi_layer_statistics_give_one_result_per_layer():
     X, Y = rng.normal(size=(3, 50, 4)), rng.normal(size=(3, 50, 5))
     Y[1] = X[1] @ rng.normal(size=(4, 5))
     for stats, debiased in ((Moments.from_arrays(X, Y), False), (RowNormMoments.from_arrays(X, Y), True)):
-        got = linear_cka(stats, debiased=debiased)
+        got = per_layer(linear_cka, stats, debiased=debiased)
         assert len(got) == 3
         for layer in range(3):
             assert abs(got[layer].value - linear_cka(X[layer], Y[layer], debiased=debiased).value) <= 1e-12

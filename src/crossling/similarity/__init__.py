@@ -3,7 +3,8 @@
 Every index takes paired representations X (n x p) and Y (n x q), rows aligned (row i of X and of Y are
 translations of each other). The indices that are functions of second moments also take a
 :class:`crossling.Moments` (or :class:`RowNormMoments`, which debiased linear CKA needs) instead, so one
-streaming pass over a corpus suffices; a multi-layer Moments gives one result per layer. All indices are
+streaming pass over a corpus suffices. Each index gives one result for one layer; :func:`per_layer` applies it
+to every layer of multi-layer statistics and returns a list. All indices are
 similarities (1 = identical up to the index's invariances) and return named results whose ``value`` is the
 index (``float(result)`` works).
 
@@ -22,6 +23,7 @@ Degenerate inputs (constant neurons, too few items for CCA, constant representat
 recorded fallback with a :class:`crossling.exceptions.DegenerateInputWarning` naming the cause.
 """
 
+from crossling.similarity._common import per_layer
 from crossling.similarity.canonical import DEFAULT_RIDGE, CCAResult, cca, pwcca, svcca
 from crossling.similarity.cka import CKAResult, linear_cka, rbf_cka
 from crossling.similarity.neuronwise import ANCResult, anc
@@ -38,6 +40,7 @@ __all__ = [
     "anc",
     "cca",
     "linear_cka",
+    "per_layer",
     "pwcca",
     "rbf_cka",
     "retrieval_accuracy",

@@ -61,11 +61,41 @@ def n_layers_of(stats: Stats) -> int | None:
     return stats.moments.n_layers if isinstance(stats, RowNormMoments) else stats.n_layers
 
 
-def per_layer(stats: Stats, fn: Callable[[Stats], R]) -> R | list[R]:
-    """Apply a single-layer index to ``stats``; for multi-layer statistics, once per layer (a list)."""
-    if n_layers_of(stats) is None:
-        return fn(stats)
-    return [fn(stats.layer(i)) for i in range(n_layers_of(stats))]
+def single_layer(stats: Stats, fn: Callable[[Stats], R]) -> R:
+    """Apply a single-layer index to ``stats``, refusing multi-layer statistics (see :func:`per_layer`)."""
+    if n_layers_of(stats) is not None:
+        raise TypeError(f"these statistics hold {n_layers_of(stats)} layers and an index gives one value: call "
+                        "crossling.similarity.per_layer(index, stats, **options) for one result per layer")
+    return fn(stats)
+
+
+def per_layer(index: Callable[..., R], stats: Stats, **options: Any) -> list[R]:
+    """One result per layer of multi-layer statistics: ``[index(stats.layer(i), **options) for each layer]``.
+
+    Parameters
+    ----------
+    index : callable
+        A moment-based index (:func:`~crossling.similarity.anc`, :func:`~crossling.similarity.linear_cka`,
+        :func:`~crossling.similarity.cca`, :func:`~crossling.similarity.svcca`, :func:`~crossling.similarity.pwcca`).
+    stats : Moments or RowNormMoments
+        With a layer axis (``n_layers`` set).
+    **options
+        Passed to ``index``.
+
+    Returns
+    -------
+    list
+        The index's result for each layer, in layer order.
+
+    Raises
+    ------
+    TypeError
+        When ``stats`` has no layer axis.
+    """
+    n_layers = n_layers_of(stats)
+    if n_layers is None:
+        raise TypeError("these statistics have no layer axis: call the index on them directly")
+    return [index(stats.layer(i), **options) for i in range(n_layers)]
 
 
 def moments_of(stats: Stats, *, min_rows: int = 2) -> Moments:

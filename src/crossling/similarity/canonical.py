@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from crossling.moments import Moments
-from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, per_layer, resolve
+from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, resolve, single_layer
 
 __all__ = ["DEFAULT_RIDGE", "CCAResult", "cca", "pwcca", "svcca"]
 
@@ -159,7 +159,7 @@ def _stats(X_or_moments: Any, Y: Any):
     return stats
 
 
-def cca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAResult | list[CCAResult]:
+def cca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAResult:
     r"""Canonical correlations of paired representations and their mean.
 
     .. math::
@@ -175,7 +175,8 @@ def cca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAR
     Parameters
     ----------
     X_or_moments : array_like (n, p), or Moments / RowNormMoments
-        The first representation, or the moments of the pair (omit ``Y``). Multi-layer moments give a list.
+        The first representation, or the moments of one layer of the pair (omit ``Y``); for a multi-layer
+        Moments use :func:`~crossling.similarity.per_layer`.
     Y : array_like (n, q), optional
     ridge : float or None, default None
         Relative ridge: each covariance ``C`` (d x d) becomes ``C + ridge * (tr C / d) I``. ``None`` means
@@ -193,7 +194,7 @@ def cca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAR
         can = _canonical(_eigh_desc(m.cov_xx()), _eigh_desc(m.cov_yy()), m.cov_xy(), m.n, ridge, "CCA")
         return _result(can, "cca", m.n)
 
-    return per_layer(_stats(X_or_moments, Y), one)
+    return single_layer(_stats(X_or_moments, Y), one)
 
 
 def _top_directions(C: np.ndarray, variance: float | None, dims: int | None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -217,7 +218,7 @@ def svcca(
     variance: float | None = 0.99,
     dims: int | None = None,
     ridge: float | None = None,
-) -> CCAResult | list[CCAResult]:
+) -> CCAResult:
     r"""Singular vector CCA (Raghu, Gilmer, Yosinski and Sohl-Dickstein, 2017, NeurIPS).
 
     Step 1 keeps the top principal directions of each side (eigenvectors of ``C_xx`` and ``C_yy``, by
@@ -263,10 +264,10 @@ def svcca(
         can = _canonical((wx, np.eye(len(wx))), (wy, np.eye(len(wy))), Ux.T @ m.cov_xy() @ Uy, m.n, ridge, "SVCCA")
         return _result(can, "svcca", m.n, explained_x=ex, explained_y=ey)
 
-    return per_layer(_stats(X_or_moments, Y), one)
+    return single_layer(_stats(X_or_moments, Y), one)
 
 
-def pwcca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAResult | list[CCAResult]:
+def pwcca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAResult:
     r"""Projection-weighted CCA (Morcos, Raghu and Bengio, 2018, NeurIPS).
 
     Canonical correlations weighted by how much of the original neurons each canonical variate accounts
@@ -318,4 +319,4 @@ def pwcca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CC
         weights = alpha / alpha.sum()
         return _result(can, "pwcca", m.n, value=float(weights @ can.rho), weights=weights, side=side)
 
-    return per_layer(_stats(X_or_moments, Y), one)
+    return single_layer(_stats(X_or_moments, Y), one)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from crossling.moments import Moments
-from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, per_layer, resolve
+from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, resolve, single_layer
 from crossling.similarity.rownorm import RowNormMoments
 
 __all__ = ["CKAResult", "linear_cka", "rbf_cka"]
@@ -86,7 +86,7 @@ def _linear_cka(stats, debiased: bool) -> CKAResult:
     return CKAResult(value=_alignment(hxy, hxx, hyy, "debiased linear CKA"), kernel="linear", debiased=True, n=n)
 
 
-def linear_cka(X_or_moments: Any, Y: Any = None, *, debiased: bool = False) -> CKAResult | list[CKAResult]:
+def linear_cka(X_or_moments: Any, Y: Any = None, *, debiased: bool = False) -> CKAResult:
     r"""Linear centered kernel alignment, computed in feature space from second moments.
 
     .. math::
@@ -104,8 +104,8 @@ def linear_cka(X_or_moments: Any, Y: Any = None, *, debiased: bool = False) -> C
     Parameters
     ----------
     X_or_moments : array_like (n, p), or Moments / RowNormMoments
-        The first representation, or statistics of the pair (then omit ``Y``). Multi-layer statistics
-        give one result per layer (a list).
+        The first representation, or statistics of one layer of the pair (then omit ``Y``); for
+        multi-layer statistics use :func:`~crossling.similarity.per_layer`.
     Y : array_like (n, q), optional
     debiased : bool, default False
         Use the unbiased HSIC estimator of Song, Smola, Gretton, Bedo and Borgwardt (2012, JMLR) in all
@@ -121,7 +121,7 @@ def linear_cka(X_or_moments: Any, Y: Any = None, *, debiased: bool = False) -> C
     if stats is None:
         X, Y = as_pair(X_or_moments, Y, min_rows=4 if debiased else 2)
         stats = RowNormMoments.from_arrays(X, Y) if debiased else Moments.from_arrays(X, Y)
-    return per_layer(stats, lambda s: _linear_cka(s, debiased))
+    return single_layer(stats, lambda s: _linear_cka(s, debiased))
 
 
 def _median_distance(Xc: np.ndarray, rows: np.ndarray) -> float:

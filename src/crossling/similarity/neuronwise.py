@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, per_layer, resolve
+from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, resolve, single_layer
 
 __all__ = ["ANCResult", "anc"]
 
@@ -59,7 +59,7 @@ def _anc(sxx_d, syy_d, sxy_d, mean_x, mean_y, n: int, absolute: bool) -> ANCResu
     return ANCResult(value=value, per_neuron=r, n_excluded=n_excluded, absolute=absolute, n=int(n))
 
 
-def anc(X_or_moments: Any, Y: Any = None, *, absolute: bool = True) -> ANCResult | list[ANCResult]:
+def anc(X_or_moments: Any, Y: Any = None, *, absolute: bool = True) -> ANCResult:
     r"""Average neuron-wise correlation of paired representations (a similarity in [0, 1]).
 
     .. math::
@@ -75,8 +75,8 @@ def anc(X_or_moments: Any, Y: Any = None, *, absolute: bool = True) -> ANCResult
     Parameters
     ----------
     X_or_moments : array_like (n, p), or Moments / RowNormMoments
-        The first representation, or the moments of the pair (then ``Y`` must be omitted). A multi-layer
-        Moments gives one result per layer (a list).
+        The first representation, or the moments of one layer of the pair (then ``Y`` must be omitted);
+        for a multi-layer Moments use :func:`~crossling.similarity.per_layer`.
     Y : array_like (n, p), optional
         The second representation, rows paired with X.
     absolute : bool, default True
@@ -108,4 +108,4 @@ def anc(X_or_moments: Any, Y: Any = None, *, absolute: bool = True) -> ANCResult
             raise ValueError(f"ANC needs p == q (aligned neurons), got p={m.p}, q={m.q}")
         return _anc(np.diagonal(m.sxx), np.diagonal(m.syy), np.diagonal(m.sxy), m.mean_x, m.mean_y, m.n, absolute)
 
-    return per_layer(stats, one)
+    return single_layer(stats, one)

@@ -42,13 +42,27 @@ def _pair_styles(n: int) -> list[tuple]:
     return [(cmap(i % 10), dashes[(i // 10) % len(dashes)]) for i in range(n)]
 
 
-def _draw_index(ax, wide: pd.DataFrame, *, pair_lines: str) -> None:
-    """Pair lines (coloured and labelled, or faint grey), the band of +-1 sd across pairs and the mean."""
+def _chance(table: pd.DataFrame, index: str) -> float | None:
+    """The chance level an index is read against: 1/n for matching accuracy (n sentences), else None."""
+    n = _single_n(table, index)
+    return 1.0 / n if index == "matching" and n else None
+
+
+def _draw_index(ax, wide: pd.DataFrame, *, pair_lines: str, chance: float | None = None) -> None:
+    """Pair lines (coloured and labelled, or faint grey), the band of +-1 sd across pairs, the mean, chance.
+
+    The band is clipped to the index's range: [0, 1], or [-1, 1] when a value is negative (signed ANC,
+    debiased CKA), so it never shows values the index cannot take.
+    """
     layers = wide.index.to_numpy()
     mean = wide.mean(axis=1, skipna=True).to_numpy()
     sd = wide.std(axis=1, ddof=0, skipna=True).to_numpy()
+    floor = -1.0 if np.nanmin(wide.to_numpy(dtype=float), initial=0.0) < 0 else 0.0
     if wide.shape[1] > 1:
-        ax.fill_between(layers, mean - sd, mean + sd, color=_BAND, alpha=0.35, lw=0, label="mean ± 1 sd", zorder=1)
+        ax.fill_between(layers, np.clip(mean - sd, floor, 1.0), np.clip(mean + sd, floor, 1.0), color=_BAND,
+                        alpha=0.35, lw=0, label="mean ± 1 sd", zorder=1)
+    if chance is not None:
+        ax.axhline(chance, color="#b03a2e", lw=1, ls="--", label=f"chance (1/n = {chance:.3g})", zorder=1)
     for (colour, dash), pair in zip(_pair_styles(wide.shape[1]), wide.columns):
         if pair_lines == "labelled":
             ax.plot(layers, wide[pair], lw=1.2, ls=dash, marker="o", ms=2.5, color=colour, label=pair, zorder=2)
@@ -91,7 +105,7 @@ def plot_index_by_layer(table: pd.DataFrame, index: str, path: str | os.PathLike
     label = label or index
     figure = new_figure(8.0 if wide.shape[1] > 1 else 6.4, 4.6)
     ax = figure.add_subplot()
-    _draw_index(ax, wide, pair_lines="labelled")
+    _draw_index(ax, wide, pair_lines="labelled", chance=_chance(table, index))
     _limits(ax, wide.to_numpy(dtype=float))
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel(label)
@@ -136,9 +150,10 @@ def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mappi
     axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, index in zip(axes.flat, indices):
         wide = _curves(table, index)
-        _draw_index(ax, wide, pair_lines="faint")
+        _draw_index(ax, wide, pair_lines="faint", chance=_chance(table, index))
         _limits(ax, wide.to_numpy(dtype=float))
         ax.set_title(labels.get(index, index), fontsize="medium")
+        ax.set_ylabel(labels.get(index, index), fontsize="small")
     for ax in axes.flat[len(indices):]:
         ax.set_visible(False)
     for column in range(ncols):  # the lowest panel of each column carries the layer axis
