@@ -57,7 +57,8 @@ def main() -> None:
 
     diff = float(np.abs(ours - base).max())
     print(f"one at a time : {len(texts) / t_base:8.1f} sentences/s ({t_base:.1f} s)")
-    print(f"crossling     : {len(texts) / t_ours:8.1f} sentences/s ({t_ours:.1f} s, batch {args.batch_size}, sorted by length)")
+    print(f"crossling     : {len(texts) / t_ours:8.1f} sentences/s ({t_ours:.1f} s, batch {args.batch_size}, "
+          "sorted by length)")
     print(f"speed-up      : {t_base / t_ours:8.2f}x   (max |difference| {diff:.2e})")
 
 

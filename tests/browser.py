@@ -50,7 +50,8 @@ def view(html_file: Path, screenshot: Path | None = None) -> PageView:
         tables = page.evaluate("""Array.from(document.querySelectorAll('table[data-source]')).map(t => ({
             source: t.dataset.source,
             header: Array.from(t.querySelectorAll('thead th')).map(c => c.textContent.trim()),
-            rows: Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent.trim()))
+            rows: Array.from(t.querySelectorAll('tbody tr'))
+                .map(r => Array.from(r.cells).map(c => c.textContent.trim()))
         }))""")
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -60,20 +61,22 @@ def view(html_file: Path, screenshot: Path | None = None) -> PageView:
 
 
 def assert_tables_match(view_: PageView, run_dir: Path) -> int:
-    """Every rendered table's cells equal its parquet file's values (numbers to 4 significant digits).
+    """Every rendered table's cells equal its parquet file's values (numbers as the report formats them).
 
     A table's ``data-source`` is ``<study folder>/<file>``, relative to the run folder's parent.
     """
     import pandas as pd
 
+    from crossling.report import format_number
+
     checked = 0
     for table in view_.tables:
         df = pd.read_parquet(run_dir / table["source"])
         assert table["header"] == [str(c) for c in df.columns]
-        for cells, (_, row) in zip(table["rows"], df.iterrows()):
+        for cells, row in zip(table["rows"], df.itertuples(index=False, name=None)):
             for cell, value in zip(cells, row):
-                if isinstance(value, float):
-                    assert cell == ("NaN" if value != value else f"{value:.4g}"), (table["source"], cell, value)
+                if isinstance(value, float) or value is None:
+                    assert cell == ("" if value is None else format_number(value)), (table["source"], cell, value)
                 else:
                     assert cell == str(value), (table["source"], cell, value)
                 checked += 1

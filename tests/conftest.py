@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared test helpers (tiny_models, tooling)
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +47,3 @@ def crossling_home(tmp_path_factory) -> Path:
     else:
         os.environ["CROSSLING_HOME"] = old
 
-
-import sys
-
-sys.path.insert(0, str(Path(__file__).parent))  # the shared test helpers (tiny_models, tooling)

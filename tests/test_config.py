@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -177,3 +179,20 @@ def test_shared_flags_reach_the_config(command, target, extra, tmp_path, monkeyp
     assert config.batch_size == 16  # from the file, no flag given
     result = CliRunner().invoke(app, [command, *extra, "--layers", "x", "--config", str(path)])
     assert result.exit_code == 2 and BAD_LAYERS in result.output
+
+
+def test_relative_paths_in_a_yaml_file_are_read_against_its_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "models" / "mine").mkdir(parents=True)
+    (project / "run.yaml").write_text(yaml.safe_dump({
+        "model": "models/mine", "corpus": "pud:data/pud", "out": "runs/x", "store_dir": "../stores"}))
+    monkeypatch.chdir(tmp_path)  # somewhere else: the file's folder decides, not the working directory
+    config = SimilarityConfig.resolve(project / "run.yaml")
+    assert config.model == str(project / "models" / "mine")
+    assert config.corpus == f"pud:{project / 'data' / 'pud'}"
+    assert config.out == project / "runs" / "x" and config.store_dir == project / ".." / "stores"
+    hub = tmp_path / "hub.yaml"  # a hub id is not a folder there: it stays as written
+    hub.write_text(yaml.safe_dump({"model": "intfloat/multilingual-e5-small", "corpus": "lohelp:", "out": "o"}))
+    config = SimilarityConfig.resolve(hub, out="flag/out")  # flags stay relative to the working directory
+    assert config.model == "intfloat/multilingual-e5-small" and config.corpus == "lohelp:"
+    assert config.out == Path("flag/out")

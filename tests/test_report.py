@@ -15,7 +15,7 @@ import pytest
 
 from crossling._utils.io import write_table
 from crossling.exceptions import ReportError
-from crossling.report import write_report, write_section
+from crossling.report import format_number, write_report, write_section
 
 
 def _study(run_dir, name, values):
@@ -50,7 +50,10 @@ def test_report_is_self_contained_and_holds_the_numbers(tmp_path):
 def test_sections_follow_the_given_order_then_names(tmp_path):
     for name in ("b", "a", "c"):
         _study(tmp_path, name, [1.0, 2.0])
-    titles = lambda page: re.findall(r"<h2>(Study \w)</h2>", page)
+
+    def titles(page):
+        return re.findall(r"<h2>(Study \w)</h2>", page)
+
     assert titles(write_report(tmp_path, order=()).read_text()) == ["Study a", "Study b", "Study c"]
     assert titles(write_report(tmp_path, order=["c", "missing", "a"]).read_text()) == ["Study c", "Study a", "Study b"]
 
@@ -73,3 +76,12 @@ def test_report_renders_in_chromium(tmp_path):
     assert [t["source"] for t in page.tables] == ["a/values.parquet", "b/values.parquet"]
     assert assert_tables_match(page, tmp_path) == 3 * 2 + 2 * 2
     assert (tmp_path / "shot.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.125, "0.1250"), (0.75, "0.7500"), (12.3456, "12.35"), (1234.5, "1,234"), (0.0012346, "0.001235"),
+    (1.2345e-5, "1.234e-05"), (2.5e7, "2.500e+07"), (0.0, "0"), (-3.14159, "-3.142"), (float("nan"), "NaN"),
+    (float("inf"), "inf"),
+])
+def test_one_number_format(value, text):
+    assert format_number(value) == text

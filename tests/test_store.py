@@ -87,7 +87,11 @@ def test_killed_extraction_resumes_from_completed_shards(lm, tmp_path, monkeypat
     assert json.loads((partial / "progress.json").read_text())["done"] == [0, 1]
 
     calls.clear()
-    monkeypatch.setattr(store_module, "iter_batches", lambda *a, **k: (calls.append(list(k["indices"])), real(*a, **k))[1])
+    def counting(*a, **k):
+        calls.append(list(k["indices"]))
+        return real(*a, **k)
+
+    monkeypatch.setattr(store_module, "iter_batches", counting)
     store = extract_to_store(lm, sentences, tmp_path, opts, shard_size=4, progress=False)
     assert calls == [[8, 9, 10, 11], [12, 13, 14]]  # only the unfinished shards ran
     clean = extract_to_store(lm, sentences, tmp_path / "clean", opts, shard_size=4, progress=False)

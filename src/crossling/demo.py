@@ -93,7 +93,21 @@ def _stage(log: Callable[[str], None], number: int, total: int, text: str, timin
 
 
 def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress: bool = True) -> Path:
-    """Run every stage and return the path of ``report.html``."""
+    """Run every stage of the demo (see the module docstring).
+
+    Parameters
+    ----------
+    config : DemoConfig
+    log : callable, default print
+        Receives one line per stage and its time.
+    progress : bool, default True
+        Progress bars (or lines, off a terminal) for training, extraction and fitting.
+
+    Returns
+    -------
+    Path
+        The ``report.html`` written.
+    """
     import torch
 
     from crossling.concepts.cli import ConceptsConfig, run_concepts_study

@@ -19,7 +19,8 @@ Warnings
   meeting its tolerance; the message names the fit and what to do.
 
 :class:`DataLossWarning` says that items (inputs, words, pairs) were cut or left out; the results count them.
-:class:`DegenerateInputWarning` and :class:`ConvergenceWarning` derive from ``RuntimeWarning`` as well, so ``warnings.simplefilter("error", RuntimeWarning)`` catches
+:class:`DegenerateInputWarning` and :class:`ConvergenceWarning` derive from ``RuntimeWarning`` as well, so
+``warnings.simplefilter("error", RuntimeWarning)`` catches
 them.
 """
 

@@ -18,17 +18,19 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import os
 import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from crossling._utils.io import atomic_write_text
 from crossling.exceptions import ReportError
 
-__all__ = ["write_report", "write_section"]
+__all__ = ["format_number", "write_report", "write_section"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -46,7 +48,25 @@ nav a{margin-right:1em}
 
 
 def write_section(study_dir: str | os.PathLike, section: dict) -> Path:
-    """Write a study's ``report.json`` (atomically); the figure and table files must exist."""
+    """Write a study's ``report.json`` (atomically); the figure and table files must exist.
+
+    Parameters
+    ----------
+    study_dir : path-like
+        The study's result folder; file names in ``section`` are relative to it.
+    section : dict
+        ``title``, ``summary``, ``figures`` (``file``, ``caption``, ``reading``), ``tables`` (``file``,
+        ``caption``, ``max_rows``), ``provenance`` (see the module docstring).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ReportError
+        When a figure or table file of the section does not exist.
+    """
     study_dir = Path(study_dir)
     for item in section.get("figures", []) + section.get("tables", []):
         if not (study_dir / item["file"]).is_file():
@@ -62,18 +82,51 @@ def _figure(study_dir: Path, item: dict) -> str:
             f"<figcaption>{alt}</figcaption>{reading}</figure>")
 
 
+def format_number(value: float) -> str:
+    """One format for every number in a report: four significant digits, thousands separated.
+
+    Fixed-point between 0.001 and one million (``0.1250``, ``12.35``, ``1,234``), scientific outside that
+    range (``1.235e-05``), ``NaN`` and ``inf`` as such.
+
+    Parameters
+    ----------
+    value : float
+
+    Returns
+    -------
+    str
+    """
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    size = abs(value)
+    if size == 0:
+        return "0"
+    if size < 1e-3 or size >= 1e6:
+        return f"{value:.3e}"
+    decimals = max(0, 3 - math.floor(math.log10(size)))
+    return f"{value:,.{decimals}f}"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, (float, np.floating)):
+        return format_number(float(value))
+    if value is None:
+        return ""
+    return html.escape(str(value))
+
+
 def _table(study_dir: Path, item: dict) -> str:
     path = study_dir / item["file"]
     source = f"{study_dir.name}/{item['file']}"
     df = pd.read_parquet(path)
     max_rows = int(item.get("max_rows", 50))
-    shown = df.head(max_rows)
     note = "" if len(df) <= max_rows else f" (first {max_rows} of {len(df)} rows; all in {path.name})"
-    body = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="NaN", border=0,
-                         classes="data", table_id=None)
     caption = html.escape(item.get("caption", path.name)) + html.escape(note)
-    return body.replace("<table", f'<table data-source="{html.escape(source)}"', 1).replace(
-        "<thead>", f"<caption>{caption}</caption><thead>", 1)
+    head = "".join(f"<th>{html.escape(str(column))}</th>" for column in df.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_cell(value)}</td>" for value in row) + "</tr>"
+                   for row in df.head(max_rows).itertuples(index=False, name=None))
+    return (f'<table class="data" data-source="{html.escape(source)}"><caption>{caption}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = None, title: str = "crossling report",
@@ -94,7 +147,13 @@ def write_report(run_dir: str | os.PathLike, *, out: str | os.PathLike | None = 
 
     Returns
     -------
-    Path of the report.
+    Path
+        The report written.
+
+    Raises
+    ------
+    ReportError
+        When no sub-folder of ``run_dir`` (nor the folder itself) has a ``report.json``.
     """
     run_dir = Path(run_dir)
     if order is None:

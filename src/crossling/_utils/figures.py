@@ -21,7 +21,17 @@ DPI = 150
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """A figure of ``width`` x ``height`` inches on its own Agg canvas, with constrained layout."""
+    """A figure of ``width`` x ``height`` inches on its own Agg canvas, with constrained layout.
+
+    Parameters
+    ----------
+    width, height : float
+        Size in inches (at :data:`DPI` dots per inch when saved).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -29,6 +39,19 @@ def new_figure(width: float, height: float) -> Figure:
 
 def save_figure(figure: Figure, path: str | os.PathLike, *, svg: bool = False) -> Path:
     """Write ``figure`` to ``path`` (which must end in .png) atomically, and an SVG beside it when asked.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+    path : path-like
+        Ends in ``.png``.
+    svg : bool, default False
+        Also write ``path`` with the suffix ``.svg``.
+
+    Returns
+    -------
+    Path
+        The PNG's path.
 
     Raises
     ------

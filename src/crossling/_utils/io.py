@@ -17,7 +17,18 @@ __all__ = ["atomic_path", "atomic_write_text", "staged_folder", "write_table"]
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error removed.
+
+    Parameters
+    ----------
+    path : path-like
+        The final file; its folder is created.
+
+    Yields
+    ------
+    Path
+        The temporary file to write.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -32,14 +43,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
+    """Write ``text`` (UTF-8) to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    text : str
+
+    Returns
+    -------
+    Path
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
 def write_table(df: "pd.DataFrame", out_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
-    """Write a tidy table as ``name.parquet`` and ``name.csv`` in ``out_dir``, atomically."""
+    """Write a tidy table as ``name.parquet`` and ``name.csv`` in ``out_dir``, atomically.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    out_dir : path-like
+    name : str
+        File name without suffix.
+
+    Returns
+    -------
+    tuple of Path
+        The parquet and the CSV file.
+    """
     out_dir = Path(out_dir)
     parquet, csv = out_dir / f"{name}.parquet", out_dir / f"{name}.csv"
     with atomic_path(parquet) as tmp:

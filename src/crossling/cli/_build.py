@@ -32,7 +32,7 @@ _SECTION = re.compile(r"^(Attributes|Parameters)\n-{3,}\n", re.MULTILINE)
 _ENTRY = re.compile(r"^(\*{0,2}\w+(?:\s*,\s*\w+)*)(?:\s*:.*)?$")
 
 
-def field_docs(cls: type) -> dict[str, str]:
+def field_docs(klass_: type) -> dict[str, str]:
     """The description of each field from the numpydoc ``Attributes`` (or ``Parameters``) sections.
 
     An entry may name several fields (``anc_matrix, per_neuron : bool``). The class's own entries win over
@@ -40,7 +40,8 @@ def field_docs(cls: type) -> dict[str, str]:
 
     Parameters
     ----------
-    cls : type
+    klass_ : type
+        A class with numpydoc sections (a configuration model, a result record).
 
     Returns
     -------
@@ -48,7 +49,7 @@ def field_docs(cls: type) -> dict[str, str]:
         Field name -> its description as one paragraph ("" for an entry without one).
     """
     docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
+    for klass in reversed(klass_.__mro__):
         text = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
         for match in _SECTION.finditer(text):
             body = text[match.end():]
@@ -124,7 +125,8 @@ def _flag(name: str, field: Any, help_text: str, panel: str) -> inspect.Paramete
     if field.is_required():
         help_text += " [required]"
     elif field.default not in (None, "", [], {}) and not isinstance(field.default, bool):
-        help_text += f" [default: {','.join(map(str, field.default)) if isinstance(field.default, list) else field.default}]"
+        shown = ",".join(map(str, field.default)) if isinstance(field.default, list) else field.default
+        help_text += f" [default: {shown}]"
     decls: list[str] = []
     if kind is bool:
         flag_type: Any = Optional[bool]
@@ -172,19 +174,20 @@ def user_error_message(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 
-def _debug() -> bool:
-    ctx = click.get_current_context(silent=True)
+def _debug(ctx: click.Context | None) -> bool:
     root = ctx.find_root() if ctx is not None else None
     return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("debug"))
 
 
-def run_guarded(action: Callable[[], Any]) -> Any:
+def run_guarded(action: Callable[[], Any], ctx: click.Context | None = None) -> Any:
     """Run a command's work under the error policy of the command line (see the module docstring).
 
     Parameters
     ----------
     action : callable
         The command's work, without arguments.
+    ctx : click.Context, optional
+        The command's context; ``crossling --debug`` (kept in the root context) lets errors through.
 
     Returns
     -------
@@ -199,18 +202,18 @@ def run_guarded(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except (CrosslingError, ValidationError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
-        if _debug():
+        if _debug(ctx):
             raise
         typer.secho(f"Error: {user_error_message(error)}", err=True, fg="red")
         raise typer.Exit(2) from None
     except OSError as error:
-        if _debug() or error.errno is None or error.errno not in (28, 122):  # ENOSPC, EDQUOT
+        if _debug(ctx) or error.errno is None or error.errno not in (28, 122):  # ENOSPC, EDQUOT
             raise
         typer.secho(f"Error: {user_error_message(error)}: the disk is full; free space and run the same command "
                     "again (finished work is kept)", err=True, fg="red")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        if _debug():
+        if _debug(ctx):
             raise
         typer.secho("Interrupted. Run the same command again to resume: finished extractions, checkpoints and "
                     "results are kept, and nothing half-written is trusted.", err=True, fg="yellow")
@@ -257,14 +260,15 @@ def config_command(app: typer.Typer, name: str, config_cls: type, *, hidden: tup
                                               "against its folder); flags override it.", metavar="FILE",
                                          rich_help_panel="Options")]))
 
-        def command(**flags: Any) -> None:
+        def command(ctx: typer.Context, **flags: Any) -> None:
             config_file = flags.pop("config")
 
             def work() -> None:
                 body(config_cls.resolve(config_file, **flags))
 
-            run_guarded(work)
+            run_guarded(work, ctx)
 
+        params.insert(0, inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context))
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
         command.__doc__ = body.__doc__

@@ -8,7 +8,7 @@ from crossling.cli import app
 from crossling.cli._build import config_command
 from crossling.concepts.cli import ConceptsConfig, run_concepts_study, summary_table
 
-__all__ = ["concepts"]
+__all__: list[str] = []  # a command, registered on the app: not a Python API
 
 
 @config_command(app, "concepts", ConceptsConfig)

@@ -8,7 +8,7 @@ from crossling.cli import app
 from crossling.cli._build import config_command
 from crossling.demo import DemoConfig, run_demo
 
-__all__ = ["demo"]
+__all__: list[str] = []  # a command, registered on the app: not a Python API
 
 
 @config_command(app, "demo", DemoConfig)

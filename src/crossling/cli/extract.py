@@ -8,7 +8,7 @@ from crossling.cli import app
 from crossling.cli._build import config_command
 from crossling.extraction.run import ExtractConfig, run_extract
 
-__all__ = ["extract"]
+__all__: list[str] = []  # a command, registered on the app: not a Python API
 
 
 @config_command(app, "extract", ExtractConfig)

@@ -8,7 +8,7 @@ from crossling.cli import app
 from crossling.cli._build import config_command
 from crossling.factorization.run import FactorizationConfig, run_factorization
 
-__all__ = ["factorization"]
+__all__: list[str] = []  # a command, registered on the app: not a Python API
 
 
 @config_command(app, "factorization", FactorizationConfig, aliases=("parafac2",))

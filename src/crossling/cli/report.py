@@ -10,11 +10,12 @@ import typer
 from crossling.cli import app
 from crossling.cli._build import run_guarded
 
-__all__ = ["report"]
+__all__: list[str] = []  # a command, registered on the app: not a Python API
 
 
 @app.command()
 def report(
+    ctx: typer.Context,
     run_dir: Path = typer.Argument(..., help="A run folder whose studies wrote report.json sections."),
     out: Optional[Path] = typer.Option(None, help="Where to write the HTML (default RUN_DIR/report.html)."),
     title: str = typer.Option("crossling report", help="The page's title."),
@@ -25,4 +26,4 @@ def report(
     """
     from crossling.report import write_report
 
-    typer.echo(f"wrote {run_guarded(lambda: write_report(run_dir, out=out, title=title))}")
+    typer.echo(f"wrote {run_guarded(lambda: write_report(run_dir, out=out, title=title), ctx)}")

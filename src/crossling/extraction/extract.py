@@ -37,7 +37,7 @@ import torch
 from crossling._utils.progress import progress_bar
 from crossling.config import resolve_layers
 from crossling.exceptions import DataLossWarning
-from crossling.models.loading import LoadedModel
+from crossling.models.loading import LoadedModel, quiet_transformers
 
 __all__ = [
     "ExtractionOptions",
@@ -180,7 +180,8 @@ def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], opt
     if not batch:
         return EncodedCorpus(items, layers, stats)
     kwargs = dict(is_split_into_words=word_level, return_special_tokens_mask=True)
-    full = tokenizer(batch, truncation=False, **kwargs)
+    with quiet_transformers():  # over-long inputs are truncated below, counted and warned about once
+        full = tokenizer(batch, truncation=False, **kwargs)
     for i in range(len(batch)):
         ids, wids, enc, index = full["input_ids"][i], full.word_ids(i), full, i
         if len(ids) > max_length:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +27,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 
 from crossling.exceptions import ModelLoadError
 
-__all__ = ["LoadedModel", "load_model"]
+__all__ = ["LoadedModel", "load_model", "model_origin", "quiet_transformers"]
 
 Kind = Literal["encoder", "decoder", "encoder-decoder"]
 
@@ -220,7 +222,8 @@ def load_model(
         model_kwargs = dict(kwargs, config=config, use_safetensors=None)
         if dtype is not None:
             model_kwargs["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-        model = _from_local_or_hub(AutoModel.from_pretrained, name, local, model_kwargs)
+        with quiet_transformers():
+            model = _from_local_or_hub(AutoModel.from_pretrained, name, local, model_kwargs)
     except ModelLoadError:
         raise
     except (OSError, ValueError) as exc:
@@ -232,6 +235,31 @@ def load_model(
     fingerprint = _folder_fingerprint(Path(name)) if local else (commit or f"{name}@{revision}")
     return LoadedModel(model, tokenizer, name, commit if not local else None, fingerprint,
                        model_kind(config), device)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """A block in which transformers logs errors only and shows no progress bar.
+
+    Loading a base model without its task head makes transformers list the head's weights as missing (expected
+    for extraction), and tokenizing an over-long input makes it warn although extraction truncates, counts and
+    warns about such inputs itself; errors still surface.
+
+    Yields
+    ------
+    None
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _looks_like_path(name: str) -> bool:

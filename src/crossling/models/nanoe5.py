@@ -572,7 +572,7 @@ def _provenance(bundle: E5Bundle, variant: str | None, sha256: str) -> dict:
             "format_version": bundle.version,
             "original_model": "intfloat/multilingual-e5-small",
         },
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "importer": {"crossling": _version("crossling"), "module": __name__},
         "libraries": {name: _version(name) for name in ("numpy", "tokenizers", "transformers", "safetensors")},
         "weights": {

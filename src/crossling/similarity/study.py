@@ -26,8 +26,8 @@ computed once per layer, and memory holds one pair's moments at a time.
 
 Rows are paired by sentence id: every store must list the same sentence ids in the same order
 (:func:`check_aligned`), which :func:`crossling.data.pud.read_pud` and the aligned text reader guarantee.
-Outputs (:func:`crossling.similarity.run.run_similarity`): a tidy table ``similarity`` (model, layer, pair, lang_x, lang_y, index,
-value, n, note), per-index diagnostics, the per-layer means, an ANC matrix of all language pairs at one
+Outputs (:func:`crossling.similarity.run.run_similarity`): a tidy table ``similarity`` (model, layer, pair, lang_x,
+lang_y, index, value, n, note), per-index diagnostics, the per-layer means, an ANC matrix of all language pairs at one
 layer, the per-neuron ANC breakdown there, figures, ``manifest.json`` and a ``report.json`` section.
 """
 
@@ -203,6 +203,21 @@ def parse_pairs(spec: str, languages: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def parse_indices(names: Sequence[str]) -> list[str]:
+    """Check index names against :data:`INDICES` and drop repeats, keeping the order.
+
+    Parameters
+    ----------
+    names : sequence of str
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name or an empty list.
+    """
     unknown = [name for name in names if name not in INDICES]
     if unknown:
         raise ConfigError(f"unknown indices {unknown}; choose from {', '.join(INDICES)}")
@@ -253,12 +268,12 @@ def _check_stores(stores: Mapping[str, Any]) -> tuple[dict, int, list[int]]:
     (ref_lang, ref), *_ = manifests.items()
     for lang, m in manifests.items():
         if m["options"]["level"] != "sentence":
-            raise ValueError(f"the store of {lang!r} holds {m['options']['level']}-level vectors; the similarity "
+            raise ConfigError(f"the store of {lang!r} holds {m['options']['level']}-level vectors; the similarity "
                              "study pairs sentences (extract with level='sentence')")
         for what, get in (("model", lambda x: x["model"]["fingerprint"]), ("width", lambda x: x["dim"]),
                           ("layers", lambda x: x["layers"]), ("extraction options", lambda x: x["options"])):
             if get(m) != get(ref):
-                raise ValueError(f"the stores of {ref_lang!r} and {lang!r} differ in {what}: {get(ref)} vs {get(m)}")
+                raise ConfigError(f"the stores of {ref_lang!r} and {lang!r} differ in {what}: {get(ref)} vs {get(m)}")
     return ref["model"], int(ref["dim"]), list(ref["layers"])
 
 
@@ -344,7 +359,13 @@ class SimilarityResult:
     seconds: float
 
     def summary(self) -> pd.DataFrame:
-        """Mean over pairs of every index per layer (rows: layer; columns: indices in the order computed)."""
+        """Mean over pairs of every index per layer.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per layer: ``layer`` and one column per index, in the order computed.
+        """
         order = list(dict.fromkeys(self.table["index"]))
         wide = self.table.pivot_table(index="layer", columns="index", values="value", aggfunc="mean", dropna=False)
         return wide[order].reset_index().rename_axis(columns=None)
@@ -391,6 +412,14 @@ def compute_similarity(
     Returns
     -------
     SimilarityResult
+
+    Raises
+    ------
+    ConfigError
+        For no pairs, a pair naming a language without a store, unknown indices or layers, a non-positive
+        ``chunk_size``, or stores of different models, levels, widths or layers.
+    AlignmentError
+        When the stores do not list the same sentence ids in the same order.
     """
     indices = parse_indices(indices)
     if not pairs:
@@ -403,7 +432,8 @@ def compute_similarity(
     identity, _, stored = _check_stores(stores)
     n = check_aligned(stores)
     layers = resolve_layers(layers, stored)
-    focus = layers[len(layers) // 2] if focus_layer is None else resolve_layers([focus_layer], stored, what="focus_layer")[0]
+    focus = (layers[len(layers) // 2] if focus_layer is None
+             else resolve_layers([focus_layer], stored, what="focus_layer")[0])
     model = model_label(identity)
     rownorm = "cka_debiased" in indices
     on_moments = [i for i in indices if INDICES[i].reads == "moments"]
