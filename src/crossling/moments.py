@@ -48,13 +48,24 @@ class Moments:
 
     Attributes
     ----------
+    p, q : int
+        Widths of X and Y.
+    n_layers : int or None
+        Length of the leading layer axis, or None for one layer without that axis.
     n : int
         Number of rows (items) seen.
     mean_x : ndarray, shape (p,) or (n_layers, p)
+        Mean of the rows of X.
     mean_y : ndarray, shape (q,) or (n_layers, q)
+        Mean of the rows of Y.
     sxx, syy, sxy : ndarray
         Centred sums of products, shapes (p, p), (q, q), (p, q) (with a leading layer axis when
         ``n_layers`` is set). All float64.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` or ``q`` is below 1, or ``n_layers`` is given and below 1.
 
     Notes
     -----
@@ -97,8 +108,20 @@ class Moments:
         Parameters
         ----------
         X : array_like, shape (n, p) or (n_layers, n, p)
+            The first representation; a 3-D array gives multi-layer moments.
         Y : array_like, shape (n, q) or (n_layers, n, q), optional
-            Defaults to X (auto-moments).
+            The second representation, rows paired with X. Defaults to X (auto-moments).
+
+        Returns
+        -------
+        Moments
+            New statistics of all n rows (``n_layers`` set when X is 3-D).
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not pair up (different numbers of rows or layers, Y not of X's dimensionality),
+            or X or Y contains NaN or Inf.
         """
         X = np.asarray(X)
         Y = X if Y is None else np.asarray(Y)
@@ -132,11 +155,20 @@ class Moments:
         Parameters
         ----------
         X : array_like, shape (b, p), or (n_layers, b, p) when ``n_layers`` is set
-        Y : array_like, shape (b, q), or (n_layers, b, q); defaults to X when p == q
+            A batch of b rows of the first representation (b may be 0).
+        Y : array_like, shape (b, q), or (n_layers, b, q), optional
+            The paired rows of the second representation; defaults to X (only when p == q).
 
         Returns
         -------
-        self
+        Moments
+            ``self``, updated, so calls chain.
+
+        Raises
+        ------
+        ValueError
+            If X or Y is not 2-D (3-D with a layer axis), their widths are not (p, q), their row or layer
+            counts differ, or they contain NaN or Inf. The statistics are then unchanged.
         """
         X, Y = self._check_batch(X, Y)
         b = X.shape[-2]
@@ -160,9 +192,22 @@ class Moments:
     def merge(self, other: "Moments") -> "Moments":
         """Merge the statistics of another, disjoint set of rows into these (in place, exact).
 
+        Uses the pairwise update of Chan, Golub and LeVeque (1979) given in the module docstring.
+
+        Parameters
+        ----------
+        other : Moments
+            Statistics of other rows, with the same ``p``, ``q`` and ``n_layers``; not modified.
+
         Returns
         -------
-        self
+        Moments
+            ``self``, now the statistics of both sets of rows.
+
+        Raises
+        ------
+        ValueError
+            If ``other`` has different widths or a different layer axis.
         """
         if (other.p, other.q, other.n_layers) != (self.p, self.q, self.n_layers):
             raise ValueError(
@@ -195,19 +240,70 @@ class Moments:
         return s / self.n
 
     def cov_xx(self) -> np.ndarray:
-        """Covariance of X, Sxx / n (population convention), shape (p, p)."""
+        """Covariance of X, Sxx / n (population convention).
+
+        Returns
+        -------
+        ndarray of float64, shape (p, p) or (n_layers, p, p)
+            A new array; entry (i, j) is the covariance of neurons i and j of X.
+
+        Raises
+        ------
+        ValueError
+            If no rows have been added.
+        """
         return self._population(self.sxx)
 
     def cov_yy(self) -> np.ndarray:
-        """Covariance of Y, Syy / n (population convention), shape (q, q)."""
+        """Covariance of Y, Syy / n (population convention).
+
+        Returns
+        -------
+        ndarray of float64, shape (q, q) or (n_layers, q, q)
+            A new array; entry (i, j) is the covariance of neurons i and j of Y.
+
+        Raises
+        ------
+        ValueError
+            If no rows have been added.
+        """
         return self._population(self.syy)
 
     def cov_xy(self) -> np.ndarray:
-        """Cross-covariance of X and Y, Sxy / n (population convention), shape (p, q)."""
+        """Cross-covariance of X and Y, Sxy / n (population convention).
+
+        Returns
+        -------
+        ndarray of float64, shape (p, q) or (n_layers, p, q)
+            A new array; entry (i, j) is the covariance of neuron i of X with neuron j of Y.
+
+        Raises
+        ------
+        ValueError
+            If no rows have been added.
+        """
         return self._population(self.sxy)
 
     def layer(self, index: int) -> "Moments":
-        """The statistics of one layer, as a single-layer :class:`Moments` (a view, not a copy)."""
+        """The statistics of one layer, as a single-layer :class:`Moments` (a view, not a copy).
+
+        Parameters
+        ----------
+        index : int
+            Position on the layer axis, 0 <= index < n_layers (negative counts from the end).
+
+        Returns
+        -------
+        Moments
+            Without a layer axis, with the same ``n``; its arrays are views into these, not copies.
+
+        Raises
+        ------
+        ValueError
+            If these moments have no layer axis.
+        IndexError
+            If ``index`` is out of range.
+        """
         if self.n_layers is None:
             raise ValueError("these Moments have no layer axis")
         one = Moments(self.p, self.q)
@@ -218,7 +314,18 @@ class Moments:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the statistics to ``path`` (.npz) atomically: a temporary file, then a rename."""
+        """Write the statistics to ``path`` (.npz) atomically: a temporary file, then a rename.
+
+        Parameters
+        ----------
+        path : path-like
+            Target file, written as given (no ``.npz`` suffix is added); missing folders are created.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(
                 fh,
@@ -230,7 +337,18 @@ class Moments:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Moments":
-        """Read statistics written by :meth:`save`."""
+        """Read statistics written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : path-like
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        Moments
+            New statistics equal to the saved ones (arrays in float64).
+        """
         with np.load(path) as z:
             n_layers = int(z["n_layers"])
             m = cls(int(z["p"]), int(z["q"]), n_layers=None if n_layers < 0 else n_layers)

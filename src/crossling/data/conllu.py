@@ -45,8 +45,18 @@ _LANG_PREFIX = re.compile(r"[a-z]{2,3}")
 class ConlluCounts(NamedTuple):
     """What a CoNLL-U file holds, counted the way the UD data manifest counts it.
 
-    ``words`` are syntactic words (integer IDs); multiword-token ranges and empty nodes are counted apart;
-    ``words_with_feats`` are words whose FEATS column is not ``_``.
+    Attributes
+    ----------
+    sentences : int
+        Sentences (blocks with at least one token line).
+    words : int
+        Syntactic words (lines with an integer ID), over all sentences.
+    multiword_tokens : int
+        Multiword-token range lines (``3-4``); their words are counted in ``words``, not here.
+    empty_nodes : int
+        Empty-node lines (``5.1``) of enhanced dependencies; not words.
+    words_with_feats : int
+        Words whose FEATS column is not ``_``.
     """
 
     sentences: int
@@ -58,6 +68,18 @@ class ConlluCounts(NamedTuple):
 
 def infer_lang(path: str | os.PathLike) -> str:
     """The language code a UD file name starts with: ``en_pud.conllu.gz`` -> ``"en"``.
+
+    Only the file name is read, never the file.
+
+    Parameters
+    ----------
+    path : path-like
+        A UD file, named ``<iso>_<treebank>...`` (``en_pud.conllu.gz``, ``de_gsd-ud-train.conllu``).
+
+    Returns
+    -------
+    str
+        The 2 or 3 lower-case letters before the first ``_`` of the file name.
 
     Raises
     ------
@@ -79,6 +101,25 @@ def open_text(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterator[T
 
     Lines are split at ``\\n`` only (no newline translation), so line numbers agree with ``wc -l`` and a stray
     ``\\r`` inside a line is kept as data instead of silently starting a new line.
+
+    Parameters
+    ----------
+    path : path-like
+        The file; gzip compression is detected from its first two bytes (``1f 8b``), not from its name.
+    encoding : str, default "utf-8"
+        Text encoding (``"utf-8-sig"`` also drops a byte-order mark).
+
+    Yields
+    ------
+    TextIO
+        The open text stream, closed when the ``with`` block ends. Decoding errors
+        (:class:`UnicodeDecodeError`) and a corrupt gzip stream (:class:`gzip.BadGzipFile`, :class:`EOFError`,
+        :class:`zlib.error`) surface while reading it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path`` (raised by :func:`open` on entering the ``with`` block).
     """
     path = Path(path)
     with open(path, "rb") as raw:
@@ -102,12 +143,13 @@ def read_conllu(path: str | os.PathLike, *, lang: str | None = None) -> Iterator
         ISO 639-1 code stored in every sentence. Default: inferred from the file name prefix
         (``en_pud.conllu.gz`` -> ``"en"``, see :func:`infer_lang`).
 
-    Yields
-    ------
-    Sentence
-        ``words`` are the syntactic words (FEATS parsed into a dict, HEAD an int or None for ``_``);
-        ``multiword`` the multiword-token ranges; ``comments`` every ``# key = value`` line (a comment without
-        ``=`` maps its whole text to ``""``); ``text`` the ``# text`` comment or None; ``source`` the file
+    Returns
+    -------
+    iterator of Sentence
+        A lazy iterator: the file is read, and validated, as the sentences are consumed. ``words`` are the
+        syntactic words (FEATS parsed into a dict, HEAD an int or None for ``_``); ``multiword`` the
+        multiword-token ranges; ``comments`` every ``# key = value`` line (a comment without ``=`` maps its
+        whole text to ``""``); ``text`` the ``# text`` comment or None; ``source`` the file
         name; ``line`` the sentence's first line. ``sent_id`` is the ``# sent_id`` comment, or, when a
         sentence has none, ``"<file name>:<k>"`` with k the 1-based position of the sentence in the file,
         which is unique and stable for a given file.
@@ -115,7 +157,9 @@ def read_conllu(path: str | os.PathLike, *, lang: str | None = None) -> Iterator
     Raises
     ------
     ValueError
-        At the call, if ``lang`` is not given and cannot be inferred; FileNotFoundError if there is no file.
+        At the call, if ``lang`` is not given and cannot be inferred from the file name.
+    FileNotFoundError
+        At the call, if there is no file at ``path``.
     ConlluError
         While iterating, on the first malformed line, with ``file:line`` and the fault: a token line without exactly 10
         tab-separated columns or with an empty column; IDs that are not 1..n consecutively; a bad multiword
@@ -137,7 +181,25 @@ def read_conllu(path: str | os.PathLike, *, lang: str | None = None) -> Iterator
 def count_conllu(path: str | os.PathLike) -> ConlluCounts:
     """Count sentences, words, multiword tokens, empty nodes and words with FEATS, validating the file.
 
-    Reads the file with :func:`read_conllu` (same validation, same errors).
+    The file goes through the parser of :func:`read_conllu` (same validation, same :class:`ConlluError`
+    faults), but no language is needed, so its name need not start with a language code.
+
+    Parameters
+    ----------
+    path : path-like
+        A CoNLL-U file, plain or gzip-compressed (detected from its first bytes).
+
+    Returns
+    -------
+    ConlluCounts
+        The counts over the whole file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ConlluError
+        On the first malformed line, as for :func:`read_conllu`.
     """
     sentences = words = multiword = empty = with_feats = 0
     for sentence, n_empty in _parse(Path(path), ""):

@@ -53,7 +53,17 @@ _TABLE_COLUMNS = ["language", "iso639_1", "family", "genus"]
 
 
 class DataSize(NamedTuple):
-    """Size of a corpus: sentences, tokens (syntactic words) and non-whitespace characters."""
+    """Size of a corpus: sentences, tokens (syntactic words) and non-whitespace characters.
+
+    Attributes
+    ----------
+    sentences : int
+        Number of sentences.
+    tokens : int
+        Number of syntactic words (``len(sentence.words)`` summed).
+    characters : int
+        Number of non-whitespace character occurrences, as counted by :func:`char_counts`.
+    """
 
     sentences: int
     tokens: int
@@ -63,7 +73,12 @@ class DataSize(NamedTuple):
 def language_table() -> pd.DataFrame:
     """The study's languages: columns ``language`` (English name), ``iso639_1``, ``family``, ``genus`` (WALS).
 
-    A fresh copy on every call, so callers may modify it.
+    Returns
+    -------
+    DataFrame
+        33 rows, one per language of Zhao, Ziser and Cohen (2023), Table 2, in the order of the package's
+        ``languages.tsv``; the four columns above, all strings. A fresh copy on every call, so callers may
+        modify it.
     """
     return pd.read_csv(StringIO(_table_text()), sep="\t", dtype=str, keep_default_na=False)
 
@@ -86,6 +101,16 @@ def char_counts(sentences: Iterable[Sentence]) -> Counter[str]:
     The characters of a sentence are those of its ``text`` (the raw sentence, ``# text`` in CoNLL-U), or of
     its word forms joined by spaces when it has no text. Whitespace (``str.isspace``) is not counted: it
     separates words rather than writing them, and its amount depends on tokenisation conventions.
+
+    Parameters
+    ----------
+    sentences : iterable of Sentence
+        The corpus; read once.
+
+    Returns
+    -------
+    Counter of str to int
+        Character -> number of occurrences; empty for a corpus without characters.
     """
     counts: Counter[str] = Counter()
     for sentence in sentences:
@@ -101,6 +126,18 @@ def char_coverage(sentences: Iterable[Sentence], *, coverage: float = 0.999) -> 
     With the character counts c_1 >= c_2 >= ... (:func:`char_counts`: whitespace excluded) and total
     T = sum c_i, the result is the smallest k with c_1 + ... + c_k >= coverage * T. Ties in the ordering do not
     change k. Zhao, Ziser and Cohen (2023) use coverage = 0.999 as a measure of script size.
+
+    Parameters
+    ----------
+    sentences : iterable of Sentence
+        The corpus; characters as in :func:`char_counts`.
+    coverage : float, default 0.999
+        Fraction in (0, 1] of all character occurrences to cover.
+
+    Returns
+    -------
+    int
+        The number k of distinct characters (at least 1).
 
     Raises
     ------
@@ -127,10 +164,22 @@ def type_token_ratio(sentences: Iterable[Sentence]) -> float:
     and a warning gives their number (Korean PUD lemmatises about half of its words). Lemmas are compared as
     written (case-sensitive).
 
+    Parameters
+    ----------
+    sentences : iterable of Sentence
+        The corpus (its words' ``lemma`` and ``form``).
+
     Returns
     -------
     float
-        NaN, with a warning, when no word has a lemma.
+        The ratio, in (0, 1]; NaN, with a warning, when no word has a lemma.
+
+    Warns
+    -----
+    DataLossWarning
+        When some words have no lemma and are left out (the message gives how many).
+    DegenerateInputWarning
+        When no word has a lemma (the ratio is NaN).
     """
     ratio, _, _ = _lemma_stats(sentences)
     return ratio
@@ -160,7 +209,18 @@ def _lemma_stats(sentences: Iterable[Sentence]) -> tuple[float, int, int]:
 
 
 def data_size(sentences: Iterable[Sentence]) -> DataSize:
-    """Number of sentences, tokens (syntactic words) and non-whitespace characters (as :func:`char_counts`)."""
+    """Number of sentences, tokens (syntactic words) and non-whitespace characters (as :func:`char_counts`).
+
+    Parameters
+    ----------
+    sentences : iterable of Sentence
+        The corpus.
+
+    Returns
+    -------
+    DataSize
+        The three counts; all 0 for an empty corpus.
+    """
     sentences = list(sentences)
     characters = sum(char_counts(sentences).values())
     return DataSize(len(sentences), sum(len(s.words) for s in sentences), characters)
@@ -176,7 +236,7 @@ def language_properties(
     sentences_by_lang : mapping of str to sequence of Sentence
         Language code -> its corpus (e.g. a treebank, or one side of PUD).
     coverage : float, default 0.999
-        Passed to :func:`char_coverage`.
+        Fraction in (0, 1] of character occurrences the ``char_coverage`` column covers (:func:`char_coverage`).
 
     Returns
     -------
@@ -185,6 +245,16 @@ def language_properties(
         for a code not in it), ``sentences``, ``tokens``, ``characters``, ``char_coverage`` (the k of
         :func:`char_coverage`), ``coverage`` (the fraction used), ``type_token_ratio`` (:func:`type_token_ratio`),
         ``lemmatised_tokens`` (the tokens that ratio is over). Rows in the order of ``sentences_by_lang``.
+
+    Raises
+    ------
+    ValueError
+        If ``coverage`` is not in (0, 1], or a language's sentences contain no character.
+
+    Warns
+    -----
+    DataLossWarning, DegenerateInputWarning
+        As :func:`type_token_ratio`, for each language with words lacking a lemma.
     """
     if not 0 < coverage <= 1:
         raise ValueError(f"coverage must be in (0, 1], got {coverage}")

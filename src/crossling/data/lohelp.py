@@ -3,8 +3,8 @@
 Debian ships the LibreOffice help pages translated into 30+ languages as ``libreoffice-help-<lang>``
 packages (MPL-2.0). Each package holds the same ~2,500 HTML pages under
 ``usr/share/libreoffice/help/<LANG>/text/...``; every translatable paragraph and heading carries an id
-(``<p id="par_id3163802">``, ``<h2 id="hd_id981586595097630">``, ``<p id="N0432">``) that is the same in every language, so
-``(page, id)`` aligns paragraphs across languages.
+(``<p id="par_id3163802">``, ``<h2 id="hd_id981586595097630">``, ``<p id="N0432">``) that is the same in
+every language, so ``(page, id)`` aligns paragraphs across languages.
 
 :func:`fetch_lohelp` downloads a package with ``apt-get download`` (no installation, no dependencies),
 streams its files out of the archive with ``dpkg-deb --fsys-tarfile`` (nothing is unpacked to disk) and
@@ -63,8 +63,22 @@ _SCHEMA_VERSION = 1  # bump when parsing changes, so stale caches are rebuilt
 def lohelp_package(lang: str) -> str:
     """Debian package name holding the help pages of ``lang``.
 
-    ``lang`` is an ISO 639-1 code (``"de"``) or a Debian suffix with region (``"pt-br"``, ``"zh-tw"``);
-    ``en`` maps to ``en-us`` and ``zh`` to ``zh-cn``.
+    Parameters
+    ----------
+    lang : str
+        An ISO 639 code of 2-3 lower-case letters (``"de"``) or a Debian suffix with region (``"pt-br"``,
+        ``"zh-tw"``); ``en`` maps to ``en-us`` and ``zh`` to ``zh-cn``, whose bare codes have no package.
+
+    Returns
+    -------
+    str
+        ``"libreoffice-help-<suffix>"``, e.g. ``"libreoffice-help-de"``. Whether Debian has that package is
+        not checked here (:func:`fetch_lohelp` finds out).
+
+    Raises
+    ------
+    ValueError
+        If ``lang`` is not 2-3 lower-case letters, optionally followed by ``-`` and 2 lower-case letters.
     """
     if not re.fullmatch(r"[a-z]{2,3}(-[a-z]{2})?", lang):
         raise ValueError(f"not a language code: {lang!r} (expected e.g. 'de', 'pt-br')")
@@ -72,7 +86,13 @@ def lohelp_package(lang: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$CROSSLING_HOME/lohelp``, else ``~/.cache/crossling/lohelp`` (the same root as the imported models)."""
+    """``$CROSSLING_HOME/lohelp``, else ``~/.cache/crossling/lohelp`` (the same root as the imported models).
+
+    Returns
+    -------
+    Path
+        The folder; not created here.
+    """
     return crossling_home() / "lohelp"
 
 
@@ -150,9 +170,20 @@ def parse_help_page(html: str) -> list[tuple[str, str]]:
 
     Units are ``<p>`` and ``<h1>``..``<h6>`` elements with an id, except empty bookmark anchors
     (``bm_*``) and the untranslated cells of the file-filter table (``MediaType_*``, ``FilterName_*``,
-    ``APIName_*``). Empty units are dropped, and
-    when a page repeats an id (a section embedded twice) only the first occurrence is kept, so ids are
-    unique within a page.
+    ``APIName_*``). Empty units are dropped, and when a page repeats an id (a section embedded twice) only
+    the first occurrence is kept, so ids are unique within a page.
+
+    Parameters
+    ----------
+    html : str
+        The text of one help page.
+
+    Returns
+    -------
+    list of tuple of (str, str)
+        ``(id, text)`` per unit, in document order; ``text`` has its whitespace runs collapsed to one space and
+        is stripped, ``<br>`` counts as a space, and of the platform-specific variants of a
+        ``switchinline`` span only the default one is kept.
     """
     parser = _PageParser()
     parser.feed(html)
@@ -242,7 +273,7 @@ def fetch_lohelp(languages: Iterable[str], cache_dir: str | os.PathLike | None =
     ----------
     languages : iterable of str
         Language codes (see :func:`lohelp_package`).
-    cache_dir : path, optional
+    cache_dir : path-like, optional
         Cache folder; default :func:`default_cache_dir`. It receives the ``.deb`` files under ``debs/``
         and ``<lang>.v<N>.parquet`` with columns ``file`` (page path such as
         ``text/swriter/guide/table_insert``), ``par_id`` and ``text``, in document order, all units
@@ -250,13 +281,17 @@ def fetch_lohelp(languages: Iterable[str], cache_dir: str | os.PathLike | None =
 
     Returns
     -------
-    dict
-        Language code -> parquet path. Tables already in the cache are not fetched again.
+    dict of str to Path
+        Language code -> parquet path, one per distinct language, in the order given. Tables already in the
+        cache are not fetched again (and need no Debian tools).
 
     Raises
     ------
+    ValueError
+        If a language is not a valid code (:func:`lohelp_package`).
     LohelpError
-        apt-get/dpkg-deb missing (a non-Debian machine), an unknown package, or a failed download.
+        If apt-get or dpkg-deb is missing (a non-Debian machine), the package is unknown, the download or
+        the unpacking fails, or the package holds no help page with paragraph ids.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     out: dict[str, Path] = {}
@@ -284,7 +319,7 @@ def read_lohelp(
     ----------
     languages : sequence of str
         Language codes (see :func:`lohelp_package`).
-    cache_dir : path, optional
+    cache_dir : path-like, optional
         See :func:`fetch_lohelp`; missing languages are fetched.
     parallel : bool, default True
         Keep only the units present (after filtering) in every requested language, in the same order in
@@ -297,11 +332,20 @@ def read_lohelp(
 
     Returns
     -------
-    dict
-        Language -> list of :class:`~crossling.data.records.Sentence` with ``sent_id = "<file>#<id>"``,
-        ``text`` the paragraph text, ``words`` its whitespace tokens (help paragraphs are not tokenised: for
-        Chinese and Japanese a "word" is a run of characters between spaces), ``source`` the Debian package file name with its version
+    dict of str to list of Sentence
+        Language -> list of :class:`~crossling.data.records.Sentence` (one per paragraph or heading, in
+        document order, that of the first language when ``parallel``; a language listed twice is read once),
+        with ``sent_id = "<file>#<id>"``, ``text`` the paragraph text, ``words`` its whitespace tokens (help
+        paragraphs are not tokenised: for Chinese and Japanese a "word" is a run of characters between
+        spaces), ``source`` the Debian package file name with its version
         (``libreoffice-help-de_4:7.4.7-1+deb12u14_all``).
+
+    Raises
+    ------
+    ValueError
+        If ``languages`` is empty, or a code is not valid (:func:`lohelp_package`).
+    LohelpError
+        If a language not yet cached cannot be fetched (see :func:`fetch_lohelp`).
     """
     languages = list(dict.fromkeys(languages))
     if not languages:

@@ -22,7 +22,28 @@ __all__ = ["read_parallel", "read_parallel_tsv", "whitespace_sentence"]
 
 
 def whitespace_sentence(text: str, *, lang: str, sent_id: str, source: str = "", line: int = 0) -> Sentence:
-    """A :class:`Sentence` from raw text: words by ``text.split()``, numbered from 1, other columns ``_``."""
+    """A :class:`Sentence` from raw text: words by ``text.split()``, numbered from 1, other columns ``_``.
+
+    Parameters
+    ----------
+    text : str
+        The raw segment; kept as the sentence's ``text``.
+    lang : str
+        Language code stored in the sentence.
+    sent_id : str
+        Identifier of the sentence (parallel readers use the line number).
+    source : str, default ""
+        Where the text came from (a file name), for provenance and error messages.
+    line : int, default 0
+        1-based line of the text in ``source``; 0 when not from a file.
+
+    Returns
+    -------
+    Sentence
+        ``words`` are the whitespace tokens (any run of Unicode whitespace separates them), with IDs 1..n,
+        no lemma, tags or features (``"_"``, ``{}``) and no head; no comments, no multiword tokens. An empty
+        or all-whitespace ``text`` gives a sentence without words.
+    """
     words = [Word(i, form, "_", "_", "_", {}, None, "_", "_", "_") for i, form in enumerate(text.split(), 1)]
     return Sentence(lang, sent_id, words, text, {}, [], source, line)
 
@@ -47,7 +68,9 @@ def read_parallel(paths: Mapping[str, str | os.PathLike]) -> dict[str, list[Sent
         If the files do not all have the same number of lines; the message names each disagreeing file
         and the first file, with both line counts.
     ValueError
-        If ``paths`` is empty.
+        If ``paths`` is empty, or a file is not valid UTF-8 or is a truncated or corrupt gzip stream.
+    FileNotFoundError
+        If a file does not exist.
     """
     if not paths:
         raise ValueError("read_parallel needs at least one language")
@@ -91,8 +114,11 @@ def read_parallel_tsv(
     Raises
     ------
     ValueError
-        If a line does not have one column per language (``file:line`` and both counts), or the languages
-        are empty or repeated.
+        If a line does not have one column per language (``file:line`` and both counts), the languages are
+        empty or repeated, ``languages`` is not given and the file is empty, or the file is not valid UTF-8
+        or is a truncated or corrupt gzip stream.
+    FileNotFoundError
+        If the file does not exist.
     """
     path = Path(path)
     lines = _read_lines(path)

@@ -24,6 +24,18 @@ _REFERENCE = "en"
 def pud_files(pud_dir: str | os.PathLike) -> dict[str, Path]:
     """Language code -> PUD file (``<iso>_pud.conllu`` or ``<iso>_pud.conllu.gz``) in ``pud_dir``, sorted by code.
 
+    Other files in the folder are ignored; the files are not opened.
+
+    Parameters
+    ----------
+    pud_dir : path-like
+        Folder of PUD treebank files (not searched recursively).
+
+    Returns
+    -------
+    dict of str to Path
+        ISO code (2-3 lower-case letters) -> its file, sorted by code; empty when the folder has none.
+
     Raises
     ------
     FileNotFoundError
@@ -47,7 +59,25 @@ def pud_files(pud_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def pud_languages(pud_dir: str | os.PathLike) -> list[str]:
-    """The language codes that have a PUD file in ``pud_dir``, sorted."""
+    """The language codes that have a PUD file in ``pud_dir``, sorted.
+
+    Parameters
+    ----------
+    pud_dir : path-like
+        Folder of PUD treebank files.
+
+    Returns
+    -------
+    list of str
+        The codes of :func:`pud_files`, sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``pud_dir`` is not a folder.
+    ValueError
+        If a language has both a plain and a compressed file.
+    """
     return list(pud_files(pud_dir))
 
 
@@ -71,12 +101,16 @@ def read_pud(pud_dir: str | os.PathLike, languages: Sequence[str] | None = None)
     Raises
     ------
     FileNotFoundError
-        If a requested language has no PUD file (the message lists the available ones).
+        If ``pud_dir`` is not a folder, or a requested language has no PUD file (the message lists the
+        available ones).
     AlignmentError
         If the languages do not share exactly the reference's sent_ids; the message names every language
         that misses ids or has extra ones, with the counts and a few examples.
     ValueError
-        If ``languages`` is empty or repeats a language.
+        If ``languages`` is empty or repeats a language, or a language has both a plain and a compressed file.
+    ConlluError
+        If a file is malformed (see :func:`~crossling.data.conllu.read_conllu`), including a ``sent_id`` repeated
+        within a file.
     """
     files = pud_files(pud_dir)
     languages = list(files) if languages is None else list(languages)

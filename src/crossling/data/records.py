@@ -11,9 +11,32 @@ __all__ = ["Word", "MultiwordToken", "Sentence"]
 class Word:
     """One syntactic word of a CoNLL-U sentence (a line with an integer ID).
 
-    Not frozen: the frozen constructor was a third of the CoNLL-U reader's time.
+    Not frozen: the frozen constructor was a third of the CoNLL-U reader's time. The columns are those of
+    the CoNLL-U format (https://universaldependencies.org/format.html); a column left empty is ``"_"``.
 
-    ``feats`` is the FEATS column parsed into a dict (``{}`` for ``_``); ``head`` is None for ``_``.
+    Attributes
+    ----------
+    id : int
+        The ID column: the word's 1-based position in its sentence.
+    form : str
+        Word form or punctuation symbol, as written.
+    lemma : str
+        Lemma or stem (``"_"`` when not annotated).
+    upos : str
+        Universal part-of-speech tag (``NOUN``, ``VERB``, ...).
+    xpos : str
+        Language-specific part-of-speech tag.
+    feats : dict of str to str
+        The FEATS column parsed into feature -> value (``{"Case": "Nom", "Number": "Sing"}``); ``{}`` for ``_``.
+        A multi-valued feature keeps its comma-separated value (``"Acc,Nom"``).
+    head : int or None
+        ID of the syntactic head, 0 for the root; None for ``_``.
+    deprel : str
+        Universal dependency relation to the head.
+    deps : str
+        Enhanced dependency graph, unparsed.
+    misc : str
+        Any other annotation (``SpaceAfter=No``, ...), unparsed.
     """
 
     id: int
@@ -30,7 +53,17 @@ class Word:
 
 @dataclass(frozen=True, slots=True)
 class MultiwordToken:
-    """A multiword-token range line (``3-4 du``): the surface form of syntactic words first..last."""
+    """A multiword-token range line (``3-4 du``): the surface form of syntactic words first..last.
+
+    Attributes
+    ----------
+    first, last : int
+        IDs of the first and last syntactic word the token spans (``first < last``, both inclusive).
+    form : str
+        The surface form of the token (``du`` for French ``de`` + ``le``).
+    misc : str, default "_"
+        The MISC column, unparsed.
+    """
 
     first: int
     last: int

@@ -32,6 +32,16 @@ def temperature_probabilities(sizes: Mapping[str, int], *, alpha: float = 0.3) -
         Items per language (non-negative, not all zero).
     alpha : float, default 0.3
         Exponent in [0, 1].
+
+    Returns
+    -------
+    dict of str to float
+        Language -> ``p_L``, in the order of ``sizes``; the probabilities are in [0, 1] and sum to 1.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not in [0, 1], or a size is negative, or all sizes are zero.
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -47,6 +57,20 @@ def allocate(total: int, probabilities: Mapping[str, float]) -> dict[str, int]:
 
     The counts sum to ``total`` exactly and each differs from ``total * p_L`` by less than one item
     (Hamilton's method); ties go to the earlier language.
+
+    Parameters
+    ----------
+    total : int
+        Items to split (non-negative).
+    probabilities : mapping of str to float
+        Language -> share in [0, 1]; the shares must sum to 1 (not checked: otherwise the counts do not sum
+        to ``total``).
+
+    Returns
+    -------
+    dict of str to int
+        Language -> items, in the order of ``probabilities``: ``floor(total * p_L)`` plus one for the
+        languages with the largest remainders.
     """
     langs = list(probabilities)
     quota = total * np.array([probabilities[lang] for lang in langs], dtype=np.float64)
@@ -72,17 +96,25 @@ class SampledCorpus:
 
     Attributes
     ----------
-    items : dict
+    items : dict of str to list
         Language -> selected items (original order; repeated items appear repeatedly).
-    available : dict
+    available : dict of str to int
         Language -> items before sampling.
-    selected : dict
+    selected : dict of str to int
         Language -> items after sampling (``len(items[lang])``).
-    probabilities : dict or None
+    probabilities : dict of str to float or None
         Language -> ``p_L`` of :func:`temperature_probabilities` (temperature strategy; before any
         low-resource cut), else None.
-    strategy, alpha, seed, low_resource, low_resource_fraction
-        The options used.
+    strategy : {"equal", "temperature", "none"}
+        The sampling strategy used (see :func:`sample_languages`).
+    alpha : float or None
+        The temperature exponent (temperature strategy only), else None.
+    seed : int
+        The selection seed.
+    low_resource : list of str, default []
+        Languages cut to ``low_resource_fraction`` of their items after the strategy.
+    low_resource_fraction : float, default 0.1
+        Fraction in (0, 1] of its items a low-resource language keeps.
     """
 
     items: dict[str, list[Any]]
@@ -96,7 +128,15 @@ class SampledCorpus:
     low_resource_fraction: float = 0.1
 
     def record(self) -> dict[str, Any]:
-        """Provenance: everything but the items."""
+        """Provenance: everything but the items.
+
+        Returns
+        -------
+        dict of str to object
+            Keys ``strategy``, ``alpha``, ``seed``, ``available``, ``selected``, ``probabilities``,
+            ``low_resource``, ``low_resource_fraction`` (the attributes of the same names, not copied);
+            JSON-serialisable.
+        """
         return {
             "strategy": self.strategy, "alpha": self.alpha, "seed": self.seed,
             "available": self.available, "selected": self.selected, "probabilities": self.probabilities,
@@ -126,19 +166,30 @@ def sample_languages(
         ``size`` items (default: the corpus total) is split with :func:`temperature_probabilities`;
         a language asked for more items than it has repeats them (upsampling). ``"none"``: all items.
     size : int, optional
-        See ``strategy``. For ``"equal"`` it may not exceed the smallest language.
+        Items, at least 1: per language for ``"equal"`` (at most the smallest language's count), in total
+        for ``"temperature"``; ignored for ``"none"``.
     alpha : float, default 0.3
-        Temperature exponent (``"temperature"`` only).
+        Temperature exponent in [0, 1] (``"temperature"`` only).
     low_resource : sequence of str, default ()
         Languages cut, after the strategy, to ``low_resource_fraction`` of their items (rounded, at
         least one), simulating low-resource languages.
     low_resource_fraction : float, default 0.1
+        Fraction in (0, 1] of its items a ``low_resource`` language keeps (Zhao, Ziser and Cohen 2023 cut to
+        10%).
     seed : int, default 0
         Selection seed; the same seed and item count select the same positions in every language.
 
     Returns
     -------
     SampledCorpus
+        The selected items per language (in corpus order) and the counts and options that produced them.
+
+    Raises
+    ------
+    ValueError
+        If the corpus has no language or a language has no items, a ``low_resource`` language is not in the
+        corpus, ``low_resource_fraction`` is not in (0, 1], ``size`` is below 1 or (``"equal"``) above the
+        smallest language's count, ``strategy`` is unknown, or (``"temperature"``) ``alpha`` is not in [0, 1].
     """
     available = {lang: len(items) for lang, items in corpus.items()}
     if not available:

@@ -238,15 +238,19 @@ def _disjunction(value: str | None, codes: Mapping[str, str]) -> str:
 class CategoryIndex:
     """The words of a corpus that carry one category.
 
+    The n words are in corpus order (by sentence, then by word); the arrays are aligned.
+
     Attributes
     ----------
     category : str
+        The UniMorph category, one of :data:`UNIMORPH_CATEGORIES`.
     sentence_index : ndarray of int64, shape (n,)
         Position of the word's sentence in the input sequence.
     word_index : ndarray of int64, shape (n,)
         0-based position of the word in ``Sentence.words`` (its CoNLL-U ID minus 1).
     values : ndarray of str, shape (n,)
-        The word's UniMorph value in this category.
+        The word's UniMorph value in this category (``"NOM"``, a disjunction ``"{ACC/NOM}"``, or several
+        values joined by ``;``, see the module docstring).
     """
 
     category: str
@@ -258,7 +262,13 @@ class CategoryIndex:
         return len(self.values)
 
     def value_counts(self) -> dict[str, int]:
-        """Number of words per value, most frequent first (ties by value)."""
+        """Number of words per value, most frequent first (ties by value).
+
+        Returns
+        -------
+        dict of str to int
+            UniMorph value -> number of words carrying it; the counts sum to ``len(self)``.
+        """
         uniques, counts = np.unique(self.values, return_counts=True)
         return dict(sorted(zip(uniques.tolist(), counts.tolist()), key=lambda kv: (-kv[1], kv[0])))
 
@@ -270,13 +280,15 @@ class CategoryWords:
     Attributes
     ----------
     lang : str
+        The language code of the sentences ("" when there were none).
     categories : dict of str to CategoryIndex
         The kept categories, in :data:`UNIMORPH_CATEGORIES` order.
     skipped : dict of str to str
         Category -> why it was left out (its word count against ``min_words``).
-    min_words : int
+    min_words : int, default 100
+        The fewest words a category needed to be kept.
     n_sentences, n_words : int
-        Size of the input.
+        Size of the input: sentences and syntactic words (including those that carry no category).
     """
 
     lang: str
@@ -308,11 +320,17 @@ def words_by_category(sentences: Iterable[Sentence], *, min_words: int = 100) ->
     Returns
     -------
     CategoryWords
+        The language, the index of each kept category, the skipped ones with their reason and the input size.
 
     Raises
     ------
     ValueError
         If the sentences are of more than one language or ``min_words`` < 1.
+
+    Warns
+    -----
+    CategorySkippedWarning
+        Once, naming every category with fewer than ``min_words`` words and its count.
     """
     if min_words < 1:
         raise ValueError(f"min_words must be at least 1, got {min_words}")

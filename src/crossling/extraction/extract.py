@@ -61,15 +61,18 @@ class ExtractionOptions:
 
     Parameters
     ----------
-    level : {"word", "sentence"}
-    pooling : {"mean", "first", "last"}
+    level : {"word", "sentence"}, default "sentence"
+        One vector per word of pre-tokenised input, or one per sentence.
+    pooling : {"mean", "first", "last"}, default "mean"
         Word level: over a word's sub-words. Sentence level: mean over non-special tokens, first token,
         or last real token.
     layers : tuple of int, optional
         Indices into the hidden states (0 = embedding output; negative counts from the end). Default: all.
     batch_size : int, default 32
+        Inputs per forward pass (at least 1).
     max_length : int, optional
-        Longest input in tokens; default: what the model accepts.
+        Longest input in tokens, special tokens included; longer inputs are truncated. Default (or 0):
+        what the model accepts; a larger value is capped at it.
     include_special : bool, default False
         Sentence mean pooling over special tokens too.
     stack : {"encoder", "decoder"}, default "encoder"
@@ -79,6 +82,11 @@ class ExtractionOptions:
     prefix : str, default ""
         Text put before every input (E5 models expect ``"passage: "``). At word level its words go first
         and belong to no word of the sentence: they condition the context but get no vector.
+
+    Raises
+    ------
+    ValueError
+        If ``level``, ``pooling`` or ``stack`` is not one of its values, or ``batch_size`` < 1.
     """
 
     level: Level = "sentence"
@@ -102,12 +110,36 @@ class ExtractionOptions:
             raise ValueError(f"stack must be 'encoder' or 'decoder', got {self.stack!r}")
 
     def as_dict(self) -> dict:
+        """The options as a plain dict, for cache keys and provenance records.
+
+        Returns
+        -------
+        dict of str to object
+            Field name -> value, every field (``layers`` as given: a tuple or None).
+        """
         return asdict(self)
 
 
 @dataclass
 class ExtractionStats:
-    """What happened to the inputs: how many were truncated and how many words were lost."""
+    """What happened to the inputs: how many were truncated and how many words were lost.
+
+    :func:`encode` fills the input counts; :func:`iter_batches` adds the token counts of every batch it runs.
+
+    Attributes
+    ----------
+    n_inputs : int, default 0
+        Inputs (sentences) encoded.
+    n_truncated : int, default 0
+        Inputs longer than the maximum length, truncated.
+    n_words_dropped : int, default 0
+        Word level: words without a vector, lost to truncation or mapped by the tokenizer to no token (a
+        zero-width character); 0 at sentence level.
+    n_tokens : int, default 0
+        Tokens (special tokens included, padding not) run through the model so far.
+    n_padding : int, default 0
+        Padding positions run through the model so far (the cost of batching inputs of unequal length).
+    """
 
     n_inputs: int = 0
     n_truncated: int = 0
@@ -157,12 +189,42 @@ class EncodedCorpus:
         return np.array([len({w for w in e.word_ids if w is not None}) for e in self.items], dtype=np.int64)
 
 
-def encode(lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], options: ExtractionOptions) -> EncodedCorpus:
+def encode(
+    lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], options: ExtractionOptions
+) -> EncodedCorpus:
     """Tokenise every input once; truncate over-long ones with a warning.
 
     Parameters
     ----------
-    inputs : sequence of str (sentence level) or of word lists (word level)
+    lm : LoadedModel
+        The model whose tokenizer is used (its word tokenizer at word level) and whose hidden states the
+        layers are resolved against.
+    inputs : sequence of str, or sequence of sequence of str
+        Sentence level: texts, or word lists joined with spaces. Word level: word lists (e.g.
+        ``Sentence.forms``); strings are refused.
+    options : ExtractionOptions
+        The level, layers, maximum length and prefix used.
+
+    Returns
+    -------
+    EncodedCorpus
+        One tokenised item per input, in input order (token ids, each token's word index or None, its
+        special-token flag), the resolved non-negative layer indices and the :class:`ExtractionStats` so far.
+
+    Raises
+    ------
+    ConfigError
+        If a layer of ``options.layers`` is not a hidden state of the model, or is selected twice.
+    TypeError
+        At word level, if an input is a string rather than a list of words.
+    ValueError
+        At sentence level, if an input has no tokens besides the special ones (an empty text).
+
+    Warns
+    -----
+    DataLossWarning
+        When inputs are truncated (with the number of words left without a vector, at word level), or
+        words map to no token.
     """
     layers = tuple(resolve_layers(options.layers, range(lm.n_hidden_states)))
     max_length = min(options.max_length or lm.max_length, lm.max_length)
@@ -214,7 +276,8 @@ def _hidden_states(lm: LoadedModel, input_ids: torch.Tensor, attention: torch.Te
     model = lm.model
     if lm.kind == "encoder-decoder":
         if options.stack == "encoder":
-            return model.get_encoder()(input_ids=input_ids, attention_mask=attention, output_hidden_states=True).hidden_states
+            encoder = model.get_encoder()
+            return encoder(input_ids=input_ids, attention_mask=attention, output_hidden_states=True).hidden_states
         decoder_ids = model._shift_right(input_ids) if options.decoder_shift else input_ids
         out = model(input_ids=input_ids, attention_mask=attention, decoder_input_ids=decoder_ids,
                     decoder_attention_mask=attention, output_hidden_states=True)
@@ -277,12 +340,31 @@ def iter_batches(
 ) -> Iterator[Batch]:
     """Run the model over encoded inputs, longest first, and yield pooled batches.
 
+    Each batch is padded to its longest input and run once; the hidden states of ``encoded.layers`` are
+    pooled (``options.level`` and ``options.pooling``) and moved to the CPU as float32. The token and padding
+    counts of every batch are added to ``encoded.stats``.
+
     Parameters
     ----------
+    lm : LoadedModel
+        The model that ``encoded`` was tokenised for.
     encoded : EncodedCorpus
-        From :func:`encode`.
+        From :func:`encode` with the same ``options``.
+    options : ExtractionOptions
+        Level, pooling, batch size, stack and decoder shift.
     indices : sequence of int, optional
         Only these inputs (positions in ``encoded.items``); default all.
+    progress : bool, default True
+        Show a progress bar of the batches.
+    desc : str, default "extracting"
+        Label of the progress bar.
+
+    Yields
+    ------
+    Batch
+        Up to ``options.batch_size`` inputs each, in decreasing token length: ``vectors`` of shape
+        (n_layers, rows, d) float32 with the rows of one input together (words in sentence order), and each
+        row's ``sentence_index`` (position in ``encoded.items``) and ``word_index``.
     """
     chosen = list(range(len(encoded.items))) if indices is None else list(indices)
     order = sorted(chosen, key=lambda i: -len(encoded.items[i].input_ids))
@@ -317,14 +399,78 @@ def iter_batches(
     bar.close()
 
 
-def iter_word_batches(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options) -> Iterator[Batch]:
-    """Word representations, batch by batch (longest sentences first). Options: :class:`ExtractionOptions`."""
+def iter_word_batches(
+    lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options
+) -> Iterator[Batch]:
+    """Word representations, batch by batch (longest sentences first).
+
+    The inputs are tokenised at the call (so its errors and warnings come at once); the model runs as the
+    batches are consumed.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+        The model.
+    token_lists : sequence of sequence of str
+        Pre-tokenised sentences (e.g. ``Sentence.forms``).
+    progress : bool, default True
+        Show a progress bar of the batches.
+    **options
+        :class:`ExtractionOptions` fields other than ``level`` (pooling, layers, batch_size, ...).
+
+    Returns
+    -------
+    iterator of Batch
+        As :func:`iter_batches`: one row per word that kept a token, ``sentence_index`` into ``token_lists``
+        and ``word_index`` the 0-based position of the word in its list.
+
+    Raises
+    ------
+    TypeError
+        If an option is not a field of :class:`ExtractionOptions`, or an input is a string.
+    ValueError
+        If an option value is invalid (see :class:`ExtractionOptions`).
+    ConfigError
+        If a layer is not a hidden state of the model.
+    """
     opts = ExtractionOptions(level="word", **options)
     return iter_batches(lm, encode(lm, token_lists, opts), opts, progress=progress)
 
 
-def iter_sentence_batches(lm: LoadedModel, texts: Sequence[str] | Sequence[Sequence[str]], *, progress: bool = True, **options) -> Iterator[Batch]:
-    """Sentence representations, batch by batch (longest first). Options: :class:`ExtractionOptions`."""
+def iter_sentence_batches(
+    lm: LoadedModel, texts: Sequence[str] | Sequence[Sequence[str]], *, progress: bool = True, **options
+) -> Iterator[Batch]:
+    """Sentence representations, batch by batch (longest first).
+
+    The inputs are tokenised at the call (so its errors and warnings come at once); the model runs as the
+    batches are consumed.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+        The model.
+    texts : sequence of str, or sequence of sequence of str
+        Sentences, as texts or as word lists (joined with spaces).
+    progress : bool, default True
+        Show a progress bar of the batches.
+    **options
+        :class:`ExtractionOptions` fields other than ``level`` (pooling, layers, batch_size, ...).
+
+    Returns
+    -------
+    iterator of Batch
+        As :func:`iter_batches`: one row per sentence, ``sentence_index`` into ``texts``, ``word_index`` -1.
+
+    Raises
+    ------
+    TypeError
+        If an option is not a field of :class:`ExtractionOptions`.
+    ValueError
+        If an option value is invalid (see :class:`ExtractionOptions`), or a text has no tokens besides the
+        special ones.
+    ConfigError
+        If a layer is not a hidden state of the model.
+    """
     opts = ExtractionOptions(level="sentence", **options)
     return iter_batches(lm, encode(lm, texts, opts), opts, progress=progress)
 
@@ -343,26 +489,69 @@ def _collect(batches: Iterator[Batch]) -> Batch:
 def word_vectors(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options) -> Batch:
     """Word representations of a (small) corpus in corpus order.
 
+    All vectors are held in memory; for a large corpus stream :func:`iter_word_batches` instead.
+
     Parameters
     ----------
     lm : LoadedModel
-    token_lists : sequence of word lists
+        The model.
+    token_lists : sequence of sequence of str
         Pre-tokenised sentences (e.g. ``Sentence.forms``).
+    progress : bool, default True
+        Show a progress bar of the batches.
     **options
-        :class:`ExtractionOptions` fields (pooling, layers, batch_size, ...).
+        :class:`ExtractionOptions` fields other than ``level`` (pooling, layers, batch_size, ...).
 
     Returns
     -------
     Batch
-        ``vectors`` (n_layers, n_words, d) float32 ordered by (sentence, word), with ``sentence_index`` and
-        ``word_index``. Words that lost all their tokens to truncation are absent.
+        ``vectors`` (n_layers, n_words, d) float32 ordered by (sentence, word), layers in the order of
+        ``layers``, with ``sentence_index`` and ``word_index``. Words that lost all their tokens to
+        truncation are absent.
+
+    Raises
+    ------
+    ValueError
+        If ``token_lists`` is empty, or an option value is invalid.
+    TypeError
+        If an option is not a field of :class:`ExtractionOptions`, or an input is a string.
+    ConfigError
+        If a layer is not a hidden state of the model.
     """
     return _collect(iter_word_batches(lm, token_lists, progress=progress, **options))
 
 
-def sentence_vectors(lm: LoadedModel, texts: Sequence[str] | Sequence[Sequence[str]], *, progress: bool = True, **options) -> np.ndarray:
+def sentence_vectors(
+    lm: LoadedModel, texts: Sequence[str] | Sequence[Sequence[str]], *, progress: bool = True, **options
+) -> np.ndarray:
     """Sentence representations in input order, shape (n_layers, n, d) float32.
 
-    ``texts`` may be strings or word lists (joined with spaces). Options: :class:`ExtractionOptions`.
+    All vectors are held in memory; for a large corpus stream :func:`iter_sentence_batches` instead.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+        The model.
+    texts : sequence of str, or sequence of sequence of str
+        Sentences, as texts or as word lists (joined with spaces).
+    progress : bool, default True
+        Show a progress bar of the batches.
+    **options
+        :class:`ExtractionOptions` fields other than ``level`` (pooling, layers, batch_size, ...).
+
+    Returns
+    -------
+    ndarray of float32, shape (n_layers, n, d)
+        Row i of each layer is ``texts[i]``; layers in the order of ``layers`` (default: every hidden state,
+        0 = embedding output); d is the model's hidden size.
+
+    Raises
+    ------
+    ValueError
+        If ``texts`` is empty, a text has no tokens besides the special ones, or an option value is invalid.
+    TypeError
+        If an option is not a field of :class:`ExtractionOptions`.
+    ConfigError
+        If a layer is not a hidden state of the model.
     """
     return _collect(iter_sentence_batches(lm, texts, progress=progress, **options)).vectors

@@ -42,10 +42,28 @@ from crossling.models.loading import LoadedModel
 __all__ = ["VectorStore", "cache_key", "extract_to_store", "STORE_FORMAT"]
 
 STORE_FORMAT = 1
+"""Version of the store layout; part of every cache key, so stores of another layout are never reused."""
 
 
 def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str:
-    """The key of an extraction: model and tokenizer identity, corpus checksum, options, store format."""
+    """The key of an extraction: model and tokenizer identity, corpus checksum, options, store format.
+
+    Two extractions with the same key would write the same vectors, so a store is reused by key.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+        The model; its ``identity()`` gives the weights' fingerprint, the tokenizer and its vocabulary size.
+    checksum : str
+        The corpus checksum (:func:`~crossling.data.corpus.corpus_checksum`).
+    options : ExtractionOptions
+        The extraction options (all fields enter the key).
+
+    Returns
+    -------
+    str
+        SHA-256 (64 hexadecimal characters) of the sorted JSON of these parts and :data:`STORE_FORMAT`.
+    """
     identity = lm.identity()
     payload = {
         "format": STORE_FORMAT,
@@ -62,8 +80,21 @@ class VectorStore:
 
     Parameters
     ----------
-    path : path
+    path : path-like
         The store folder (one with a ``manifest.json``).
+
+    Attributes
+    ----------
+    path : Path
+        The store folder.
+    manifest : dict
+        The parsed ``manifest.json``: provenance (model identity, options, corpus checksum, languages,
+        ``n_sentences``, ``n_rows``, ``dim``, ``layers``, truncation counts, seconds, versions).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` has no ``manifest.json`` (not a store, or an extraction that did not finish).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -80,19 +111,43 @@ class VectorStore:
 
     @property
     def n_rows(self) -> int:
+        """Number of vectors per layer: words that kept a token (word level) or sentences."""
         return int(self.manifest["n_rows"])
 
     @property
     def dim(self) -> int:
+        """Width d of every vector (the model's hidden size)."""
         return int(self.manifest["dim"])
 
     @cached_property
     def meta(self) -> pd.DataFrame:
-        """One row per vector, in the order of the vector files."""
+        """One row per vector, in the order of the vector files.
+
+        Columns ``language``, ``sentence_id``, ``sentence_index`` (position in the extracted sentences),
+        ``word_index`` (0-based position in the sentence; -1 at sentence level), ``form`` (the word, or the
+        sentence text), ``lemma``, ``upos``, ``feats`` (``Name=Value|...``; these three empty at sentence level).
+        Read once, then cached.
+        """
         return pd.read_parquet(self.path / "meta.parquet")
 
     def vectors(self, layer: int) -> np.ndarray:
-        """The (n_rows, d) float32 vectors of hidden state ``layer``, memory-mapped read-only."""
+        """The (n_rows, d) float32 vectors of hidden state ``layer``, memory-mapped read-only.
+
+        Parameters
+        ----------
+        layer : int
+            A hidden-state index in :attr:`layers` (0 = embedding output; no negative indices).
+
+        Returns
+        -------
+        ndarray of float32, shape (n_rows, d)
+            Row i is the vector of row i of :attr:`meta`; a read-only memory map (nothing is read until used).
+
+        Raises
+        ------
+        KeyError
+            If ``layer`` is not stored.
+        """
         if layer not in self.layers:
             raise KeyError(f"layer {layer} is not in this store (layers {self.layers})")
         return np.load(self.path / _layer_file(layer), mmap_mode="r")
@@ -115,7 +170,8 @@ def _meta_table(sentences: Sequence[Sentence], encoded: EncodedCorpus, level: st
             word = s.words[w]
             feats = "|".join(f"{k}={v}" for k, v in word.feats.items())
             rows.append((s.lang, s.sent_id, i, w, word.form, word.lemma, word.upos, feats))
-    return pd.DataFrame(rows, columns=["language", "sentence_id", "sentence_index", "word_index", "form", "lemma", "upos", "feats"])
+    columns = ["language", "sentence_id", "sentence_index", "word_index", "form", "lemma", "upos", "feats"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def extract_to_store(
@@ -133,20 +189,33 @@ def extract_to_store(
     Parameters
     ----------
     lm : LoadedModel
+        The model.
     sentences : sequence of Sentence
         Word level uses ``Sentence.forms``; sentence level uses ``Sentence.text`` (or the joined forms).
-    root : path
-        Folder holding stores; the store goes to ``root/<name>-<key16>``.
+    root : path-like
+        Folder holding stores; the store goes to ``root/<name>-<key16>``, with ``key16`` the first 16
+        characters of :func:`cache_key`.
     options : ExtractionOptions
+        What to extract (level, pooling, layers, ...).
     name : str, optional
-        Readable part of the folder name; default: the sentences' language(s).
+        Readable part of the folder name; default: the sentences' language codes, sorted and joined by ``-``.
     shard_size : int, default 256
-        Sentences per shard, the unit of resumption.
+        Sentences per shard, the unit of resumption (each finished shard is flushed and recorded).
     progress : bool, default True
+        Show a progress bar of the sentences.
 
     Returns
     -------
     VectorStore
+        The completed store: the cached one when a store with the same key exists, else a new one
+        (resuming the finished shards of an interrupted extraction with the same plan).
+
+    Raises
+    ------
+    ValueError
+        If ``sentences`` is empty, or (sentence level) a sentence has no tokens besides the special ones.
+    ConfigError
+        If a layer of ``options.layers`` is not a hidden state of the model.
     """
     if not sentences:
         raise ValueError("no sentences to extract")
@@ -171,7 +240,9 @@ def extract_to_store(
         partial.mkdir(parents=True)
         _meta_table(sentences, encoded, options.level).to_parquet(partial / "meta.parquet", index=False)
         for layer in encoded.layers:
-            np.lib.format.open_memmap(partial / _layer_file(layer), mode="w+", dtype=np.float32, shape=(n_rows, dim)).flush()
+            np.lib.format.open_memmap(
+                partial / _layer_file(layer), mode="w+", dtype=np.float32, shape=(n_rows, dim)
+            ).flush()
         atomic_write_text(partial / "progress.json", json.dumps({"done": []}))
         atomic_write_text(partial / "plan.json", json.dumps(plan))
     done = set(json.loads((partial / "progress.json").read_text())["done"])

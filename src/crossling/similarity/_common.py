@@ -18,7 +18,13 @@ Stats = Moments | RowNormMoments
 
 @dataclass(frozen=True, eq=False)
 class ScalarResult:
-    """Base of every named result: ``value`` is the index itself, so ``float(result)`` works."""
+    """Base of every named result: ``value`` is the index itself, so ``float(result)`` works.
+
+    Attributes
+    ----------
+    value : float
+        The index; NaN (after a :class:`~crossling.exceptions.DegenerateInputWarning`) when undefined.
+    """
 
     value: float
 
@@ -27,12 +33,48 @@ class ScalarResult:
 
 
 def degenerate(message: str) -> None:
-    """Warn that an index is undefined or untrustworthy for these data (the caller returns NaN or records it)."""
+    """Warn that an index is undefined or untrustworthy for these data (the caller returns NaN or records it).
+
+    Parameters
+    ----------
+    message : str
+        What is degenerate and what the index does about it.
+
+    Warns
+    -----
+    DegenerateInputWarning
+        Always, attributed to the caller of the index (``stacklevel=3``).
+    """
     warnings.warn(message, DegenerateInputWarning, stacklevel=3)
 
 
 def as_pair(X: Any, Y: Any, *, same_width: bool = False, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Validate paired arrays X (n x p) and Y (n x q) and return them as float64."""
+    """Validate paired arrays X (n x p) and Y (n x q) and return them as float64.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+        The first representation.
+    Y : array_like, shape (n, q)
+        The second representation, row i paired with row i of X.
+    same_width : bool, default False
+        Require p == q (indices on aligned neurons or a shared space).
+    min_rows : int, default 2
+        The fewest paired rows the index needs.
+
+    Returns
+    -------
+    tuple of ndarray
+        X and Y as float64 arrays (copies only where the conversion needs one).
+
+    Raises
+    ------
+    TypeError
+        If ``Y`` is None.
+    ValueError
+        If X or Y is not 2-D, their row counts differ, ``same_width`` and p != q, there are fewer than
+        ``min_rows`` rows, or a value is NaN or Inf.
+    """
     if Y is None:
         raise TypeError("Y is required when X is an array (pass Moments alone, or both X and Y)")
     X = np.asarray(X, dtype=np.float64)
@@ -54,15 +96,35 @@ def as_pair(X: Any, Y: Any, *, same_width: bool = False, min_rows: int = 2) -> t
 
 
 def is_stats(obj: Any) -> bool:
+    """Whether ``obj`` is streamed statistics (:class:`Moments` or :class:`RowNormMoments`) rather than an array."""
     return isinstance(obj, (Moments, RowNormMoments))
 
 
 def n_layers_of(stats: Stats) -> int | None:
+    """The length of the layer axis of ``stats``, or None when it has none."""
     return stats.moments.n_layers if isinstance(stats, RowNormMoments) else stats.n_layers
 
 
 def single_layer(stats: Stats, fn: Callable[[Stats], R]) -> R:
-    """Apply a single-layer index to ``stats``, refusing multi-layer statistics (see :func:`per_layer`)."""
+    """Apply a single-layer index to ``stats``, refusing multi-layer statistics (see :func:`per_layer`).
+
+    Parameters
+    ----------
+    stats : Moments or RowNormMoments
+        Statistics without a layer axis.
+    fn : callable
+        The index on one layer's statistics.
+
+    Returns
+    -------
+    object
+        ``fn(stats)``.
+
+    Raises
+    ------
+    TypeError
+        If ``stats`` has a layer axis.
+    """
     if n_layers_of(stats) is not None:
         raise TypeError(f"these statistics hold {n_layers_of(stats)} layers and an index gives one value: call "
                         "crossling.similarity.per_layer(index, stats, **options) for one result per layer")
@@ -99,7 +161,25 @@ def per_layer(index: Callable[..., R], stats: Stats, **options: Any) -> list[R]:
 
 
 def moments_of(stats: Stats, *, min_rows: int = 2) -> Moments:
-    """The second moments inside ``stats``, checked to hold enough rows."""
+    """The second moments inside ``stats``, checked to hold enough rows.
+
+    Parameters
+    ----------
+    stats : Moments or RowNormMoments
+        Statistics of one layer.
+    min_rows : int, default 2
+        The fewest rows the index needs.
+
+    Returns
+    -------
+    Moments
+        ``stats`` itself, or the :class:`Moments` inside a :class:`RowNormMoments`.
+
+    Raises
+    ------
+    ValueError
+        If the statistics hold fewer than ``min_rows`` rows.
+    """
     m = stats.moments if isinstance(stats, RowNormMoments) else stats
     if m.n < min_rows:
         raise ValueError(f"need at least {min_rows} paired rows, these moments hold {m.n}")
@@ -107,7 +187,25 @@ def moments_of(stats: Stats, *, min_rows: int = 2) -> Moments:
 
 
 def resolve(X_or_stats: Any, Y: Any) -> Stats | None:
-    """Return the statistics object when one was given (then Y must be None), else None."""
+    """Return the statistics object when one was given (then Y must be None), else None.
+
+    Parameters
+    ----------
+    X_or_stats : array_like or Moments or RowNormMoments
+        An index's first argument.
+    Y : array_like or None
+        Its second argument.
+
+    Returns
+    -------
+    Moments or RowNormMoments or None
+        ``X_or_stats`` when it is statistics; None when it is an array (validated later by :func:`as_pair`).
+
+    Raises
+    ------
+    TypeError
+        If statistics and ``Y`` are both given.
+    """
     if is_stats(X_or_stats):
         if Y is not None:
             raise TypeError("pass either a Moments object alone or the arrays X and Y, not both")

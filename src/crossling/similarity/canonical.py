@@ -31,22 +31,26 @@ class CCAResult(ScalarResult):
     value : float
         The index: mean canonical correlation (CCA, SVCCA) or the projection-weighted mean (PWCCA);
         NaN (with a warning) when undefined.
-    correlations : ndarray, shape (k,)
-        Canonical correlations, decreasing; ``k = min(dims_x, dims_y)``.
+    correlations : ndarray of float64, shape (k,)
+        Canonical correlations in [0, 1], decreasing; ``k = min(dims_x, dims_y)``; empty when the index is
+        undefined.
     method : {"cca", "svcca", "pwcca"}
+        The function that computed the result.
     n : int
         Paired rows.
     dims_x, dims_y : int
         Dimensions of each side entering the CCA: the numerical rank of the covariance (CCA, PWCCA; all of
-        p when a ridge is used) or the principal directions kept (SVCCA).
+        p, or of q, when a ridge is used) or the principal directions kept (SVCCA; of those, only the ones
+        with variance unless a ridge is used); 0 when undefined.
     ridge : float
-        Relative ridge used (0 for exact CCA): ``C + ridge * (tr C / d) I`` replaced each covariance.
-    explained_x, explained_y : float
-        Fraction of each side's variance in the directions used (1 unless SVCCA cut directions).
-    weights : ndarray (k,) or None
-        PWCCA: the normalised projection weights of the correlations.
+        Relative ridge used (0 for exact CCA): ``C + ridge * (tr C / d) I`` replaced each covariance; NaN
+        when the index is undefined.
+    explained_x, explained_y : float, default 1.0
+        Fraction in [0, 1] of each side's variance in the directions used (1 unless SVCCA cut directions).
+    weights : ndarray of float64, shape (k,), or None
+        PWCCA: the normalised projection weights of the correlations (non-negative, summing to 1); else None.
     side : {"x", "y"} or None
-        PWCCA: the representation whose neurons the weights were computed on.
+        PWCCA: the representation whose neurons the weights were computed on; else None.
     """
 
     correlations: np.ndarray
@@ -178,6 +182,7 @@ def cca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAR
         The first representation, or the moments of one layer of the pair (omit ``Y``); for a multi-layer
         Moments use :func:`~crossling.similarity.per_layer`.
     Y : array_like (n, q), optional
+        The second representation, row i paired with row i of X (translations); omit it with statistics.
     ridge : float or None, default None
         Relative ridge: each covariance ``C`` (d x d) becomes ``C + ridge * (tr C / d) I``. ``None`` means
         none when the problem is well posed, and :data:`DEFAULT_RIDGE` (0.1) with a
@@ -188,6 +193,22 @@ def cca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CCAR
     Returns
     -------
     CCAResult
+        ``value`` the mean canonical correlation, in [0, 1]; the correlations, dimensions and ridge used.
+
+    Raises
+    ------
+    TypeError
+        If ``X_or_moments`` is statistics with a layer axis (use :func:`~crossling.similarity.per_layer`),
+        statistics and ``Y`` are both given, or an array is given without ``Y``.
+    ValueError
+        If the arrays are not 2-D, their row counts differ, there are fewer than 2 paired rows (arrays or
+        statistics), or a value is NaN or Inf; or if ``ridge`` < 0.
+
+    Warns
+    -----
+    DegenerateInputWarning
+        When a representation is constant (the index is NaN), or when the rows are too few for the
+        dimensions (``ridge=None``: the default ridge is used; ``ridge=0``: the index is NaN).
     """
     def one(s) -> CCAResult:
         m = moments_of(s)
@@ -232,11 +253,11 @@ def svcca(
 
     Parameters
     ----------
-    X_or_moments, Y
+    X_or_moments, Y : array_like or Moments or RowNormMoments
         As for :func:`cca`.
     variance : float, default 0.99
-        Keep the fewest directions whose eigenvalues sum to at least this fraction of the total variance
-        (the eigenvalues of the covariance, i.e. squared singular values of the centred data).
+        Fraction in (0, 1]: keep the fewest directions whose eigenvalues sum to at least this fraction of the
+        total variance (the eigenvalues of the covariance, i.e. squared singular values of the centred data).
     dims : int, optional
         Keep exactly this many directions per side instead (Del and Fishel's code used 20); overrides
         ``variance``.
@@ -246,8 +267,24 @@ def svcca(
     Returns
     -------
     CCAResult
-        With ``dims_x``, ``dims_y`` the directions kept and ``explained_x``, ``explained_y`` their share of
-        the variance.
+        ``value`` the mean canonical correlation in the reduced spaces, in [0, 1]; ``dims_x``, ``dims_y`` the
+        directions kept and ``explained_x``, ``explained_y`` their share of the variance.
+
+    Raises
+    ------
+    TypeError
+        If ``X_or_moments`` is statistics with a layer axis (use :func:`~crossling.similarity.per_layer`),
+        statistics and ``Y`` are both given, or an array is given without ``Y``.
+    ValueError
+        If the arrays are not 2-D, their row counts differ, there are fewer than 2 paired rows (arrays or
+        statistics), or a value is NaN or Inf; or if ``dims`` < 1 or above ``min(p, q)``, or ``dims`` is None
+        and ``variance`` is not in (0, 1], or ``ridge`` < 0.
+
+    Warns
+    -----
+    DegenerateInputWarning
+        When a representation is constant (the index is NaN), or when the rows are too few for the
+        dimensions, as for :func:`cca`.
     """
     if dims is not None and dims < 1:
         raise ValueError(f"dims must be a positive integer, got {dims}")
@@ -284,7 +321,7 @@ def pwcca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CC
 
     Parameters
     ----------
-    X_or_moments, Y
+    X_or_moments, Y : array_like or Moments or RowNormMoments
         As for :func:`cca`.
     ridge : float or None, default None
         As for :func:`cca`.
@@ -292,7 +329,23 @@ def pwcca(X_or_moments: Any, Y: Any = None, *, ridge: float | None = None) -> CC
     Returns
     -------
     CCAResult
-        With ``weights`` (summing to 1) and ``side``.
+        ``value`` the projection-weighted mean correlation, in [0, 1]; with ``weights`` (summing to 1) and
+        ``side``.
+
+    Raises
+    ------
+    TypeError
+        If ``X_or_moments`` is statistics with a layer axis (use :func:`~crossling.similarity.per_layer`),
+        statistics and ``Y`` are both given, or an array is given without ``Y``.
+    ValueError
+        If the arrays are not 2-D, their row counts differ, there are fewer than 2 paired rows (arrays or
+        statistics), or a value is NaN or Inf; or if ``ridge`` < 0.
+
+    Warns
+    -----
+    DegenerateInputWarning
+        When a representation is constant (the index is NaN), or when the rows are too few for the
+        dimensions, as for :func:`cca`, or when no canonical variate has variance (NaN).
 
     Notes
     -----

@@ -24,9 +24,11 @@ class CKAResult(ScalarResult):
         CKA; NaN (with a warning) when a representation is constant. The debiased estimate can be
         slightly negative.
     kernel : {"linear", "rbf"}
+        The kernel: :func:`linear_cka` or :func:`rbf_cka`.
     debiased : bool
         Whether HSIC was estimated with the unbiased estimator of Song et al. (2012).
     n : int
+        Paired rows.
     sigma : float or None
         RBF only: the bandwidth as a multiple of the median pairwise distance.
     bandwidth_x, bandwidth_y : float or None
@@ -107,6 +109,7 @@ def linear_cka(X_or_moments: Any, Y: Any = None, *, debiased: bool = False) -> C
         The first representation, or statistics of one layer of the pair (then omit ``Y``); for
         multi-layer statistics use :func:`~crossling.similarity.per_layer`.
     Y : array_like (n, q), optional
+        The second representation, row i paired with row i of X (translations); omit it with statistics.
     debiased : bool, default False
         Use the unbiased HSIC estimator of Song, Smola, Gretton, Bedo and Borgwardt (2012, JMLR) in all
         three HSIC terms, as in Kornblith et al. (2019). Needs n >= 4 and, from statistics, a
@@ -116,6 +119,23 @@ def linear_cka(X_or_moments: Any, Y: Any = None, *, debiased: bool = False) -> C
     Returns
     -------
     CKAResult
+        ``value`` the linear CKA, in [0, 1] (debiased: may be slightly negative).
+
+    Raises
+    ------
+    TypeError
+        If ``debiased`` and the statistics are a plain :class:`~crossling.Moments`; if ``X_or_moments`` is
+        statistics with a layer axis (use :func:`~crossling.similarity.per_layer`), statistics and ``Y`` are
+        both given, or an array is given without ``Y``.
+    ValueError
+        If the arrays are not 2-D, their row counts differ, there are fewer than 2 paired rows (4 when
+        ``debiased``; arrays or statistics), or a value is NaN or Inf.
+
+    Warns
+    -----
+    DegenerateInputWarning
+        When a representation has zero (debiased: non-positive) self-HSIC, e.g. is constant; the value is
+        NaN.
     """
     stats = resolve(X_or_moments, Y)
     if stats is None:
@@ -172,8 +192,9 @@ def rbf_cka(
     Parameters
     ----------
     X : array_like, shape (n, p)
+        The first representation.
     Y : array_like, shape (n, q)
-        Paired rows.
+        The second representation, row i paired with row i of X.
     sigma : float, default 0.8
         Bandwidth as a multiple of the median pairwise Euclidean distance (over pairs i < j, the zero
         self-distances excluded; Kornblith et al.'s code takes the median of all n^2 squared distances,
@@ -188,10 +209,27 @@ def rbf_cka(
         The median distance is exact when n <= median_rows; otherwise it is computed on a random subset of
         that many rows (drawn with ``seed``), recorded in the result.
     seed : int, default 0
+        Seed of the row subsample for the median distance (used only when n > ``median_rows``).
 
     Returns
     -------
     CKAResult
+        ``value`` the RBF CKA, in [0, 1] (debiased: may dip below 0), with the bandwidths and the median's
+        rows and seed.
+
+    Raises
+    ------
+    TypeError
+        If ``Y`` is None.
+    ValueError
+        If ``sigma`` <= 0, ``chunk_size`` < 1 or ``median_rows`` < 2; if X or Y is not 2-D, their row counts
+        differ, there are fewer than 2 paired rows (4 when ``debiased``), or a value is NaN or Inf.
+
+    Warns
+    -----
+    DegenerateInputWarning
+        When a median pairwise distance is 0 (most rows identical) or a self-HSIC is not positive; the value
+        is NaN.
     """
     X, Y = as_pair(X, Y, min_rows=4 if debiased else 2)
     if sigma <= 0 or chunk_size < 1 or median_rows < 2:

@@ -30,6 +30,7 @@ class ANCResult(ScalarResult):
     n_excluded : int
         Neurons left out because they are constant in X or in Y (their correlation is undefined).
     absolute : bool
+        Whether ``value`` averages ``|r_i|`` (True) or the signed ``r_i``.
     n : int
         Number of paired rows.
     """
@@ -85,12 +86,29 @@ def anc(X_or_moments: Any, Y: Any = None, *, absolute: bool = True) -> ANCResult
     Returns
     -------
     ANCResult
-        ``value``, the per-neuron correlations and the number of excluded (constant) neurons.
+        ``value`` (in [0, 1], or [-1, 1] with ``absolute=False``), the per-neuron correlations and the number
+        of excluded (constant) neurons.
+
+    Raises
+    ------
+    TypeError
+        If ``X_or_moments`` is statistics with a layer axis (use :func:`~crossling.similarity.per_layer`),
+        statistics and ``Y`` are both given, or an array is given without ``Y``.
+    ValueError
+        If p != q; if the arrays are not 2-D, their row counts differ, there are fewer than 2 paired rows
+        (arrays or statistics), or a value is NaN or Inf.
+
+    Warns
+    -----
+    DegenerateInputWarning
+        When neurons are constant in X or in Y and are excluded (the value is NaN when all are).
 
     Notes
     -----
     A neuron that is constant in X or in Y has no correlation; it is excluded from the mean, counted in
-    ``n_excluded`` and a :class:`~crossling.exceptions.DegenerateInputWarning` is issued.
+    ``n_excluded`` and a :class:`~crossling.exceptions.DegenerateInputWarning` is issued. So the mean is over
+    the non-constant neurons, not all p. A neuron counts as constant when its standard deviation is at most
+    1e-12 times the magnitude of its mean (so exactly 0 for a neuron of mean 0).
     """
     stats = resolve(X_or_moments, Y)
     if stats is None:

@@ -87,19 +87,28 @@ def _limits(ax, values: np.ndarray) -> None:
 def plot_index_by_layer(table: pd.DataFrame, index: str, path: str | os.PathLike, *, label: str | None = None) -> Path:
     """One index against layer: a labelled line per language pair, the mean over pairs and its +-1 sd band.
 
+    Matching accuracy also gets a dashed line at chance, 1/n, when the table has one ``n`` for it.
+
     Parameters
     ----------
     table : DataFrame
-        The study's tidy table (columns ``layer, pair, index, value``; one model).
+        The study's tidy table (columns ``layer, pair, index, value, n``, n in sentences; one model).
     index : str
-        Which index to draw.
-    path : path ending in .png
+        Which index to draw (a value of the ``index`` column).
+    path : path-like
+        The PNG file to write (must end in ``.png``); written atomically, folders created.
     label : str, optional
         Name of the index on the axis (default: ``index``).
 
     Returns
     -------
     Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If the table has no row of ``index``, or ``path`` does not end in ``.png``.
     """
     wide = _curves(table, index)
     label = label or index
@@ -129,16 +138,24 @@ def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mappi
     Parameters
     ----------
     table : DataFrame
-        The study's tidy table.
-    path : path ending in .png
-    labels : mapping, optional
-        Display name of each index.
+        The study's tidy table (columns ``layer, pair, index, value, n``; one model).
+    path : path-like
+        The PNG file to write (must end in ``.png``); written atomically, folders created.
+    labels : mapping of str to str, optional
+        Display name of each index (default: the index's name).
     indices : sequence of str, optional
-        Panels, in order (default: every index of the table, in table order).
+        Panels, in order (default: every index of the table, in table order); three panels per row.
 
     Returns
     -------
     Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If there is no index to plot, an index of ``indices`` has no row in the table, or ``path`` does not
+        end in ``.png``.
     """
     indices = list(dict.fromkeys(table["index"])) if indices is None else list(indices)
     if not indices:
@@ -168,17 +185,30 @@ def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mappi
 def plot_anc_matrix(matrix: pd.DataFrame, path: str | os.PathLike, *, languages: Sequence[str] | None = None) -> Path:
     """Language-by-language heatmap of ANC at one layer, values written in the cells.
 
+    The matrix is symmetric; a pair without a row (and the diagonal, unless given) is left blank. Cell
+    values are written when there are at most 25 languages.
+
     Parameters
     ----------
     matrix : DataFrame
-        Columns ``layer, lang_x, lang_y, value, n``, one row per unordered pair of one layer.
-    path : path ending in .png
+        Columns ``layer, lang_x, lang_y, value, n``, one row per unordered pair of one layer (``value`` the
+        ANC, ``n`` the paired sentences).
+    path : path-like
+        The PNG file to write (must end in ``.png``); written atomically, folders created.
     languages : sequence of str, optional
-        Order of the axes (default: order of first appearance).
+        Order of the axes; must include every language of the matrix (default: order of first appearance).
 
     Returns
     -------
     Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If the matrix holds more than one layer, or ``path`` does not end in ``.png``.
+    KeyError
+        If ``languages`` lacks a language of the matrix.
     """
     layers = matrix["layer"].unique()
     if len(layers) != 1:
@@ -218,12 +248,20 @@ def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
     Parameters
     ----------
     per_neuron : DataFrame
-        Columns ``layer, pair, neuron, r`` (one layer).
-    path : path ending in .png
+        Columns ``layer, pair, neuron, r`` (one layer; ``r`` the signed correlation of neuron ``neuron``
+        between the two languages of ``pair``, NaN for a constant neuron), one row per pair and neuron.
+    path : path-like
+        The PNG file to write (must end in ``.png``); written atomically, folders created.
 
     Returns
     -------
     Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If the table holds more than one layer, or ``path`` does not end in ``.png``.
     """
     layers = per_neuron["layer"].unique()
     if len(layers) != 1:
@@ -259,11 +297,15 @@ def write_similarity_figures(result: "SimilarityResult", folder: str | os.PathLi
     Parameters
     ----------
     result : SimilarityResult
+        The study's result (its ``table``, and ``anc_matrix`` and ``per_neuron`` when computed).
     folder : path-like
+        Where the PNG files go (created if missing): ``overview.png``, ``<index>.png`` per index,
+        ``anc_matrix.png``, ``per_neuron_anc.png``.
 
     Returns
     -------
     list of Path
+        The files written, in that order.
     """
     from crossling.similarity.study import INDICES
 

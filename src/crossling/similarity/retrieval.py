@@ -21,15 +21,18 @@ class RetrievalResult(ScalarResult):
     value : float
         Mean of ``x_to_y`` and ``y_to_x``.
     x_to_y, y_to_x : float
-        Share of scored rows i for which row i of the other side is the strict nearest neighbour.
+        Fraction in [0, 1] of scored rows i for which row i of the other side is the strict nearest
+        neighbour among the scored rows.
     correct_x_to_y, correct_y_to_x : ndarray of bool, shape (n_scored,)
-        Per scored row.
+        Per scored row, whether its partner was found (X -> Y, Y -> X).
     scored_rows : ndarray of int, shape (n_scored,)
         Indices (into the input rows) of the rows scored, in the order of the ``correct_*`` arrays.
     n_scored, n_fit : int
         Rows scored, and rows used to fit the Procrustes map (0 without it; never among the scored).
     metric : {"cosine", "euclidean"}
+        The similarity the neighbours were ranked by.
     procrustes : bool
+        Whether X was first mapped onto Y by an orthogonal Procrustes fit.
     seed : int or None
         Seed of the fit/score split (None without Procrustes).
     """
@@ -90,7 +93,7 @@ def retrieval_accuracy(
     seed: int = 0,
     chunk_size: int = 1024,
 ) -> RetrievalResult:
-    r"""Top-1 matching accuracy: does row i of X find row i of Y among all rows of Y, and vice versa?
+    r"""Top-1 matching accuracy: how often row i of X finds row i of Y among all rows of Y, and vice versa.
 
     .. math::
 
@@ -103,15 +106,18 @@ def retrieval_accuracy(
     Parameters
     ----------
     X : array_like, shape (n, d)
+        The first representation (e.g. sentence vectors of one language).
     Y : array_like, shape (n, d)
-        Paired rows in the same space (p == q).
+        The second, row i the partner (translation) of row i of X, in the same space (same width d).
     metric : {"cosine", "euclidean"}, default "cosine"
+        Similarity ``s``: cosine, or minus the squared Euclidean distance.
     procrustes : bool, default False
         First map X onto Y with the orthogonal Procrustes solution ``W = argmin ||X_fit W - Y_fit||_F``
         fitted on a random ``train_fraction`` of the pairs, and score only the other pairs (a fitted map is
         never scored on its own training pairs). With the cosine metric rows are normalised before fitting.
     train_fraction : float, default 0.5
-        Share of the pairs used to fit the map (Procrustes only).
+        Fraction in (0, 1) of the pairs used to fit the map, ``round(train_fraction * n)`` of them
+        (Procrustes only).
     seed : int, default 0
         Seed of the fit/score split (Procrustes only).
     chunk_size : int, default 1024
@@ -121,6 +127,18 @@ def retrieval_accuracy(
     Returns
     -------
     RetrievalResult
+        ``value`` the mean of the two directions' accuracies, in [0, 1] (chance 1/n_scored), with the
+        per-row outcomes and the split.
+
+    Raises
+    ------
+    TypeError
+        If ``Y`` is None.
+    ValueError
+        If X or Y is not 2-D, their shapes differ, there are fewer than 2 rows or a value is NaN or Inf;
+        if ``metric`` is unknown or ``chunk_size`` < 1; with the cosine metric, if a row is all zeros; with
+        Procrustes, if ``train_fraction`` is not in (0, 1) or the split leaves no fit row or fewer than 2
+        scored rows.
     """
     X, Y = as_pair(X, Y, same_width=True)
     if metric not in ("cosine", "euclidean"):

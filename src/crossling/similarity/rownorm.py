@@ -62,6 +62,11 @@ class RowNormMoments:
     av, bv : ndarray (q,) or (n_layers, q)
         ``sum_i a_i (y_i - mean_y)`` and ``sum_i b_i (y_i - mean_y)``.
 
+    Raises
+    ------
+    ValueError
+        If ``p`` or ``q`` is below 1, or ``n_layers`` is given and below 1.
+
     Notes
     -----
     Shifting the centre of X by ``dx`` and of Y by ``dy`` (``u_i -> u_i - dx``, ``v_i -> v_i - dy``, with
@@ -85,17 +90,55 @@ class RowNormMoments:
 
     @property
     def n(self) -> int:
+        """Number of rows (items) seen."""
         return self.moments.n
 
     @classmethod
     def from_arrays(cls, X: Any, Y: Any) -> "RowNormMoments":
-        """Statistics of full arrays X (n, p) and Y (n, q) (or (n_layers, n, width)) in one batch."""
+        """Statistics of full arrays X (n, p) and Y (n, q) (or (n_layers, n, width)) in one batch.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, p) or (n_layers, n, p)
+            The first representation; a 3-D array gives multi-layer statistics.
+        Y : array_like, shape (n, q) or (n_layers, n, q)
+            The second representation, rows paired with X.
+
+        Returns
+        -------
+        RowNormMoments
+            New statistics of all n rows.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not pair up, or X or Y contains NaN or Inf (as :meth:`Moments.update`).
+        """
         X, Y = np.asarray(X), np.asarray(Y)
         n_layers = X.shape[0] if X.ndim == 3 else None
         return cls(X.shape[-1], Y.shape[-1], n_layers=n_layers).update(X, Y)
 
     def update(self, X: Any, Y: Any) -> "RowNormMoments":
-        """Fold a batch of paired rows into the statistics (in place); shapes as for :meth:`Moments.update`."""
+        """Fold a batch of paired rows into the statistics (in place).
+
+        Parameters
+        ----------
+        X : array_like, shape (b, p), or (n_layers, b, p) when ``n_layers`` is set
+            A batch of b rows of the first representation (b may be 0).
+        Y : array_like, shape (b, q), or (n_layers, b, q)
+            The paired rows of the second representation (required, even when it is X).
+
+        Returns
+        -------
+        RowNormMoments
+            ``self``, updated, so calls chain.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not fit these statistics or pair up, or X or Y contains NaN or Inf (as
+            :meth:`Moments.update`). The statistics are then unchanged.
+        """
         part = RowNormMoments(self.moments.p, self.moments.q, n_layers=self.moments.n_layers)
         part.moments.update(X, Y)
         if part.n == 0:
@@ -135,7 +178,25 @@ class RowNormMoments:
         }
 
     def merge(self, other: "RowNormMoments") -> "RowNormMoments":
-        """Merge the statistics of another, disjoint set of rows into these (in place, exact)."""
+        """Merge the statistics of another, disjoint set of rows into these (in place, exact).
+
+        Both parts are re-centred at the merged means with the formulas of the class notes, then added.
+
+        Parameters
+        ----------
+        other : RowNormMoments
+            Statistics of other rows, with the same widths and layer axis; not modified.
+
+        Returns
+        -------
+        RowNormMoments
+            ``self``, now the statistics of both sets of rows.
+
+        Raises
+        ------
+        ValueError
+            If ``other`` has different widths or a different layer axis.
+        """
         mine_shape = (self.moments.p, self.moments.q, self.moments.n_layers)
         if (other.moments.p, other.moments.q, other.moments.n_layers) != mine_shape:
             raise ValueError(f"cannot merge {other!r} into {self!r}: widths or layers differ")
@@ -157,7 +218,25 @@ class RowNormMoments:
         return self
 
     def layer(self, index: int) -> "RowNormMoments":
-        """The statistics of one layer (views, not copies)."""
+        """The statistics of one layer (views, not copies).
+
+        Parameters
+        ----------
+        index : int
+            Position on the layer axis, 0 <= index < n_layers (negative counts from the end).
+
+        Returns
+        -------
+        RowNormMoments
+            Single-layer statistics (no layer axis) whose arrays are views into these.
+
+        Raises
+        ------
+        ValueError
+            If these statistics have no layer axis.
+        IndexError
+            If ``index`` is out of range.
+        """
         one = RowNormMoments(self.moments.p, self.moments.q)
         one.moments = self.moments.layer(index)
         for name in _STATS:
