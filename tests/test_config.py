@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from crossling.cli import app
-from crossling.concepts.cli import ConceptsConfig
+from crossling.concepts.run import ConceptsConfig
 from crossling.config import ModelOptions, parse_layers, resolve_layers, split_commas
 from crossling.extraction.run import ExtractConfig
 from crossling.factorization import FactorizationConfig
@@ -157,7 +157,7 @@ class _Captured(Exception):
 @pytest.mark.parametrize("command, target, extra", [
     ("extract", "crossling.cli.extract.run_extract", ["--model", "m", "--corpus", "pud:x"]),
     ("similarity", "crossling.cli.similarity.run_similarity", ["--model", "m", "--corpus", "pud:x"]),
-    ("concepts", "crossling.cli.concepts.run_concepts_study", ["--model", "m", "--corpus", "pud:x"]),
+    ("concepts", "crossling.cli.concepts.run_concepts", ["--model", "m", "--corpus", "pud:x"]),
     ("parafac2", "crossling.cli.factorization.run_factorization",
      ["--experimental", "e", "--control", "en=a", "--control", "de=b", "--corpus", "text:x"]),
 ], ids=["extract", "similarity", "concepts", "parafac2"])

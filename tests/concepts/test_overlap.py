@@ -29,9 +29,9 @@ def colap_loop(labels, langs, forms, *, theta_o, by, min_languages=2):
     overlapping = 0
     for c in concepts:
         if by == "tokens":
-            counts = Counter(l for l, lab in zip(langs, labels) if lab == c)
+            counts = Counter(lang for lang, lab in zip(langs, labels) if lab == c)
         else:
-            counts = Counter(l for l, _ in {(l, f) for l, f, lab in zip(langs, forms, labels) if lab == c})
+            counts = Counter(lang for lang, _ in {(lang, f) for lang, f, lab in zip(langs, forms, labels) if lab == c})
         total = sum(counts.values())
         overlapping += sum(1 for n in counts.values() if n / total >= theta_o - 1e-12) >= min_languages
     return 100.0 * overlapping / len(concepts)
@@ -43,7 +43,7 @@ def test_known_proportions():
     res = colap(labels, langs, forms=forms, theta_o=0.3)
     # Overlapping: 50/50, 70/30 (exactly at the threshold), 40/30/30; not 71/29, not 80/10/10.
     assert res.overlapping.tolist() == [False, True, True, False, True, False]
-    assert res.colap == pytest.approx(100 * 3 / 6)
+    assert res.colap_percent == pytest.approx(100 * 3 / 6)
     assert res.n_overlapping == 3 and res.n_concepts == 6
     assert np.allclose(res.proportions, np.array(shares)[:, [res.languages.index(x) for x in ("en", "de", "fr")]])
     # min_languages=3 asks for three languages at 30%: only the 40/30/30 concept.
@@ -60,13 +60,13 @@ def test_types_and_tokens_differ_on_repeated_forms():
     by_types = colap(labels, langs, forms=forms, theta_o=0.3, by="types")
     assert by_tokens.proportions[0].tolist() == [0.7, 0.3]
     assert by_types.proportions[0].tolist() == pytest.approx([3 / 33, 30 / 33])
-    assert by_tokens.colap == 100.0 and by_types.colap == 0.0
+    assert by_tokens.colap_percent == 100.0 and by_types.colap_percent == 0.0
 
 
 def test_same_form_in_two_languages_is_a_type_of_each():
     labels = np.zeros(4, dtype=int)
     res = colap(labels, ["en", "de", "en", "de"], forms=["Paris", "Paris", "Paris", "Paris"], by="types", theta_o=0.5)
-    assert res.proportions[0].tolist() == [0.5, 0.5] and res.colap == 100.0
+    assert res.proportions[0].tolist() == [0.5, 0.5] and res.colap_percent == 100.0
 
 
 @pytest.mark.parametrize("by", ["tokens", "types"])
@@ -80,12 +80,12 @@ def test_matches_plain_loop_on_random_clusterings(by):
     forms = np.array([f"w{x}" for x in rng.integers(0, 300, n)])
     for theta in (0.1, 0.3, 0.45):
         res = colap(labels, langs, forms=forms, theta_o=theta, by=by)
-        assert res.colap == pytest.approx(colap_loop(labels, langs, forms, theta_o=theta, by=by))
+        assert res.colap_percent == pytest.approx(colap_loop(labels, langs, forms, theta_o=theta, by=by))
 
 
 def test_empty_concepts_are_not_counted():
     res = colap(np.array([0, 0, 3, 3]), ["en", "de", "en", "en"], k=5)
-    assert res.n_concepts == 2 and res.colap == 50.0
+    assert res.n_concepts == 2 and res.colap_percent == 50.0
     assert np.isnan(res.proportions[[1, 2, 4]]).all()
 
 
@@ -98,7 +98,7 @@ def test_language_order_sets_columns():
 
 def test_single_language_warns_and_gives_zero():
     with pytest.warns(RuntimeWarning, match="no concept can overlap"):
-        assert colap([0, 1], ["en", "en"]).colap == 0.0
+        assert colap([0, 1], ["en", "en"]).colap_percent == 0.0
 
 
 @pytest.mark.parametrize(

@@ -1,112 +1,90 @@
-"""The study end to end on planted vectors: CALIGN and COLAP per layer, and the files it writes."""
+"""The study on planted vectors: CALIGN and COLAP per layer, and what the result records."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
-import pandas as pd
 import pytest
+from pydantic import ValidationError
 
-from crossling.concepts import run_concepts, write_concepts_study
+from crossling.concepts import ConceptOptions, compute_concepts
+from crossling.exceptions import ConfigError
 
-K, TYPES, REPEAT, D = 8, 8, 3, 16
-
-
-def planted_study_inputs(seed=0):
-    """Two languages with K planted concepts of TYPES word types each, REPEAT tokens per type.
-
-    layer 0: shared concept centres, a large language offset -> monolingual concepts = planted ones
-             (CALIGN 100 both ways), joint clusters split by language (COLAP 0);
-    layer 1: shared centres, no offset -> joint clusters are bilingual halves (COLAP 100), CALIGN 100;
-    layer 2: German types scattered over random centres -> German concepts are not translations (CALIGN ~0).
-    """
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(K, D)) * 20
-    concept = np.repeat(np.arange(K), TYPES * REPEAT)
-    word = np.tile(np.repeat(np.arange(TYPES), REPEAT), K)
-    en_forms = np.array([f"e{c}_{w}" for c, w in zip(concept, word)], dtype=object)
-    de_forms = np.array([f"d{c}_{w}" for c, w in zip(concept, word)], dtype=object)
-    scattered = rng.permutation(concept.reshape(K * TYPES, REPEAT)[:, 0])  # a random concept per German type
-    de_scatter = np.repeat(scattered, REPEAT)
-    n = concept.size
-
-    def noise():
-        return rng.normal(size=(n, D))
-
-    offset = np.zeros(D)
-    offset[0] = 500.0
-    en = np.stack([centres[concept] + noise(), centres[concept] + noise(), centres[concept] + noise()])
-    de = np.stack([centres[concept] + offset + noise(), centres[concept] + noise(), centres[de_scatter] + noise()])
-    dictionaries = {
-        ("en", "de"): {f"e{c}_{w}": [f"d{c}_{w}"] for c in range(K) for w in range(TYPES)},
-        ("de", "en"): {f"d{c}_{w}": [f"e{c}_{w}"] for c in range(K) for w in range(TYPES)},
-    }
-    return {"en": en.astype(np.float32), "de": de.astype(np.float32)}, {"en": en_forms, "de": de_forms}, dictionaries
+from .concepts_data import REPEAT, TYPES, K, planted_study_inputs
 
 
-@pytest.fixture(scope="module")
-def study():
-    vectors, forms, dictionaries = planted_study_inputs()
-    return run_concepts(vectors, forms, dictionaries, layer_ids=[0, 6, 12], k=K, backend="sklearn", seed=0)
-
-
-def test_calign_per_layer(study):
-    table = study.calign.set_index(["layer", "direction"])["calign"]
-    assert table[0, "en->de"] == 100.0 and table[0, "de->en"] == 100.0
-    assert table[6, "en->de"] == 100.0 and table[6, "de->en"] == 100.0
-    assert table[12, "en->de"] == 0.0 and table[12, "de->en"] == 0.0
+def test_calign_per_layer(planted_result):
+    study = planted_result
+    table = study.calign.set_index(["layer", "direction"])["calign_percent"]
+    assert table[0, "en-de"] == 100.0 and table[0, "de-en"] == 100.0
+    assert table[6, "en-de"] == 100.0 and table[6, "de-en"] == 100.0
+    assert table[12, "en-de"] == 0.0 and table[12, "de-en"] == 0.0
     assert set(study.calign["pair"]) == {"en-de"}
+    assert study.calign[["source", "target"]].drop_duplicates().values.tolist() == [["en", "de"], ["de", "en"]]
     assert (study.calign["n_eligible"] == K).all()
 
 
-def test_colap_per_layer(study):
-    table = study.colap.set_index("layer")["colap"]
+def test_colap_per_layer(planted_result):
+    study = planted_result
+    table = study.colap.set_index("layer")["colap_percent"]
     assert table[0] == 0.0 and table[6] == 100.0
-    assert study.colap["languages"].tolist() == ["en+de"] * 3
-    joint = study.concepts[6, "en+de"]
+    assert study.colap["languages"].tolist() == ["en-de"] * 3
+    joint = study.concepts[6, "en-de"]
     assert len(joint.labels) == 2 * K * TYPES * REPEAT
 
 
-def test_clusterings_and_params_record_provenance(study):
-    assert len(study.clusterings) == 3 * 3  # en, de, en+de per layer
+def test_clusterings_and_settings_are_recorded(planted_result):
+    study = planted_result
+    assert len(study.clusterings) == 3 * 3  # en, de, en-de per layer
     assert set(study.clusterings["backend"]) == {"sklearn"}
     n = K * TYPES * REPEAT
-    assert study.params["tokens"]["en"] == {"n_words": n, "n_allowed": n, "n_selected": n}
-    assert study.params["calign"]["theta_a"] == 0.8 and study.params["layer_ids"] == [0, 6, 12]
+    assert study.tokens["en"] == {"n_words": n, "n_allowed": n, "n_selected": n}
+    assert study.options.theta_a == 0.8 and study.layers == [0, 6, 12]
+    assert study.options.record()["calign"] == {"theta_a": 0.8, "n_best": 10, "size_tolerance": 0.4,
+                                                "size_rule": "symmetric", "min_types": 6}
 
 
-def test_written_outputs(study, tmp_path):
-    write_concepts_study(study, tmp_path, n_examples=2, example_layer=6)
-    for name in ("calign", "colap", "clusterings"):
-        assert (tmp_path / f"{name}.parquet").is_file() and (tmp_path / f"{name}.csv").is_file()
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "calign.parquet"), study.calign)
-    listing = pd.read_csv(tmp_path / "concepts.tsv", sep="\t")
+def test_summary_is_the_two_tables_side_by_side(planted_result):
+    summary = planted_result.summary().set_index("layer")
+    assert list(summary.columns) == ["calign_percent en-de", "calign_percent de-en", "colap_percent en-de"]
+    for row in planted_result.calign.itertuples():
+        assert summary.loc[row.layer, f"calign_percent {row.direction}"] == row.calign_percent
+    for row in planted_result.colap.itertuples():
+        assert summary.loc[row.layer, f"colap_percent {row.languages}"] == row.colap_percent
+
+
+def test_listing_counts_every_token(planted_result):
+    listing = planted_result.listing()
     assert list(listing.columns) == ["layer", "clustering", "concept", "language", "word", "count"]
-    records = json.loads((tmp_path / "concepts.json").read_text(encoding="utf-8"))
-    # JSON and TSV describe the same concepts: tokens per concept agree.
-    tsv_tokens = listing.groupby(["layer", "clustering", "concept"])["count"].sum().to_dict()
-    assert {(r["layer"], r["clustering"], r["concept"]): r["n_tokens"] for r in records} == tsv_tokens
-    one = next(r for r in records if r["layer"] == 6 and r["clustering"] == "en+de")
-    assert set(one["words"]) == {"en", "de"} and all(n == REPEAT for n in one["words"]["en"].values())
-    assert (tmp_path / "calign.png").stat().st_size > 1000 and (tmp_path / "colap.png").stat().st_size > 1000
-    assert (tmp_path / "aligned_examples.png").read_bytes()[:4] == b"\x89PNG"
-    md = (tmp_path / "aligned_examples.md").read_text(encoding="utf-8")
-    assert "## en -> de: CALIGN 100.0% (8 of 8)" in md and "✓" in md
-    assert sum(line.startswith("| en concept") for line in md.splitlines()) == 2  # n_examples per direction
+    tokens = listing.groupby(["layer", "clustering"])["count"].sum()
+    assert tokens[6, "en"] == K * TYPES * REPEAT and tokens[6, "en-de"] == 2 * K * TYPES * REPEAT
 
 
 def test_colap_only_and_bad_inputs():
     vectors, forms, _ = planted_study_inputs()
-    res = run_concepts(vectors, forms, {}, colap_sets=[["en", "de"]], k=K, backend="sklearn")
+    options = ConceptOptions(k=K, backend="sklearn")
+    res = compute_concepts(vectors, forms, {}, colap_sets=[["en", "de"]], options=options)
     assert res.calign.empty and len(res.colap) == 3
     with pytest.raises(ValueError, match="nothing to compute"):
-        run_concepts(vectors, forms, {}, k=K)
+        compute_concepts(vectors, forms, {}, options=ConceptOptions(k=K))
     with pytest.raises(ValueError, match=r"\['fr'\]"):
-        run_concepts(vectors, forms, {("en", "fr"): {}}, k=K)
-    with pytest.raises(ValueError, match="fewer than k"):
-        run_concepts(vectors, forms, {("en", "de"): {}}, k=1000)
+        compute_concepts(vectors, forms, {("en", "fr"): {}}, options=ConceptOptions(k=K))
+    with pytest.raises(ConfigError, match="fewer than k"):
+        compute_concepts(vectors, forms, {("en", "de"): {}}, options=ConceptOptions(k=1000))
     with pytest.raises(ValueError, match="3 distinct layer"):
-        run_concepts(vectors, forms, {("en", "de"): {}}, layer_ids=[0, 1], k=K)
+        compute_concepts(vectors, forms, {("en", "de"): {}}, layers=[0, 1], options=ConceptOptions(k=K))
     with pytest.raises(ValueError, match="forms"):
-        run_concepts(vectors, {"en": forms["en"][:-1], "de": forms["de"]}, {("en", "de"): {}}, k=K)
+        compute_concepts(vectors, {"en": forms["en"][:-1], "de": forms["de"]}, {("en", "de"): {}},
+                         options=ConceptOptions(k=K))
+    with pytest.raises(ConfigError, match="at least two languages"):
+        compute_concepts(vectors, forms, {}, colap_sets=[["en", "en"]], options=options)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"k": 0}, "greater than or equal to 1"), ({"theta_a": 0}, "greater than 0"), ({"theta_o": 1.5}, "less than"),
+    ({"size_tolerance": -0.1}, "greater than or equal to 0"), ({"backend": "kmeans"}, "'auto'"),
+    ({"colap_by": "words"}, "'tokens'"), ({"max_per_type": 0}, "greater than or equal to 1"),
+])
+def test_options_are_checked_once(bad, match):
+    with pytest.raises(ValidationError, match=match):
+        ConceptOptions(**bad)
+    with pytest.raises(ValidationError, match="frozen"):
+        ConceptOptions().k = 3

@@ -6,7 +6,7 @@ import typer
 
 from crossling.cli import app
 from crossling.cli._build import config_command
-from crossling.concepts.cli import ConceptsConfig, run_concepts_study, summary_table
+from crossling.concepts.run import ConceptsConfig, run_concepts
 
 __all__: list[str] = []  # a command, registered on the app: not a Python API
 
@@ -18,9 +18,9 @@ def concepts(config: ConceptsConfig) -> None:
     Extracts word representations of every language from all layers (cached vector stores), builds
     translation dictionaries from eflomal word alignments of the same corpus, clusters each layer's tokens
     into K concepts and measures how many concepts align across languages (CALIGN, both directions) and how
-    many mix languages when clustered jointly (COLAP). Writes tables, concept listings, figures,
-    manifest.json and a report section (see `crossling report`).
+    many mix languages when clustered jointly (COLAP), both in percent. Writes tables, concept listings,
+    figures, manifest.json and a report section (see `crossling report`).
     """
-    run = run_concepts_study(config)
-    typer.echo(summary_table(run.study).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    run = run_concepts(config)
+    typer.echo(run.result.summary().to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     typer.echo(f"results in {run.out} ({run.manifest['seconds']['total']:.0f} s)")

@@ -7,7 +7,10 @@
 - :func:`calign` -> :class:`CalignResult`: share of a language's concepts with a translation-equivalent
   concept in another language.
 - :func:`colap` -> :class:`ColapResult`: share of jointly clustered concepts mixing languages.
-- :func:`run_concepts` -> :class:`ConceptsStudy`, :func:`write_concepts_study`: the study per layer.
+- :func:`compute_concepts` -> :class:`ConceptsResult`, settings :class:`ConceptOptions`: the study on given
+  vectors, per layer (tables only). ``crossling.concepts.run.run_concepts`` runs it end to end from a
+  corpus and a model and writes the results; ``crossling.concepts.plots`` and ``crossling.concepts.report``
+  draw its figures and its report section.
 """
 
 from crossling.concepts.alignment import SIZE_RULES, CalignResult, calign
@@ -22,7 +25,7 @@ from crossling.concepts.dictionary import (
     symmetrise,
 )
 from crossling.concepts.overlap import COUNT_UNITS, ColapResult, colap
-from crossling.concepts.study import ConceptsStudy, concept_listing, run_concepts, write_concepts_study
+from crossling.concepts.study import ConceptOptions, ConceptsResult, compute_concepts
 
 __all__ = [
     "BACKENDS",
@@ -31,8 +34,9 @@ __all__ = [
     "SYMMETRISATIONS",
     "CalignResult",
     "ColapResult",
+    "ConceptOptions",
     "Concepts",
-    "ConceptsStudy",
+    "ConceptsResult",
     "TranslationDictionary",
     "WordAlignment",
     "align_words",
@@ -40,12 +44,10 @@ __all__ = [
     "calign",
     "cluster_concepts",
     "colap",
-    "concept_listing",
+    "compute_concepts",
     "inertia",
     "kmeans_plusplus",
     "lexical_translations",
-    "run_concepts",
     "select_tokens",
     "symmetrise",
-    "write_concepts_study",
 ]

@@ -49,8 +49,8 @@ class CalignResult:
     Attributes
     ----------
     source_lang, target_lang : str or None
-    calign : float
-        Percentage of eligible source concepts aligned to at least one target concept (NaN, with a
+    calign_percent : float
+        Percentage (0-100) of eligible source concepts aligned to at least one target concept (NaN, with a
         warning, when no source concept is eligible).
     n_aligned, n_eligible, n_source_concepts, n_target_concepts : int
     pairs : ndarray of shape (m, 2), int64
@@ -66,7 +66,7 @@ class CalignResult:
 
     source_lang: str | None
     target_lang: str | None
-    calign: float
+    calign_percent: float
     n_aligned: int
     n_eligible: int
     n_source_concepts: int
@@ -113,6 +113,14 @@ def calign(
     Returns
     -------
     CalignResult
+
+    Raises
+    ------
+    ValueError
+        For a threshold out of range, an unknown ``size_rule``, no concepts, or a dictionary of other
+        languages (see :func:`translation_mapping`).
+    TypeError
+        For a threshold that is not a number, or a concept given as a string.
     """
     theta_a = check_fraction("theta_a", theta_a)
     size_tolerance = check_fraction("size_tolerance", size_tolerance, allow_zero=True)
@@ -178,8 +186,27 @@ def translation_mapping(
 ) -> dict[str, Sequence[str]]:
     """Source word -> its first ``n_best`` translations, from a dictionary object or a plain mapping.
 
-    A :class:`TranslationDictionary` must translate ``source_lang`` into ``target_lang`` (when given)
-    and must have kept at least ``n_best`` translations per word.
+    Parameters
+    ----------
+    dictionary : TranslationDictionary or mapping of str to sequence of str
+        Translations, best first.
+    n_best : int
+        Translations kept per word.
+    source_lang, target_lang : str, optional
+        The direction expected; a :class:`TranslationDictionary` must translate ``source_lang`` into
+        ``target_lang`` (when given).
+
+    Returns
+    -------
+    dict of str to sequence of str
+
+    Raises
+    ------
+    ValueError
+        When a dictionary's languages are not the ones given, or it kept fewer than ``n_best``
+        translations per word.
+    TypeError
+        When ``dictionary`` is neither, or a word's translations are a string rather than a sequence.
     """
     if isinstance(dictionary, TranslationDictionary):
         sides = (("source", source_lang, dictionary.source_lang), ("target", target_lang, dictionary.target_lang))

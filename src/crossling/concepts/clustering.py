@@ -84,6 +84,7 @@ class Concepts:
 
     @property
     def k(self) -> int:
+        """The number of concepts (rows of ``centroids``)."""
         return int(self.centroids.shape[0])
 
     @property
@@ -92,7 +93,23 @@ class Concepts:
         return tuple(pd.unique(self.languages))
 
     def types(self, language: str | None = None) -> list[frozenset[str]]:
-        """Per concept (index = concept id), its distinct word forms, of one language or of all."""
+        """Per concept (index = concept id), its distinct word forms, of one language or of all.
+
+        Parameters
+        ----------
+        language : str, optional
+            Only the forms of this language's tokens (a joint clustering mixes languages); default all.
+
+        Returns
+        -------
+        list of frozenset of str
+            Length k; a concept without tokens (of that language) has an empty set.
+
+        Raises
+        ------
+        ValueError
+            When no token is of ``language``.
+        """
         mask = np.ones(len(self.labels), dtype=bool) if language is None else self.languages == language
         if language is not None and not mask.any():
             raise ValueError(f"no token of language {language!r}; languages are {self.language_order}")
@@ -102,7 +119,14 @@ class Concepts:
         return [frozenset(s) for s in out]
 
     def counts(self) -> pd.DataFrame:
-        """Tidy token counts: columns ``concept, language, word, count``, most frequent word first."""
+        """Tidy token counts of every concept.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``concept, language, word, count``; ordered by concept and language, most frequent word
+            first (ties by the word).
+        """
         df = pd.DataFrame({"concept": self.labels, "language": self.languages, "word": self.forms})
         counts = df.value_counts().rename("count").reset_index()
         order = counts.sort_values(["concept", "language", "count", "word"], ascending=[True, True, False, True])
@@ -192,6 +216,20 @@ def cluster_concepts(
     Returns
     -------
     Concepts
+
+    Raises
+    ------
+    ValueError
+        For vectors that are not 2-D or not finite, forms or languages of another length, fewer tokens than
+        ``k``, an unknown backend, ``k`` or ``max_iter`` below 1, a negative ``tol``, or too many tokens
+        for Ward.
+    ImportError
+        When ``backend="faiss"`` and faiss is not installed.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When K-means stopped at ``max_iter`` before meeting ``tol``.
     """
     X = np.ascontiguousarray(vectors, dtype=np.float32)
     if X.ndim != 2:
@@ -249,7 +287,21 @@ def cluster_concepts(
 
 
 def inertia(X: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> float:
-    """sum_i ||x_i - c_{labels_i}||^2 accumulated in float64 (chunked: no n x d float64 copy)."""
+    """sum_i ||x_i - c_{labels_i}||^2 accumulated in float64 (chunked: no n x d float64 copy).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        The tokens.
+    labels : ndarray of shape (n,), int
+        Each token's concept.
+    centroids : ndarray of shape (k, d)
+        The concept centres.
+
+    Returns
+    -------
+    float
+    """
     total = 0.0
     for start in range(0, X.shape[0], _CHUNK):
         diff = X[start : start + _CHUNK].astype(np.float64) - centroids[labels[start : start + _CHUNK]]

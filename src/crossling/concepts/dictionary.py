@@ -113,17 +113,51 @@ class TranslationDictionary:
         return int(self.table["source"].nunique())
 
     def as_mapping(self, n_best: int | None = None) -> dict[str, tuple[str, ...]]:
-        """Map each source word to its best ``n_best`` (default: all kept) translations, best first."""
+        """Map each source word to its best ``n_best`` translations, best first.
+
+        Parameters
+        ----------
+        n_best : int, optional
+            Translations per word; default all kept (``self.n_best``).
+
+        Returns
+        -------
+        dict of str to tuple of str
+        """
         n = self.n_best if n_best is None else check_count("n_best", n_best, minimum=1)
         kept = self.table.groupby("source", sort=False).head(n)
         return {s: tuple(g) for s, g in kept.groupby("source", sort=False)["target"]}
 
     def translations(self, word: str) -> tuple[str, ...]:
-        """The kept translations of ``word``, best first (empty when it is not in the dictionary)."""
+        """The kept translations of ``word``, best first.
+
+        Parameters
+        ----------
+        word : str
+
+        Returns
+        -------
+        tuple of str
+            Empty when ``word`` is not in the dictionary.
+        """
         return tuple(self.table.loc[self.table["source"] == word, "target"])
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the dictionary as TSV (``# key=value`` comment lines with its provenance, then a header)."""
+        """Write the dictionary as TSV (``# key=value`` comment lines with its provenance, then a header).
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        ValueError
+            When a word contains a tab or a newline (the file could not be read back).
+        """
         for col in ("source", "target"):
             bad = self.table[col].str.contains(r"[\t\n\r]", regex=True)
             if bad.any():
@@ -154,7 +188,25 @@ class TranslationDictionary:
         languages and ``n_best``); an optional header line ``source<TAB>target...`` is skipped. Without a
         ``prob`` column the file order ranks a word's translations (earlier is better); with it they are
         ordered by decreasing probability (file order breaks ties). Keyword arguments override the
-        comments; ``n_best`` defaults to the file's value, else 10.
+        comments.
+
+        Parameters
+        ----------
+        path : path-like
+        source_lang, target_lang : str, optional
+            The dictionary's languages; default the file's ``# source_lang=`` and ``# target_lang=``.
+        n_best : int, optional
+            Translations kept per word; default the file's ``# n_best=``, else 10.
+
+        Returns
+        -------
+        TranslationDictionary
+
+        Raises
+        ------
+        ValueError
+            When a line does not have 2 to 4 fields, a word is empty, a probability is not in [0, 1], a
+            count is not a non-negative integer, a pair is listed twice, or the languages are not known.
         """
         path = Path(path)
         meta: dict[str, str] = {}
@@ -242,6 +294,11 @@ def symmetrise(
     -------
     ndarray of shape (m, 2), int64
         The merged links, sorted.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, or a link outside the sentence pair.
     """
     check_choice("method", method, SYMMETRISATIONS)
     fwd, rev = set(map(tuple, forward)), set(map(tuple, reverse))
@@ -301,6 +358,16 @@ def align_words(
     Returns
     -------
     WordAlignment
+
+    Raises
+    ------
+    ValueError
+        For an unknown symmetrisation, sides with different numbers of sentences, or no pair with words on
+        both sides.
+    ImportError
+        When eflomal is not installed.
+    RuntimeError
+        When eflomal returns another number of link lines than sentence pairs.
 
     Notes
     -----
@@ -390,6 +457,11 @@ def lexical_translations(
     -------
     TranslationDictionary
         Ties in probability are broken by the target form (so the result is deterministic).
+
+    Raises
+    ------
+    ValueError
+        When ``n_best`` is below 1 or the alignment has no links.
     """
     n_best = check_count("n_best", n_best, minimum=1)
     src_sents, tgt_sents = (alignment.target, alignment.source) if reverse else (alignment.source, alignment.target)
@@ -426,7 +498,20 @@ def build_dictionaries(
 ) -> tuple[TranslationDictionary, TranslationDictionary]:
     """Align a parallel corpus once and return both dictionaries, source->target and target->source.
 
-    See :func:`align_words` and :func:`lexical_translations` for the parameters.
+    Parameters
+    ----------
+    source, target : sequence of sequence of str
+        Parallel sentences as token lists (see :func:`align_words`).
+    source_lang, target_lang : str
+        Their languages.
+    n_best : int, default 10
+        Translations kept per word.
+    symmetrisation : {"grow-diag-final", "intersection"}, default "grow-diag-final"
+
+    Returns
+    -------
+    tuple of TranslationDictionary
+        (source -> target, target -> source).
     """
     alignment = align_words(source, target, symmetrisation=symmetrisation)
     forward = lexical_translations(alignment, source_lang=source_lang, target_lang=target_lang, n_best=n_best)

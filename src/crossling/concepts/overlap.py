@@ -38,8 +38,8 @@ class ColapResult:
     ----------
     languages : tuple of str
         Column order of ``proportions``.
-    colap : float
-        Percentage of non-empty concepts that overlap.
+    colap_percent : float
+        Percentage (0-100) of non-empty concepts that overlap.
     n_overlapping, n_concepts : int
         Overlapping concepts, and non-empty concepts (the denominator).
     overlapping : ndarray of shape (k,), bool
@@ -50,7 +50,7 @@ class ColapResult:
     """
 
     languages: tuple[str, ...]
-    colap: float
+    colap_percent: float
     n_overlapping: int
     n_concepts: int
     overlapping: np.ndarray
@@ -92,6 +92,15 @@ def colap(
     Returns
     -------
     ColapResult
+
+    Raises
+    ------
+    ValueError
+        For a threshold out of range, labels that are not non-negative integers, arrays of different
+        lengths, ``k`` below the largest label, languages missing from ``language_order``, or
+        ``by="types"`` without forms.
+    TypeError
+        For a threshold that is not a number.
     """
     theta_o = check_fraction("theta_o", theta_o)
     by = check_choice("by", by, COUNT_UNITS)

@@ -1,8 +1,9 @@
-"""``crossling concepts`` end to end on a tiny random model and real PUD sentences.
+"""``crossling concepts`` end to end on a tiny random model and real PUD sentences, and what the run writes.
 
 The numbers in the written tables are recomputed from the written files with plain loops (CALIGN from
 concepts.tsv and the dictionary TSVs, COLAP from concepts.tsv, token counts from the store's word forms),
-so the files are checked against each other and against the textbook definitions.
+so the files are checked against each other and against the textbook definitions. The options are checked
+before any work: a bad value stops the command with one line naming its flag.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from tiny_models import build_tiny
 from typer.testing import CliRunner
 
 from crossling.cli import app
-from crossling.concepts import WordAlignment, calign
-from crossling.concepts.cli import ConceptsConfig, _aligned_tokens, run_concepts_study
+from crossling.cli._build import field_docs
+from crossling.concepts import ConceptOptions, WordAlignment, calign
+from crossling.concepts.run import ConceptsConfig, _aligned_tokens, run_concepts, write_concepts_tables
 from crossling.data.corpus import corpus_checksum, load_corpus
+from crossling.exceptions import AlignmentError, ConfigError
 from crossling.report import write_report
+
+from .concepts_data import REPEAT
 
 N_SENTENCES, K, LAYERS = 40, 12, [0, 2]
 
@@ -92,22 +97,22 @@ def concept_types(listing, layer, clustering):
 def test_tables_figures_and_files(first_run):
     for name in ("calign", "colap", "clusterings", "summary"):
         assert (first_run / f"{name}.parquet").is_file() and (first_run / f"{name}.csv").is_file()
-    for name in ("config.yaml", "concepts.tsv", "concepts.json", "aligned_examples.md", "params.json",
+    for name in ("config.yaml", "concepts.tsv", "concepts.json", "aligned_examples.md",
                  "manifest.json", "report.json", "dictionaries/en-de.tsv", "dictionaries/de-en.tsv"):
         assert (first_run / name).is_file(), name
     for name in ("calign.png", "colap.png"):
-        assert (first_run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (first_run / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     calign = read(first_run, "calign")
-    assert list(zip(calign["layer"], calign["direction"])) == [(0, "en->de"), (0, "de->en"), (2, "en->de"), (2, "de->en")]
-    assert (calign["n_source_concepts"] == K).all() and calign["calign"].between(0, 100).all()
+    assert list(zip(calign["layer"], calign["direction"])) == [(0, "en-de"), (0, "de-en"), (2, "en-de"), (2, "de-en")]
+    assert (calign["n_source_concepts"] == K).all() and calign["calign_percent"].between(0, 100).all()
     colap = read(first_run, "colap")
-    assert colap["layer"].tolist() == LAYERS and (colap["languages"] == "en+de").all()
+    assert colap["layer"].tolist() == LAYERS and (colap["languages"] == "en-de").all()
     # The per-layer summary is the two tidy tables side by side.
     summary = read(first_run, "summary").set_index("layer")
     for row in calign.itertuples():
-        assert summary.loc[row.layer, f"calign {row.direction}"] == row.calign
+        assert summary.loc[row.layer, f"calign_percent {row.direction}"] == row.calign_percent
     for row in colap.itertuples():
-        assert summary.loc[row.layer, f"colap {row.languages}"] == row.colap
+        assert summary.loc[row.layer, f"colap_percent {row.languages}"] == row.colap_percent
     clusterings = read(first_run, "clusterings")
     assert len(clusterings) == 3 * len(LAYERS) and clusterings["converged"].all()
     assert set(clusterings["backend"]) == {"faiss"} and (clusterings["k"] == K).all()
@@ -122,11 +127,11 @@ def test_token_counts_follow_the_selection_rule(first_run, pud):
     for lang in ("en", "de"):
         forms = pd.read_parquet(f"{stores[lang]['path']}/meta.parquet")["form"]
         expected[lang] = sum(min(n, 15) for n in Counter(forms).values())
-        assert stores[lang]["n_words"] == len(forms)
+        assert stores[lang]["n_rows"] == len(forms)
     for layer in LAYERS:
         assert clusterings.loc[(layer, "en"), "n_tokens"] == expected["en"]
         assert clusterings.loc[(layer, "de"), "n_tokens"] == expected["de"]
-        assert clusterings.loc[(layer, "en+de"), "n_tokens"] == expected["en"] + expected["de"]
+        assert clusterings.loc[(layer, "en-de"), "n_tokens"] == expected["en"] + expected["de"]
 
 
 @pytest.mark.slow
@@ -138,14 +143,14 @@ def test_calign_and_colap_match_plain_loops_over_the_files(first_run):
         value, eligible = plain_calign(concept_types(listing, row.layer, row.source),
                                        concept_types(listing, row.layer, row.target), translations,
                                        theta_a=0.8, tolerance=0.4, min_types=6)
-        assert (row.calign, row.n_eligible) == (pytest.approx(value), eligible)
+        assert (row.calign_percent, row.n_eligible) == (pytest.approx(value), eligible)
     for row in read(first_run, "colap").itertuples():
-        joint = listing[(listing["layer"] == row.layer) & (listing["clustering"] == "en+de")]
+        joint = listing[(listing["layer"] == row.layer) & (listing["clustering"] == "en-de")]
         shares = joint.pivot_table(index="concept", columns="language", values="count", aggfunc="sum", fill_value=0)
         shares = shares.div(shares.sum(axis=1), axis=0)
         overlapping = int(((shares >= 0.3).sum(axis=1) >= 2).sum())
         assert (row.n_overlapping, row.n_concepts) == (overlapping, len(shares))
-        assert row.colap == pytest.approx(100.0 * overlapping / len(shares))
+        assert row.colap_percent == pytest.approx(100.0 * overlapping / len(shares))
 
 
 @pytest.mark.slow
@@ -156,15 +161,18 @@ def test_manifest_records_provenance(first_run, pud):
         store = manifest["stores"][lang]
         assert store["corpus_checksum"] == corpus_checksum(corpus[lang][:N_SENTENCES])
         assert store["path"].endswith(store["key"][:16]) and store["n_sentences"] == N_SENTENCES
-    assert manifest["model"]["fingerprint"] and manifest["extraction"]["pooling"] == "last"
+    assert manifest["models"]["model"]["fingerprint"] and manifest["extraction"]["pooling"] == "last"
     assert manifest["extraction"]["level"] == "word" and manifest["layers"] == LAYERS
-    assert manifest["seed"] == 0 and manifest["clustering"]["k"] == K and manifest["backends_used"] == ["faiss"]
+    assert manifest["seeds"] == {"token_selection": 0, "clustering": 0}
+    assert manifest["clustering"]["k"] == K and manifest["backends_used"] == ["faiss"]
     assert manifest["calign"] == {"theta_a": 0.8, "n_best": 10, "size_tolerance": 0.4, "size_rule": "symmetric",
                                   "min_types": 6}
     assert manifest["colap"]["theta_o"] == 0.3 and manifest["colap"]["sets"] == [["en", "de"]]
     assert manifest["word_alignment"]["deterministic"] is False
     assert manifest["dictionaries"]["en-de"]["aligner"].startswith("eflomal")
-    assert manifest["convergence"]["not_converged"] == 0
+    assert manifest["diagnostics"]["convergence"]["not_converged"] == 0
+    assert manifest["pivot"] == "en" and manifest["directions"] == ["en-de", "de-en"]
+    assert manifest["corpus"]["sentences"] == {"en": N_SENTENCES, "de": N_SENTENCES}
     assert {"faiss-cpu", "scikit-learn", "eflomal", "torch"} <= set(manifest["versions"])
 
 
@@ -172,7 +180,7 @@ def test_manifest_records_provenance(first_run, pud):
 def test_report_section_renders(first_run):
     section = json.loads((first_run / "report.json").read_text())
     assert section["provenance"] == "manifest.json"
-    assert [f["file"] for f in section["figures"]][:2] == ["calign.png", "colap.png"]
+    assert [f["file"] for f in section["figures"]][:2] == ["figures/calign.png", "figures/colap.png"]
     assert all(len(f["reading"]) > 100 for f in section["figures"])
     html = write_report(first_run).read_text()
     assert "Latent-concept alignment" in html and html.count("data:image/png;base64") == len(section["figures"])
@@ -183,7 +191,7 @@ def test_saved_dictionaries_reproduce_the_run_and_the_stores_are_reused(first_ru
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump({
         "model": str(tiny_dir), "corpus": f"pud:{pud}", "languages": ["en", "de"], "limit": N_SENTENCES,
-        "layers": LAYERS, "k": K, "store_dir": str(first_run / "stores")}))
+        "layers": LAYERS, "k": K}))
     out = tmp_path / "run2"
     result = runner.invoke(app, ["concepts", "--config", str(config), "--out", str(out),
                                  "--dictionary", f"en-de={first_run / 'dictionaries' / 'en-de.tsv'}",
@@ -209,7 +217,7 @@ def test_loose_thresholds_on_the_real_concepts_agree_with_the_plain_loop(first_r
         res = calign([types_s.get(c, set()) for c in range(K)], [types_t.get(c, set()) for c in range(K)],
                      translations, theta_a=0.3, size_tolerance=1.0)
         value, eligible = plain_calign(types_s, types_t, translations, theta_a=0.3, tolerance=1.0, min_types=6)
-        assert (res.calign, res.n_eligible) == (pytest.approx(value), eligible)
+        assert (res.calign_percent, res.n_eligible) == (pytest.approx(value), eligible)
         values.append(value)
     assert max(values) > 0
 
@@ -221,7 +229,7 @@ def test_aligned_tokens_are_those_with_a_link():
     metas = {"en": pd.DataFrame({"sentence_index": [0, 0, 0, 1, 1], "word_index": [0, 1, 2, 0, 1]}),
              # a word without a vector is not in the store: de sentence 1 word 0 is missing
              "de": pd.DataFrame({"sentence_index": [0, 0, 1], "word_index": [0, 1, 1]})}
-    keep = _aligned_tokens({("en", "de"): alignment}, metas, "en")
+    keep = _aligned_tokens({("en", "de"): alignment}, metas)
     assert keep["en"].tolist() == [True, False, True, False, True]
     assert keep["de"].tolist() == [True, True, True]
 
@@ -234,11 +242,115 @@ def test_bad_settings_are_rejected(tiny_dir, pud, tmp_path):
         ConceptsConfig(**base, colap_sets="en")
     with pytest.raises(ValueError, match="Extra inputs"):
         ConceptsConfig.resolve(None, **base, theta=0.5)
-    with pytest.raises(ValueError, match="pivot language 'en'"):
-        run_concepts_study(ConceptsConfig(**base, languages=["de", "fr"]), progress=False)
-    with pytest.raises(ValueError, match="not a CALIGN direction"):
-        run_concepts_study(ConceptsConfig(**base, languages=["en", "de"], dictionaries=[f"de-fr={pud}"]),
-                           progress=False)
-    with pytest.raises(ValueError, match="at least two"):
-        run_concepts_study(ConceptsConfig(**base, languages=["en"]), progress=False)
-    assert ConceptsConfig(**base, colap_sets="en+de,en+de+fr").colap_sets == [["en", "de"], ["en", "de", "fr"]]
+    with pytest.raises(ConfigError, match="pivot language 'en'"):
+        run_concepts(ConceptsConfig(**base, languages=["de", "fr"]), progress=False)
+    with pytest.raises(ConfigError, match="not a CALIGN direction"):
+        run_concepts(ConceptsConfig(**base, languages=["en", "de"], dictionaries=[f"de-fr={pud}"]), progress=False)
+    with pytest.raises(ConfigError, match="at least two"):
+        run_concepts(ConceptsConfig(**base, languages=["en"]), progress=False)
+    with pytest.raises(ConfigError, match=r"--colap-sets names languages \['fr'\]"):
+        run_concepts(ConceptsConfig(**base, languages=["en", "de"], colap_sets="en-fr"), progress=False)
+    with pytest.raises(ConfigError, match="UD treebanks are not parallel"):
+        run_concepts(ConceptsConfig(**{**base, "corpus": f"ud:{pud}"}), progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+class _Stop(Exception):
+    """Stops a run at the extraction, once the options it was given are seen."""
+
+
+def test_the_model_is_checked_and_the_extraction_gets_the_options(tiny_dir, pud, tmp_path, monkeypatch,
+                                                                   crossling_home):
+    base = {"model": str(tiny_dir), "corpus": f"pud:{pud}", "languages": "de,en", "limit": 5, "k": 5,
+            "out": tmp_path / "x"}
+    with pytest.raises(ConfigError, match=r"layers \[7\] out of range: the hidden states available are 0..2"):
+        run_concepts(ConceptsConfig(**base, layers=[0, 7]), progress=False)
+    with pytest.raises(ConfigError, match=r"example_layer 1 is not among the layers analysed \[0, 2\]"):
+        run_concepts(ConceptsConfig(**base, layers=[0, 2], example_layer=1), progress=False)
+    seen = []
+
+    def extract(lm, corpus, options, store_dir, **kwargs):
+        seen.append((list(corpus), options, store_dir))
+        raise _Stop
+
+    monkeypatch.setattr("crossling.extraction.run.extract_stores", extract)
+    with pytest.raises(_Stop):
+        run_concepts(ConceptsConfig(**base, prefix="query: ", pooling="mean", example_layer=-1), progress=False)
+    languages, options, store_dir = seen[0]
+    assert languages == ["en", "de"]  # the pivot first
+    assert (options.level, options.pooling, options.prefix, options.layers) == ("word", "mean", "query: ", None)
+    assert store_dir == crossling_home / "stores"
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("value", ["en+de,en+de+fr", "en-de,en-de-fr", " en-de , en+de-fr ,", ["en-de", "en-de-fr"],
+                                   [["en", "de"], ["en", "de", "fr"]]])
+def test_colap_sets_read_labels_or_lists(value, tmp_path):
+    config = ConceptsConfig(model="m", corpus="pud:x", out=tmp_path, colap_sets=value)
+    assert config.colap_sets == [["en", "de"], ["en", "de", "fr"]]
+
+
+def test_every_option_has_help_and_the_concept_options_are_one_declaration(tmp_path):
+    docs = field_docs(ConceptsConfig)
+    assert {name for name in ConceptsConfig.model_fields if not docs.get(name)} == set()
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"model": "m", "corpus": "pud:x", "out": "o", "k": 50, "theta_o": 0.5,
+                                    "max_per_type": None}))
+    config = ConceptsConfig.resolve(path, seed=3)
+    assert config.concept_options() == ConceptOptions(k=50, theta_o=0.5, max_per_type=None, seed=3)
+    assert ConceptOptions().model_dump() == dict(
+        k=600, backend="auto", seed=0, max_iter=100, tol=1e-4, min_count=1, max_per_type=15, theta_a=0.8, n_best=10,
+        size_tolerance=0.4, size_rule="symmetric", min_types=6, theta_o=0.3, colap_by="tokens")
+    result = runner.invoke(app, ["concepts", "--help"], env={"COLUMNS": "200"})
+    for flag in ("--max-iter", "--tol", "--min-types", "--n-examples", "--example-layer", "--symmetrisation",
+                 "--prefix", "--dictionary", "--colap-sets", "--store-dir", "--seed"):
+        assert flag in result.output, flag
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--k", "0"], "Error: --k: Input should be greater than or equal to 1 (got 0)"),
+    (["--theta-a", "1.5"], "Error: --theta-a: Input should be less than or equal to 1 (got 1.5)"),
+    (["--n-examples", "0"], "Error: --n-examples: Input should be greater than or equal to 1 (got 0)"),
+])
+def test_out_of_range_options_name_their_flag(flags, message, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["concepts", "--model", "m", "--corpus", "pud:x", "--out", str(out), *flags])
+    assert result.exit_code == 2 and result.output.strip() == message
+    assert not out.exists()
+
+
+def test_k_above_the_words_of_the_corpus_fails_before_the_model_loads(pud, tmp_path):
+    """5 sentences give fewer word tokens than K = 1000: one line naming --k, before the (absent) model loads."""
+    out = tmp_path / "out"
+    corpus = load_corpus(f"pud:{pud}", ["en", "de"], limit=5)
+    n_en = sum(min(n, 15) for n in Counter(w for s in corpus["en"] for w in s.forms).values())
+    result = runner.invoke(app, ["concepts", "--model", str(tmp_path / "no-model"), "--corpus", f"pud:{pud}",
+                                 "--languages", "en,de", "--limit", "5", "--k", "1000", "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: --k 1000 is more than the {n_en} word tokens en has")
+    assert not out.exists()
+
+
+def test_sentence_counts_must_agree():
+    from crossling.concepts.run import _check_parallel
+
+    with pytest.raises(AlignmentError, match="not parallel"):
+        _check_parallel({"en": [1, 2, 3], "de": [1, 2]})
+
+
+def test_written_tables(planted_result, tmp_path):
+    files = write_concepts_tables(planted_result, tmp_path)
+    for name in ("calign", "colap", "clusterings", "summary"):
+        assert (tmp_path / f"{name}.parquet").is_file() and (tmp_path / f"{name}.csv").is_file()
+    assert set(files) == {*(tmp_path / f"{name}.{ext}" for name in ("calign", "colap", "clusterings", "summary")
+                            for ext in ("parquet", "csv")), tmp_path / "concepts.tsv", tmp_path / "concepts.json"}
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "calign.parquet"), planted_result.calign)
+    listing = pd.read_csv(tmp_path / "concepts.tsv", sep="\t")
+    assert list(listing.columns) == ["layer", "clustering", "concept", "language", "word", "count"]
+    records = json.loads((tmp_path / "concepts.json").read_text(encoding="utf-8"))
+    # JSON and TSV describe the same concepts: tokens per concept agree.
+    tsv_tokens = listing.groupby(["layer", "clustering", "concept"])["count"].sum().to_dict()
+    assert {(r["layer"], r["clustering"], r["concept"]): r["n_tokens"] for r in records} == tsv_tokens
+    one = next(r for r in records if r["layer"] == 6 and r["clustering"] == "en-de")
+    assert set(one["words"]) == {"en", "de"} and all(n == REPEAT for n in one["words"]["en"].values())

@@ -1,0 +1,47 @@
+"""The figures and the Markdown examples of the concept study, on the planted result."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from crossling.concepts.plots import _colours, aligned_examples_markdown, plot_calign, write_concepts_figures
+
+
+def test_figures_and_examples(planted_result, tmp_path):
+    files = write_concepts_figures(planted_result, tmp_path, example_layer=6)
+    assert files == [tmp_path / "calign.png", tmp_path / "colap.png", tmp_path / "aligned_examples.png"]
+    assert (tmp_path / "calign.png").stat().st_size > 1000 and (tmp_path / "colap.png").stat().st_size > 1000
+    assert (tmp_path / "aligned_examples.png").read_bytes()[:4] == b"\x89PNG"
+    md = aligned_examples_markdown(planted_result, layer=6, n_examples=2)
+    assert "## en-de: CALIGN 100.0% (8 of 8)" in md and "✓" in md
+    assert sum(line.startswith("| en concept") for line in md.splitlines()) == 2  # n_examples per direction
+
+
+def test_no_aligned_concept_gives_no_example_figure(planted_result, tmp_path):
+    """At layer 12 the German concepts are scattered: nothing aligns, so there is nothing to draw."""
+    files = write_concepts_figures(planted_result, tmp_path, example_layer=12)
+    assert [f.name for f in files] == ["calign.png", "colap.png"]
+    assert "No aligned concept." in aligned_examples_markdown(planted_result, layer=12)
+
+
+def test_a_pair_and_its_set_share_a_colour():
+    colours = _colours(["en-de", "en-fr", "en-de", "en-de-fr"])
+    assert list(colours) == ["en-de", "en-fr", "en-de-fr"] and len(set(colours.values())) == 3
+
+
+def test_calign_figure_reads_solid_from_the_pair_label(tmp_path, monkeypatch):
+    """Even when the back direction comes first in the table, the pair's own direction is the solid line."""
+    import crossling.concepts.plots as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda figure, path: drawn.append(figure) or path)
+    table = pd.DataFrame({"layer": [0, 1, 0, 1], "pair": ["en-de"] * 4,
+                          "direction": ["de-en", "de-en", "en-de", "en-de"], "source": ["de", "de", "en", "en"],
+                          "calign_percent": [10.0, 20.0, 30.0, 40.0]})
+    plot_calign(table, tmp_path / "c.png")
+    ax = drawn[0].axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert lines["en-de"].get_linestyle() == "-" and lines["de-en"].get_linestyle() == "--"
+    assert lines["en-de"].get_color() == lines["de-en"].get_color()
+    assert lines["en-de"].get_ydata().tolist() == [30.0, 40.0]
+    assert ax.get_ylabel() == "CALIGN (% of concepts aligned)" and ax.get_xlabel() == "layer (0 = embeddings)"
