@@ -144,7 +144,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
         # better than parallel matrix products. The multilingual model reads every language, so it gets
         # more steps than each control.
         pretrain = PretrainConfig(
-            languages=languages, out=out / "models", source="lohelp", size="mini" if quick else "tiny",
+            languages=languages, out=out / "models", corpus="lohelp:", size="mini" if quick else "tiny",
             max_steps=120 if quick else 160, multilingual_steps=240 if quick else 800, batch_size=16,
             eval_every=40 if quick else 50, checkpoint_every=40 if quick else 100,
             validation_items=100 if quick else 300, sample_size=1500 if quick else 6000,

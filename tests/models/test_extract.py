@@ -33,7 +33,8 @@ def _states(lm, ids, stack="encoder", shift=False):
                 hidden = lm.model.encoder(input_ids=input_ids, output_hidden_states=True).hidden_states
             else:
                 dec = lm.model._shift_right(input_ids) if shift else input_ids
-                hidden = lm.model(input_ids=input_ids, decoder_input_ids=dec, output_hidden_states=True).decoder_hidden_states
+                hidden = lm.model(input_ids=input_ids, decoder_input_ids=dec,
+                                  output_hidden_states=True).decoder_hidden_states
         else:
             hidden = lm.model(input_ids=input_ids, output_hidden_states=True).hidden_states
     return np.stack([h[0].numpy() for h in hidden])  # (L, T, d)

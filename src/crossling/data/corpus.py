@@ -6,7 +6,8 @@
                        ``split`` picks train/test/all files of each language in a folder.
 ``text:PATH``          Plain text, one segment per line: a file (one language), or a folder of ``<lang>.txt``
                        files aligned line by line (parallel).
-``lohelp:``            LibreOffice Help, parallel paragraphs fetched from Debian's packages (needs apt).
+``lohelp:``            LibreOffice Help, parallel paragraphs fetched from Debian's packages (needs apt); with
+                       ``parallel=False`` every translated paragraph of each language.
 =====================  ====================================================================================
 """
 
@@ -73,7 +74,7 @@ def check_parallel_spec(spec: str, study: str) -> None:
 
 
 def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str = "all",
-                limit: int | None = None) -> dict[str, list[Sentence]]:
+                limit: int | None = None, parallel: bool = True) -> dict[str, list[Sentence]]:
     """Read the corpus named by ``spec`` into sentences per language.
 
     Parameters
@@ -86,6 +87,11 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
         Which files of a UD treebank folder to read.
     limit : int, optional
         Keep the first ``limit`` sentences of each language (parallel corpora stay aligned).
+    parallel : bool, default True
+        False reads each language on its own, for a command that needs no translations (pre-training):
+        ``lohelp:`` keeps every translated paragraph of each language rather than those all the languages
+        share, and the ``LANG.txt`` files of a ``text:`` folder may differ in length. ``pud:`` is aligned and
+        ``ud:`` unaligned either way.
 
     Returns
     -------
@@ -97,13 +103,13 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
     CorpusSpecError
         For an unknown scheme, a location that does not exist, or a language the corpus does not have.
     """
-    corpus = _read(spec, languages, split)
+    corpus = _read(spec, languages, split, parallel)
     if limit is not None:
         corpus = {lang: sentences[:limit] for lang, sentences in corpus.items()}
     return corpus
 
 
-def _read(spec: str, languages: Sequence[str] | None, split: str) -> dict[str, list[Sentence]]:
+def _read(spec: str, languages: Sequence[str] | None, split: str, parallel: bool) -> dict[str, list[Sentence]]:
     scheme, sep, location = spec.partition(":")
     if not sep or scheme not in SCHEMES:
         raise CorpusSpecError(f"corpus {spec!r}: expected one of {', '.join(s + ':...' for s in SCHEMES)}")
@@ -112,7 +118,7 @@ def _read(spec: str, languages: Sequence[str] | None, split: str) -> dict[str, l
 
         if not languages:
             raise CorpusSpecError("lohelp: name the languages (e.g. --languages en,de,fr)")
-        return read_lohelp(list(languages), location or None)
+        return read_lohelp(list(languages), location or None, parallel=parallel)
     path = Path(location)
     if not path.exists():
         raise CorpusSpecError(f"corpus {spec!r}: {path} does not exist")
@@ -126,7 +132,7 @@ def _read(spec: str, languages: Sequence[str] | None, split: str) -> dict[str, l
         return read_pud(path, languages)
     if scheme == "ud":
         return _read_ud(path, languages, split)
-    return _read_text(path, languages)
+    return _read_text(path, languages, parallel)
 
 
 def corpus_checksum(sentences: Sequence[Sentence]) -> str:
@@ -191,7 +197,7 @@ def _read_ud(path: Path, languages: Sequence[str] | None, split: str) -> dict[st
     return by_lang
 
 
-def _read_text(path: Path, languages: Sequence[str] | None) -> dict[str, list[Sentence]]:
+def _read_text(path: Path, languages: Sequence[str] | None, parallel: bool) -> dict[str, list[Sentence]]:
     from crossling.data.parallel import read_parallel
 
     if path.is_file():
@@ -206,4 +212,6 @@ def _read_text(path: Path, languages: Sequence[str] | None) -> dict[str, list[Se
         files = {lang: files[lang] for lang in languages}
     if not files:
         raise CorpusSpecError(f"text:{path}: no <lang>.txt files")
+    if not parallel:
+        return {lang: read_parallel({lang: file})[lang] for lang, file in files.items()}
     return read_parallel(files)

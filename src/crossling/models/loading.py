@@ -109,7 +109,14 @@ class LoadedModel:
         return self._word_tokenizer
 
     def identity(self) -> dict[str, Any]:
-        """Provenance record: what every result computed with this model carries."""
+        """Provenance record: what every result computed with this model carries.
+
+        Returns
+        -------
+        dict
+            ``model, origin, revision, fingerprint, kind, model_type, hidden_size, n_hidden_states, tokenizer,
+            vocab_size, dtype, device`` and the ``transformers`` and ``torch`` versions.
+        """
         import transformers
 
         return {

