@@ -155,7 +155,7 @@ def _setting(
 ) -> None:
     from crossling.factorization.parafac2 import random_parafac2
 
-    planted = random_parafac2([size] * n_slices, size, true_rank, noise=noise, random_state=0)
+    planted = random_parafac2([size] * n_slices, size, true_rank, noise=noise, seed=0)
     data = tmp / f"{name}.npy"
     np.save(data, np.stack(planted.matrices))
     del planted

@@ -180,10 +180,10 @@ def test_tree_equal_to_taxonomy_has_correlation_one():
     languages = ["da", "nl", "en", "de", "fr", "it", "es", "pl", "ru", "fi", "et", "hu", "ar", "he", "ja", "ko"]
     taxonomy = _taxonomy()
     tree = upgma(taxonomy_distances(languages, taxonomy))
-    result = tree_agreement(tree, taxonomy, n_permutations=999, random_state=1)
+    result = tree_agreement(tree, taxonomy, n_permutations=999, seed=1)
     assert result.statistic == pytest.approx(1.0)
     assert result.pvalue <= 0.01
-    assert result.n_leaves == 16 and result.n_permutations == 999 and result.random_state == 1
+    assert result.n_leaves == 16 and result.n_permutations == 999 and result.seed == 1
 
 
 def test_tree_agreement_against_scipy_and_exact_permutation_distribution():
@@ -192,7 +192,7 @@ def test_tree_agreement_against_scipy_and_exact_permutation_distribution():
     reference = taxonomy_distances(languages, taxonomy)
     rng = np.random.default_rng(11)
     tree = upgma(DistanceMatrix(tuple(languages), squareform(rng.uniform(0.1, 1.0, size=15))))
-    result = tree_agreement(tree, taxonomy, n_permutations=20000, random_state=3)
+    result = tree_agreement(tree, taxonomy, n_permutations=20000, seed=3)
     # scipy's cophenet(Z, Y) is the correlation of the tree's cophenetic distances with Y.
     r, _ = hierarchy.cophenet(tree.linkage, reference.condensed())
     assert result.statistic == pytest.approx(r)
@@ -203,7 +203,7 @@ def test_tree_agreement_against_scipy_and_exact_permutation_distribution():
              for p in map(list, itertools.permutations(range(6)))]
     exact = np.mean(np.array(perms) >= r - 1e-12)
     assert result.pvalue == pytest.approx(exact, abs=0.01)
-    again = tree_agreement(tree, taxonomy, n_permutations=20000, random_state=3, batch_size=777)
+    again = tree_agreement(tree, taxonomy, n_permutations=20000, seed=3, batch_size=777)
     assert again.pvalue == result.pvalue  # seeded, and independent of the batching
 
 

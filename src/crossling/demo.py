@@ -165,11 +165,11 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     with _stage(log, 5, total, "joint factorization of the tiny model against its controls", timings):
         controls = {lang: str(out / "models" / f"mono-{lang}") for lang in languages}
         common = dict(experimental=multilingual, control=controls, languages=languages, rank=8 if quick else 32,
-                      min_words=50 if quick else 100, n_permutations=999, stores=stores)
+                      min_words=50 if quick else 100, n_permutations=999, store_dir=stores)
         run_factorization(FactorizationConfig(corpus="lohelp:", limit=paragraphs, out=out / "factorization",
                                               **common), progress=progress)
         if config.ud is not None:
-            run_factorization(FactorizationConfig(ud=config.ud, split="test", limit=300 if quick else 1000,
+            run_factorization(FactorizationConfig(corpus=f"ud:{config.ud}", split="test", limit=300 if quick else 1000,
                                                   out=out / "factorization-ud", **common), progress=progress)
     with _stage(log, 6, total, "latent-concept alignment of me5-small", timings):
         concept_languages = [lang for lang in CONCEPT_LANGUAGES if lang in languages]

@@ -1,22 +1,21 @@
-"""Statistics of the joint-factorization study (Zhao, Ziser and Cohen, 2023).
+"""Generic statistical tests with named results: trends, false discovery rate, correlation, one variance.
 
-Small pure functions with keyword-only options and named results, plus tidy-table drivers that apply them
-per language, category, layer, property or task:
+Small pure functions with keyword-only options, each returning a named tuple:
 
-- :func:`mann_kendall` and :func:`trend_tests`: is a language's average signature monotone across layers?
-  (Mann-Kendall, Sen's slope, Benjamini-Hochberg FDR over languages: :func:`benjamini_hochberg`);
-- :func:`pearson`, :func:`property_correlations`, :func:`downstream_correlations`: does the average
-  signature follow a language property (distinct characters, type-token ratio, data size) or a downstream
-  task score?
-- :func:`variance_test` and :func:`group_variance_tests`: do the signatures of a typologically diverse set
-  of languages vary more than those of a set of related languages (chi-square test of one variance)?
+- :func:`mann_kendall`: is a series monotone? (Mann-Kendall test with Sen's slope);
+- :func:`benjamini_hochberg`: q-values of a family of tests (false discovery rate);
+- :func:`pearson`: Pearson correlation of paired samples;
+- :func:`variance_test`: chi-square test of a normal sample's variance against a reference variance.
+
+They know nothing of languages or studies: the joint-factorization study applies them to its tables in
+:mod:`crossling.factorization.statistics`, passing in its language groups.
 
 Missing values (one policy for the whole module)
 ------------------------------------------------
 NaN means "missing". Every function drops missing values (pairwise for paired statistics) and reports
 ``n``, the number of values actually used. When too few values remain, or the data are degenerate (a
-constant series), the result's numbers are NaN and a :class:`DegenerateInputWarning` names the cause.
-Infinite values are an error (:class:`ValueError`).
+constant series), the result's numbers are NaN and a :class:`~crossling.exceptions.DegenerateInputWarning`
+names the cause. Infinite values are an error (:class:`ValueError`).
 """
 
 from __future__ import annotations
@@ -25,34 +24,25 @@ import warnings
 from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
-import pandas as pd
 import pymannkendall
 from scipy import stats as _sps
 
-from crossling.data.languages import DIVERSE_SET, RELATED_SETS
 from crossling.exceptions import DegenerateInputWarning
 
 __all__ = [
-    "DIVERSE",
-    "RELATED_SETS",
+    "Alternative",
     "FDRResult",
     "MannKendallResult",
     "PearsonResult",
     "VarianceTestResult",
     "benjamini_hochberg",
-    "downstream_correlations",
-    "group_variance_tests",
     "mann_kendall",
     "pearson",
-    "property_correlations",
-    "trend_tests",
     "variance_test",
 ]
 
-# The study's language groups (related sets and the diverse set) live with the language metadata.
-DIVERSE = DIVERSE_SET
-
 Alternative = Literal["greater", "less", "two-sided"]
+"""The alternative hypothesis of a one-sample variance test (see :func:`variance_test`)."""
 
 
 def _finite_or_nan(values: np.ndarray, name: str) -> np.ndarray:
@@ -127,6 +117,12 @@ def mann_kendall(
     Returns
     -------
     MannKendallResult
+
+    Raises
+    ------
+    ValueError
+        For infinite values, values that are not one-dimensional, or positions of another shape, missing or
+        not strictly increasing.
 
     Notes
     -----
@@ -207,6 +203,11 @@ def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray, *, q: float = 0.05
     -------
     FDRResult
 
+    Raises
+    ------
+    ValueError
+        For infinite or out-of-range p-values, p-values that are not one-dimensional, or q outside (0, 1).
+
     Notes
     -----
     With sorted p-values p_(1) <= ... <= p_(m), the adjusted value is
@@ -231,76 +232,21 @@ def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray, *, q: float = 0.05
 
 
 # --------------------------------------------------------------------------------------------------
-# Tidy-table helpers
-
-
-def _require_columns(df: pd.DataFrame, required: Sequence[str], name: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(df.columns)}")
-
-
-def _require_unique(df: pd.DataFrame, keys: Sequence[str], name: str) -> None:
-    duplicated = df.duplicated(list(keys), keep=False)
-    if duplicated.any():
-        example = df.loc[duplicated, list(keys)].iloc[0].to_dict()
-        raise ValueError(f"{name} has several rows for the same {list(keys)}, e.g. {example}")
-
-
-def _signature_keys(signatures: pd.DataFrame) -> list[str]:
-    """Grouping columns of a signature table: (category,) layer; category is optional."""
-    return [c for c in ("category", "layer") if c in signatures.columns]
-
-
-def trend_tests(table: pd.DataFrame, *, q: float = 0.05, alpha: float = 0.05) -> pd.DataFrame:
-    """Mann-Kendall test of each language's average signature across layers, with FDR over languages.
-
-    Parameters
-    ----------
-    table : DataFrame
-        Tidy table with columns ``language``, ``layer`` (numeric), ``value`` (the language's average
-        signature at that layer) and optionally ``category``. One row per (category, language, layer).
-    q : float, default 0.05
-        False discovery rate of the Benjamini-Hochberg correction, applied over the languages of each
-        category (one family of tests per category).
-    alpha : float, default 0.05
-        Level of the uncorrected ``trend`` label of :func:`mann_kendall`.
-
-    Returns
-    -------
-    DataFrame
-        One row per (category, language): the fields of :class:`MannKendallResult`, ``qvalue`` (BH
-        adjusted p-value) and ``significant`` (``qvalue <= q``). ``attrs`` records the method and q.
-    """
-    _require_columns(table, ["language", "layer", "value"], "table")
-    by = ["category"] if "category" in table.columns else []
-    _require_unique(table, [*by, "language", "layer"], "table")
-    if table.empty:
-        raise ValueError("table is empty: there is no series to test")
-    rows = []
-    for key, group in table.sort_values("layer").groupby([*by, "language"], sort=True):
-        result = mann_kendall(group["value"].to_numpy(), positions=group["layer"].to_numpy(), alpha=alpha)
-        rows.append({**dict(zip([*by, "language"], key)), **result._asdict()})
-    out = pd.DataFrame(rows)
-    out["qvalue"] = np.nan
-    families = [group.index for _, group in out.groupby(by)] if by else [out.index]
-    for index in families:
-        out.loc[index, "qvalue"] = benjamini_hochberg(out.loc[index, "pvalue"].to_numpy(), q=q).qvalues
-    out["significant"] = out["qvalue"] <= q
-    out.attrs.update(test="Mann-Kendall (pymannkendall.original_test), Sen's slope per layer",
-                     correction="Benjamini-Hochberg over languages within each category", q=q, alpha=alpha)
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
 # Correlations
 
 
 class PearsonResult(NamedTuple):
-    """Result of :func:`pearson`: ``statistic`` is Pearson's r, ``pvalue`` its two-sided p-value, ``n``
-    the number of complete pairs used."""
+    """Result of :func:`pearson`.
+
+    Attributes
+    ----------
+    statistic : float
+        Pearson's r.
+    pvalue : float
+        Its two-sided p-value.
+    n : int
+        Number of complete pairs used.
+    """
 
     statistic: float
     pvalue: float
@@ -318,6 +264,11 @@ def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
     Returns
     -------
     PearsonResult
+
+    Raises
+    ------
+    ValueError
+        For infinite values, or samples that are not one-dimensional of equal length.
 
     Notes
     -----
@@ -341,61 +292,6 @@ def pearson(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) ->
         return PearsonResult(float("nan"), float("nan"), n)
     r = _sps.pearsonr(x, y)
     return PearsonResult(float(r.statistic), float(r.pvalue), n)
-
-
-def _correlate(signatures: pd.DataFrame, other: pd.DataFrame, *, by: str, value: str) -> pd.DataFrame:
-    """Pearson r of the signature value with ``other[value]`` across languages, per keys x ``by``."""
-    _require_columns(signatures, ["language", "layer", "value"], "signatures")
-    _require_columns(other, ["language", by, value], "the second table")
-    keys = _signature_keys(signatures)
-    _require_unique(signatures, [*keys, "language"], "signatures")
-    _require_unique(other, ["language", by], "the second table")
-    merged = signatures[[*keys, "language", "value"]].merge(
-        other[["language", by, value]].rename(columns={value: "_other"}), on="language", how="inner"
-    )
-    rows = []
-    for key, group in merged.groupby([*keys, by], sort=True):
-        result = pearson(group["value"].to_numpy(), group["_other"].to_numpy())
-        rows.append({**dict(zip([*keys, by], key)), **result._asdict()})
-    return pd.DataFrame(rows, columns=[*keys, by, *PearsonResult._fields])
-
-
-def property_correlations(signatures: pd.DataFrame, properties: pd.DataFrame) -> pd.DataFrame:
-    """Pearson correlation of the average signature with language properties, across languages.
-
-    Parameters
-    ----------
-    signatures : DataFrame
-        Columns ``language``, ``layer``, ``value`` (average signature) and optionally ``category``.
-    properties : DataFrame
-        Columns ``language``, ``property`` (e.g. ``"distinct_chars_99.9"``, ``"type_token_ratio"``,
-        ``"data_size"``), ``value``.
-
-    Returns
-    -------
-    DataFrame
-        One row per (category, layer, property): ``statistic`` (Pearson r), ``pvalue``, ``n`` (number of
-        languages with both values). Languages absent from either table are left out.
-    """
-    return _correlate(signatures, properties, by="property", value="value")
-
-
-def downstream_correlations(signatures: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """Pearson correlation of the average signature with downstream task scores (e.g. XTREME).
-
-    Parameters
-    ----------
-    signatures : DataFrame
-        Columns ``language``, ``layer``, ``value`` (average signature) and optionally ``category``.
-    scores : DataFrame
-        Columns ``language``, ``task``, ``score``.
-
-    Returns
-    -------
-    DataFrame
-        One row per (category, layer, task): ``statistic`` (Pearson r), ``pvalue``, ``n``.
-    """
-    return _correlate(signatures, scores, by="task", value="score")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -454,6 +350,12 @@ def variance_test(
     -------
     VarianceTestResult
 
+    Raises
+    ------
+    ValueError
+        For an unknown ``alternative``, infinite values, a sample that is not one-dimensional or a negative
+        reference variance.
+
     Notes
     -----
     T = (n - 1) s^2 / sigma0^2 with s^2 = sum (x_i - mean)^2 / (n - 1) follows chi2(n - 1) under H0 for
@@ -483,72 +385,3 @@ def variance_test(
     upper, lower = _sps.chi2.sf(statistic, n - 1), _sps.chi2.cdf(statistic, n - 1)
     pvalue = {"greater": upper, "less": lower, "two-sided": min(1.0, 2 * min(upper, lower))}[alternative]
     return VarianceTestResult(float(statistic), float(pvalue), n - 1, variance, sigma0, n, alternative)
-
-
-def group_variance_tests(
-    signatures: pd.DataFrame,
-    *,
-    layers: Sequence[int] | None = None,
-    diverse: Sequence[str] = DIVERSE,
-    related: dict[str, Sequence[str]] | None = None,
-    alternative: Alternative = "greater",
-) -> pd.DataFrame:
-    """Chi-square test of the diverse set's variance against each related set's, per category and layer.
-
-    Parameters
-    ----------
-    signatures : DataFrame
-        Columns ``language``, ``layer``, ``value`` (average signature) and optionally ``category``.
-    layers : sequence of int, optional
-        Layers to test (default: all layers in the table).
-    diverse : sequence of str, default :data:`DIVERSE`
-        Languages of the tested set.
-    related : dict of str to sequence of str, optional
-        Reference sets by name (default :data:`RELATED_SETS`: Germanic, Romance, Slavic).
-    alternative : {"greater", "less", "two-sided"}, default "greater"
-        See :func:`variance_test`; "greater" asks whether the diverse set varies more.
-
-    Returns
-    -------
-    DataFrame
-        One row per (category, layer, related set): the fields of :class:`VarianceTestResult`, with
-        ``n_reference``, the number of related languages present, and the languages actually used
-        (``diverse_languages``, ``related_languages``, comma-separated; missing languages are left out).
-
-    Notes
-    -----
-    sigma0^2 is the related set's sample variance (ddof = 1), treated as the known null variance (the
-    one-sample test the study describes; it ignores the related set's own sampling error, so it is
-    anti-conservative for small related sets). Fewer than 2 related languages present give NaN with a
-    warning.
-    """
-    _require_columns(signatures, ["language", "layer", "value"], "signatures")
-    keys = _signature_keys(signatures)
-    _require_unique(signatures, [*keys, "language"], "signatures")
-    related = RELATED_SETS if related is None else related
-    table = signatures if layers is None else signatures[signatures["layer"].isin(list(layers))]
-    if layers is not None:
-        absent = sorted(set(layers) - set(signatures["layer"]))
-        if absent:
-            raise ValueError(f"layers {absent} are not in the signature table")
-    rows = []
-    for key, group in table.groupby(keys, sort=True):
-        values = group.set_index("language")["value"]
-        tested = [lang for lang in diverse if lang in values.index]
-        for name, members in related.items():
-            present = [lang for lang in members if lang in values.index]
-            reference = values[present].to_numpy(dtype=np.float64)
-            sample = values[tested].to_numpy(dtype=np.float64)
-            n_reference = int(np.sum(~np.isnan(reference)))
-            if n_reference < 2:
-                _degenerate(f"related set {name} has {n_reference} language(s) with a value at "
-                            f"{dict(zip(keys, key))}; its variance is undefined and the test is NaN")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DegenerateInputWarning)
-                    result = variance_test(sample, float("nan"), alternative=alternative)
-            else:
-                result = variance_test(sample, float(np.nanvar(reference, ddof=1)), alternative=alternative)
-            rows.append({**dict(zip(keys, key)), "related_set": name, **result._asdict(),
-                         "n_reference": n_reference,
-                         "diverse_languages": ",".join(tested), "related_languages": ",".join(present)})
-    return pd.DataFrame(rows)

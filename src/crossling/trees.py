@@ -11,7 +11,7 @@ signatures and compares the tree with the family/genus classification of WALS. H
   taxonomy distance (0 same genus, 0.5 same family, 1 otherwise) and a permutation p-value.
 
 NaN policy as in :mod:`crossling.stats`: an undefined distance is NaN with a
-:class:`~crossling.stats.DegenerateInputWarning`; a tree cannot be built from a matrix with NaN (error).
+:class:`~crossling.exceptions.DegenerateInputWarning`; a tree cannot be built from a matrix with NaN (error).
 """
 
 from __future__ import annotations
@@ -76,11 +76,31 @@ class DistanceMatrix:
         object.__setattr__(self, "values", values)
 
     def condensed(self) -> np.ndarray:
-        """The upper triangle, row by row, as :func:`scipy.spatial.distance.squareform` gives it."""
+        """The upper triangle, row by row, as :func:`scipy.spatial.distance.squareform` gives it.
+
+        Returns
+        -------
+        ndarray, shape (n (n - 1) / 2,)
+        """
         return squareform(self.values, checks=False)
 
     def reindex(self, labels: Sequence[str]) -> DistanceMatrix:
-        """The same distances with rows and columns in the order of ``labels`` (a permutation)."""
+        """The same distances with rows and columns in the order of ``labels``.
+
+        Parameters
+        ----------
+        labels : sequence of str
+            A permutation of :attr:`labels`.
+
+        Returns
+        -------
+        DistanceMatrix
+
+        Raises
+        ------
+        ValueError
+            When ``labels`` is not a permutation of the matrix's labels.
+        """
         labels = tuple(labels)
         if sorted(labels) != sorted(self.labels):
             raise ValueError(f"reindex needs a permutation of {self.labels}, got {labels}")
@@ -89,7 +109,14 @@ class DistanceMatrix:
         return DistanceMatrix(labels, self.values[np.ix_(order, order)])
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table with columns ``language_a``, ``language_b``, ``distance`` (upper triangle)."""
+        """The upper triangle as a tidy table.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``language_a``, ``language_b``, ``distance``; one row per pair, ``language_a`` before
+            ``language_b`` in label order.
+        """
         i, j = np.triu_indices(len(self.labels), k=1)
         return pd.DataFrame({"language_a": np.array(self.labels, dtype=object)[i],
                              "language_b": np.array(self.labels, dtype=object)[j],
@@ -131,7 +158,12 @@ def cosine_distances(vectors: np.ndarray, *, labels: Sequence[str]) -> DistanceM
     DistanceMatrix
         d(a, b) = 1 - <s_a, s_b> / (||s_a|| ||s_b||), in [0, 2] (in [0, 1] for non-negative signatures).
         A zero vector has no direction: its distances are NaN, with a
-        :class:`~crossling.stats.DegenerateInputWarning`.
+        :class:`~crossling.exceptions.DegenerateInputWarning`.
+
+    Raises
+    ------
+    ValueError
+        For vectors that are not a finite 2-D array with one row per label.
     """
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2:
@@ -173,6 +205,11 @@ def average_distances(
     DistanceMatrix
         D = (1 / C) sum_c D_c, where a language missing from category c is at distance 1 from every
         other language in D_c (as in Zhao, Ziser and Cohen, 2023).
+
+    Raises
+    ------
+    ValueError
+        For no matrix, or ``labels`` that do not list every language once.
     """
     mats = list(matrices.values()) if isinstance(matrices, Mapping) else list(matrices)
     if not mats:
@@ -208,6 +245,11 @@ def upgma(distances: DistanceMatrix) -> Tree:
         Clusters A and B merge at the smallest average distance
         d(A, B) = (1 / |A||B|) sum_{a in A, b in B} d(a, b) (Sokal and Michener, 1958), computed by
         :func:`scipy.cluster.hierarchy.linkage` with ``method="average"``.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 languages or an undefined (NaN) distance.
     """
     n = len(distances.labels)
     if n < 2:
@@ -221,7 +263,17 @@ def upgma(distances: DistanceMatrix) -> Tree:
 
 
 def cophenetic_distances(tree: Tree) -> DistanceMatrix:
-    """Cophenetic distances of a tree: for two leaves, the height at which they first merge."""
+    """Cophenetic distances of a tree: for two leaves, the height at which they first merge.
+
+    Parameters
+    ----------
+    tree : Tree
+
+    Returns
+    -------
+    DistanceMatrix
+        In the order of ``tree.labels``.
+    """
     return DistanceMatrix(tree.labels, squareform(hierarchy.cophenet(tree.linkage)))
 
 
@@ -283,6 +335,11 @@ def taxonomy_distances(labels: Sequence[str], taxonomy: pd.DataFrame) -> Distanc
     Returns
     -------
     DistanceMatrix
+
+    Raises
+    ------
+    ValueError
+        For a taxonomy without the columns, with a language twice, or without one of ``labels``.
     """
     missing_columns = {"language", "family", "genus"} - set(taxonomy.columns)
     if missing_columns:
@@ -313,7 +370,7 @@ class TreeAgreement(NamedTuple):
         One-sided permutation p-value, (1 + #{r_perm >= r}) / (1 + n_permutations).
     n_permutations : int
     n_leaves : int
-    random_state : int or None
+    seed : int or None
         Seed of the permutations.
     """
 
@@ -321,7 +378,7 @@ class TreeAgreement(NamedTuple):
     pvalue: float
     n_permutations: int
     n_leaves: int
-    random_state: int | None
+    seed: int | None
 
 
 def tree_agreement(
@@ -329,7 +386,7 @@ def tree_agreement(
     taxonomy: pd.DataFrame,
     *,
     n_permutations: int = 9999,
-    random_state: int | None = 0,
+    seed: int | None = 0,
     batch_size: int = 1000,
 ) -> TreeAgreement:
     """Agreement of a tree with a family/genus classification (cophenetic correlation, Mantel test).
@@ -341,7 +398,7 @@ def tree_agreement(
         Columns ``language``, ``family``, ``genus``; see :func:`taxonomy_distances`.
     n_permutations : int, default 9999
         Random permutations of the tree's leaf labels.
-    random_state : int or None, default 0
+    seed : int or None, default 0
         Seed of :func:`numpy.random.default_rng`.
     batch_size : int, default 1000
         Permutations evaluated at once (memory is batch_size x n(n-1)/2 floats).
@@ -350,6 +407,11 @@ def tree_agreement(
     -------
     TreeAgreement
 
+    Raises
+    ------
+    ValueError
+        For ``n_permutations`` below 1, or a taxonomy that does not cover the tree's leaves.
+
     Notes
     -----
     r = corr(c, t) over the n(n-1)/2 pairs, c the cophenetic and t the taxonomy distances (Sokal and
@@ -357,7 +419,7 @@ def tree_agreement(
     leaf labels are exchangeable: each permutation relabels the leaves, permuting rows and columns of
     the cophenetic matrix together (Mantel, 1967). The p-value counts the observed arrangement, so it is
     never 0. A taxonomy or tree with constant distances gives NaN with a
-    :class:`~crossling.stats.DegenerateInputWarning`.
+    :class:`~crossling.exceptions.DegenerateInputWarning`.
     """
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be positive, got {n_permutations}")
@@ -368,7 +430,6 @@ def tree_agreement(
     c = cophenetic[iu, ju]
     t_c, c_c = t - t.mean(), c - c.mean()
     t_norm, c_norm = np.linalg.norm(t_c), np.linalg.norm(c_c)
-    seed = random_state
     if t_norm == 0 or c_norm == 0:
         what = "taxonomy" if t_norm == 0 else "tree"
         warnings.warn(f"the {what} distances are constant: cophenetic correlation undefined (NaN)",
@@ -378,7 +439,7 @@ def tree_agreement(
     # sum to zero, so r_perm = <t_c, c_perm> / (|t_c| |c_c|): one dot product per permutation.
     weights = t_c / (t_norm * c_norm)
     statistic = float(weights @ c_c)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     exceed = 0
     done = 0
     while done < n_permutations:

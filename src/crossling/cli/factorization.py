@@ -15,19 +15,20 @@ __all__: list[str] = []  # a command, registered on the app: not a Python API
 def factorization(config: FactorizationConfig) -> None:
     """Joint factorization (Zhao, Ziser and Cohen 2023): PARAFAC2 signatures of languages per category and layer.
 
-    For each language, UD words go through the multilingual model E and the language's monolingual control
+    For each language, its words go through the multilingual model E and the language's monolingual control
     model; per UniMorph category and layer the cross-covariance Omega_l of the two models' word vectors is
     computed from streaming moments, and one PARAFAC2 over all languages gives each language's signature.
-    Writes signatures, fits, skipped languages, trend tests, property correlations, variance tests, trees and
-    figures to OUT, with manifest.json and config.yaml.
+    Writes signatures, fits, skipped languages, trend tests, property correlations, variance tests, trees,
+    figures, manifest.json and a report section (see `crossling report`) to OUT.
     """
-    result = run_factorization(config)
+    run = run_factorization(config)
+    result = run.result
     fits = result.fits
     typer.echo(f"{len(fits)} fits over {len(result.languages)} languages, {len(result.categories)} categories, "
                f"{len(result.layers)} layers; {int(fits['converged'].sum())} converged, "
                f"relative error {fits['relative_error'].min():.3g}..{fits['relative_error'].max():.3g}")
     if not result.skipped.empty:
-        typer.echo(f"{len(result.skipped)} (category, language) pairs left out: see {result.out / 'skipped.csv'}")
+        typer.echo(f"{len(result.skipped)} (category, language) pairs left out: see {run.out / 'skipped.csv'}")
     for analysis, why in result.skipped_analyses.items():
         typer.echo(f"not computed: {analysis}: {why}")
-    typer.echo(f"results in {result.out}")
+    typer.echo(f"results in {run.out} ({run.manifest['seconds']['total']:.0f} s)")

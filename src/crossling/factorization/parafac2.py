@@ -55,9 +55,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from crossling.exceptions import DegenerateInputWarning
+from crossling.exceptions import ConvergenceWarning, DegenerateInputWarning
 
-__all__ = ["Parafac2Result", "PlantedParafac2", "parafac2", "random_parafac2"]
+__all__ = ["N_ITER_MAX", "TOL", "Parafac2Result", "PlantedParafac2", "parafac2", "random_parafac2"]
+
+#: Iterations per start unless asked otherwise: the study's setting (Zhao, Ziser and Cohen ran 100), shared by
+#: :func:`parafac2`, :func:`crossling.factorization.signatures.fit_signatures` and the study's options.
+N_ITER_MAX = 100
+#: The stopping rule's tolerance unless asked otherwise (relative change of the sum of squared residuals).
+TOL = 1e-8
 
 # TensorLy's parafac2 calls non_negative_parafac_hals with hals_nnls(n_iter_max=5): each outer
 # iteration re-linearises the subproblem, so solving it exactly every time is wasted work.
@@ -102,8 +108,8 @@ class Parafac2Result:
         Whether the best start met the stopping rule before ``n_iter_max``.
     rank, init, tol, n_iter_max, n_inner, nonnegative, linesearch, normalize_slices
         The options of the fit (``init`` is ``"svd"``, ``"random"`` or ``"given"``).
-    random_state : int or None
-        The ``random_state`` argument.
+    seed : int or None
+        The ``seed`` argument.
     seeds : tuple of (int or None)
         Per start, the seed of ``numpy.random.default_rng`` its random initial factors were drawn from
         (None for a start from the SVD or from given factors).
@@ -133,7 +139,7 @@ class Parafac2Result:
     nonnegative: bool
     linesearch: bool
     normalize_slices: bool
-    random_state: int | None
+    seed: int | None
     seeds: tuple[int | None, ...]
     start_errors: np.ndarray
     best_start: int
@@ -146,12 +152,29 @@ class Parafac2Result:
         return float(self.start_errors.max() - self.start_errors.min())
 
     def reconstruct(self) -> list[np.ndarray]:
-        """The fitted slices ``U[l] @ diag(S[l]) @ V.T`` (on the fitted, possibly normalised, scale)."""
+        """The fitted slices ``U[l] @ diag(S[l]) @ V.T`` (on the fitted, possibly normalised, scale).
+
+        Returns
+        -------
+        list of ndarray, each (d_l, d)
+        """
         return [(u * s) @ self.V.T for u, s in zip(self.U, self.S)]
 
 
 class PlantedParafac2(NamedTuple):
-    """Slices generated from a known PARAFAC2 model (see :func:`random_parafac2`)."""
+    """Slices generated from a known PARAFAC2 model (see :func:`random_parafac2`).
+
+    Attributes
+    ----------
+    matrices : list of ndarray, each (d_l, d)
+        The slices Omega_l, noise included.
+    U : list of ndarray, each (d_l, k)
+        The true slice factors (unit columns).
+    S : ndarray, shape (L, k)
+        The true signatures (the norms of B's and V's columns folded in).
+    V : ndarray, shape (d, k)
+        The true shared factor (unit columns).
+    """
 
     matrices: list[np.ndarray]
     U: list[np.ndarray]
@@ -165,7 +188,7 @@ def random_parafac2(
     rank: int,
     *,
     noise: float = 0.0,
-    random_state: int | np.random.Generator | None = None,
+    seed: int | np.random.Generator | None = None,
 ) -> PlantedParafac2:
     """Draw slices from a random PARAFAC2 model, for recovery tests and benchmarks.
 
@@ -184,14 +207,19 @@ def random_parafac2(
         k, the number of components.
     noise : float, default 0.0
         Noise level relative to each slice's signal (Frobenius norm).
-    random_state : int, Generator or None
-        Seed of the generator.
+    seed : int, Generator or None
+        Seed of the generator (or the generator itself).
 
     Returns
     -------
     PlantedParafac2
         ``matrices`` (the noisy slices) and the true ``U`` (unit columns), ``S`` (L x k, the norms of
         B's and V's columns folded in) and ``V`` (unit columns).
+
+    Raises
+    ------
+    ValueError
+        For no slice, a rank below 1 or above a row count or the column count, or negative noise.
     """
     rows = [int(r) for r in row_counts]
     if not rows or rank < 1 or min(rows) < rank or n_columns < rank:
@@ -201,7 +229,7 @@ def random_parafac2(
         )
     if noise < 0:
         raise ValueError(f"noise must be non-negative, got {noise}")
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(seed)
     B = np.eye(rank) + 0.3 * rng.standard_normal((rank, rank)) / np.sqrt(rank)
     B /= np.linalg.norm(B, axis=0)
     V = rng.standard_normal((n_columns, rank))
@@ -222,13 +250,13 @@ def parafac2(
     rank: int,
     *,
     init: str | tuple[np.ndarray, np.ndarray, np.ndarray] = "svd",
-    n_iter_max: int = 1000,
-    tol: float = 1e-8,
+    n_iter_max: int = N_ITER_MAX,
+    tol: float = TOL,
     nonnegative: bool = True,
     linesearch: bool = True,
     n_inner: int = 5,
     n_starts: int = 1,
-    random_state: int | None = None,
+    seed: int | None = None,
     normalize_slices: bool = False,
 ) -> Parafac2Result:
     """Fit ``Omega_l ~ U_l diag(s_l) V^T`` (PARAFAC2) to L matrices jointly by ALS.
@@ -252,9 +280,9 @@ def parafac2(
         SVD initialisation, same sign convention). "random": S uniform on [0, 1), B = I, V a random
         matrix with orthonormal columns. A tuple gives S (L x k), B (k x k) and V (d x k) directly.
         Starts after the first are always random.
-    n_iter_max : int, default 1000
+    n_iter_max : int, default :data:`N_ITER_MAX` (100)
         Maximum number of iterations per start.
-    tol : float, default 1e-8
+    tol : float, default :data:`TOL` (1e-8)
         Stopping rule: stop after iteration n >= 1 when
         ``|SSE_(n-1) - SSE_n| <= tol * SSE_(n-1)``, SSE being the sum of squared residuals. 0 runs
         ``n_iter_max`` iterations.
@@ -273,7 +301,7 @@ def parafac2(
     n_starts : int, default 1
         Number of starts; the first uses ``init``, the others random factors. The fit with the lowest
         final error is returned, with every start's error in ``start_errors``.
-    random_state : int or None
+    seed : int or None
         Seed for the random starts (and for ``init="random"``).
     normalize_slices : bool, default False
         Divide every slice by its Frobenius norm before fitting, so that each slice (language) weighs the
@@ -292,6 +320,12 @@ def parafac2(
         For an empty input, a slice that is not 2-D, differing column counts, NaN or Inf in a slice, a
         rank above what the slices allow, all-zero data (or an all-zero slice with
         ``normalize_slices``), a malformed ``init`` or an invalid option.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the kept start stopped at ``n_iter_max`` before meeting ``tol`` (``converged`` is False); not
+        with ``tol=0``, which asks for exactly ``n_iter_max`` iterations.
 
     References
     ----------
@@ -323,20 +357,20 @@ def parafac2(
         init_name = "given"
         given = _validate_init(init, n_rows, rank, n_cols)
 
-    seed_source = np.random.default_rng(random_state)
+    seed_source = np.random.default_rng(seed)
     seeds: list[int | None] = []
     best: tuple[Any, ...] | None = None
     start_errors = []
     with _SlicePool(work_per_slice=rank * n_cols * np.mean([m.shape[0] for m in slices])) as pool:
         for start in range(n_starts):
             if start == 0 and init_name == "svd":
-                factors, seed = _svd_init(slices, rank), None
+                factors, start_seed = _svd_init(slices, rank), None
             elif start == 0 and init_name == "given":
-                factors, seed = tuple(f.copy() for f in given), None
+                factors, start_seed = tuple(f.copy() for f in given), None
             else:
-                seed = int(seed_source.integers(2**63))
-                factors = _random_init(n_rows, rank, n_cols, np.random.default_rng(seed))
-            seeds.append(seed)
+                start_seed = int(seed_source.integers(2**63))
+                factors = _random_init(n_rows, rank, n_cols, np.random.default_rng(start_seed))
+            seeds.append(start_seed)
             fit = _fit(
                 slices, norm_sq, *factors, n_iter_max=n_iter_max, tol=tol, n_inner=n_inner,
                 nonnegative=nonnegative, linesearch=linesearch, pool=pool,
@@ -346,12 +380,16 @@ def parafac2(
                 best, best_start = fit, start
 
     A, B, C, P, errors, converged, final_error = best
+    if not converged and tol > 0:
+        warnings.warn(f"PARAFAC2 (rank {rank}, {n_rows} slices) stopped at n_iter_max={n_iter_max} before the "
+                      f"relative change of the residual fell to tol={tol:g} (relative error {final_error:.4g}); "
+                      "raise n_iter_max, or check the fit's errors", ConvergenceWarning, stacklevel=2)
     U, S, V = _normalised_factors(A, B, C, P)
     return Parafac2Result(
         U=U, S=S, V=V, errors=np.asarray(errors), relative_error=float(final_error),
         n_iter=len(errors), converged=converged, rank=rank, init=init_name, tol=tol,
         n_iter_max=n_iter_max, n_inner=n_inner, nonnegative=nonnegative, linesearch=linesearch,
-        normalize_slices=normalize_slices, random_state=random_state, seeds=tuple(seeds),
+        normalize_slices=normalize_slices, seed=seed, seeds=tuple(seeds),
         start_errors=np.asarray(start_errors), best_start=best_start, slice_norms=slice_norms,
         versions={"numpy": np.__version__},
     )

@@ -1,31 +1,45 @@
 """Figures of the joint-factorization study: signatures across layers, distances, trees, correlations.
 
-Each function takes tidy tables (or :mod:`crossling.trees` objects) and an output path, draws one figure
-with the object-oriented Matplotlib API on the Agg canvas (no pyplot state, no global backend switch),
-writes it atomically (PNG, plus an SVG beside it when asked) and returns the path.
+Each ``plot_*`` function takes tidy tables (or :mod:`crossling.trees` objects) and an output path, draws one
+figure with the object-oriented Matplotlib API on the Agg canvas (no pyplot state, no global backend switch),
+writes it atomically (PNG, plus an SVG beside it when asked) and returns the path;
+:func:`write_factorization_figures` draws every figure of a result.
+
+Conventions shared by the figures: languages appear in the analysis order (the order of the study's
+``languages``; a dendrogram's leaves follow its tree), every panel names its axes, and values are written with
+two decimals (:data:`NUMBER_FORMAT`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import StrMethodFormatter
 from scipy.cluster import hierarchy
 
 from crossling._utils.figures import new_figure, save_figure
-from crossling.trees import DistanceMatrix, Tree, upgma
+from crossling.trees import DistanceMatrix, Tree
+
+if TYPE_CHECKING:
+    from crossling.factorization.study import FactorizationResult
 
 __all__ = [
+    "NUMBER_FORMAT",
     "plot_correlation_heatmap",
     "plot_dendrogram",
     "plot_distance_heatmaps",
     "plot_signature_violins",
+    "write_factorization_figures",
 ]
+
+NUMBER_FORMAT = "{x:.2f}"
+"""How the figures write a value (cell labels, colour-bar and value-axis ticks)."""
 
 
 def _single(table: pd.DataFrame, column: str, name: str) -> Any:
@@ -64,6 +78,12 @@ def plot_signature_violins(
     Returns
     -------
     Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns, with several categories or no value, or a highlighted language
+        it does not have.
     """
     for column in ("language", "layer", "value"):
         if column not in signatures.columns:
@@ -100,6 +120,7 @@ def plot_signature_violins(
     ax.set_xticks(layers)
     ax.set_xlabel("layer")
     ax.set_ylabel("average signature")
+    ax.yaxis.set_major_formatter(StrMethodFormatter(NUMBER_FORMAT))
     default = "Average signature per layer" + (f" ({category})" if category is not None else "")
     ax.set_title(title or default + f", {table['language'].nunique()} languages")
     ax.grid(axis="y", alpha=0.3)
@@ -121,24 +142,27 @@ def plot_distance_heatmaps(
     distances : DistanceMatrix or mapping of panel name (e.g. layer) to DistanceMatrix
     path : path ending in .png
     order : sequence of str, optional
-        Order of the languages on both axes. Default: the leaf order of the UPGMA tree of the first
-        panel, so that clusters show as blocks. Languages missing from a panel are grey.
+        Order of the languages on both axes (the analysis order). Default: the languages in order of first
+        appearance in the panels. Languages missing from a panel are grey.
     title : str
     svg : bool, default False
 
     Returns
     -------
     Path
+
+    Raises
+    ------
+    ValueError
+        For no matrix, or an ``order`` that does not list exactly the matrices' languages.
     """
     panels = {"": distances} if isinstance(distances, DistanceMatrix) else dict(distances)
     if not panels:
         raise ValueError("no distance matrix to plot")
     union = list(dict.fromkeys(label for m in panels.values() for label in m.labels))
     if order is None:
-        first = next(iter(panels.values()))
-        leaves = [first.labels[i] for i in hierarchy.leaves_list(upgma(first).linkage)]
-        order = leaves + [label for label in union if label not in leaves]
-    elif set(order) != set(union):
+        order = union
+    elif len(set(order)) != len(order) or set(order) != set(union):
         raise ValueError(f"order must list exactly the languages of the matrices: {sorted(union)}")
     n = len(order)
     position = {label: i for i, label in enumerate(order)}
@@ -157,8 +181,10 @@ def plot_distance_heatmaps(
         image = ax.imshow(array, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
         ax.set_xticks(range(n), order, rotation=90, fontsize=8)
         ax.set_yticks(range(n), order, fontsize=8)
+        ax.set_xlabel("language")
+        ax.set_ylabel("language")
         ax.set_title(f"layer {name}" if isinstance(name, (int, np.integer)) else str(name))
-    figure.colorbar(image, ax=list(axes), shrink=0.8, label="cosine distance")
+    figure.colorbar(image, ax=list(axes), shrink=0.8, label="cosine distance", format=StrMethodFormatter(NUMBER_FORMAT))
     figure.suptitle(title)
     return save_figure(figure, path, svg=svg)
 
@@ -188,6 +214,11 @@ def plot_dendrogram(
     Returns
     -------
     Path
+
+    Raises
+    ------
+    ValueError
+        For a leaf without a family, or display names that are not distinct.
     """
     if families is not None:
         absent = [label for label in tree.labels if label not in families]
@@ -213,6 +244,8 @@ def plot_dendrogram(
         figure.legend(handles=handles, title="family", loc="outside right upper", fontsize=8, title_fontsize=9,
                       frameon=False)
     ax.set_xlabel("distance at merge (UPGMA)")
+    ax.set_ylabel("language")
+    ax.xaxis.set_major_formatter(StrMethodFormatter(NUMBER_FORMAT))
     ax.set_title(title)
     ax.spines[["top", "right", "left"]].set_visible(False)
     return save_figure(figure, path, svg=svg)
@@ -222,6 +255,7 @@ def plot_correlation_heatmap(
     correlations: pd.DataFrame,
     path: str | os.PathLike,
     *,
+    categories: Sequence[str] | None = None,
     title: str = "Pearson correlation",
     alpha: float = 0.05,
     svg: bool = False,
@@ -232,9 +266,11 @@ def plot_correlation_heatmap(
     ----------
     correlations : DataFrame
         Columns ``category``, ``layer``, ``statistic`` (Pearson r) and optionally ``pvalue`` (cells with
-        ``pvalue < alpha`` are outlined and their value starred); a ``property`` or ``task`` column must
+        ``pvalue < alpha`` have their value in bold and starred); a ``property`` or ``task`` column must
         hold a single value, named in the colour bar.
     path : path ending in .png
+    categories : sequence of str, optional
+        Order of the rows (the study's category order); default the order of first appearance.
     title : str
     alpha : float, default 0.05
     svg : bool, default False
@@ -242,6 +278,12 @@ def plot_correlation_heatmap(
     Returns
     -------
     Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns, with several properties or tasks, several rows of one (category,
+        layer), or ``categories`` that miss one of its categories.
     """
     for column in ("category", "layer", "statistic"):
         if column not in correlations.columns:
@@ -250,7 +292,12 @@ def plot_correlation_heatmap(
     against = _single(correlations, "task", "correlations") if against is None else against
     if correlations.duplicated(["category", "layer"]).any():
         raise ValueError("correlations has several rows for one (category, layer)")
-    grid = correlations.pivot(index="category", columns="layer", values="statistic").sort_index(axis=1)
+    present = list(dict.fromkeys(correlations["category"]))
+    rows = present if categories is None else [c for c in categories if c in present]
+    if set(rows) != set(present):
+        raise ValueError(f"categories {list(categories)} miss {sorted(set(present) - set(rows))}")
+    grid = (correlations.pivot(index="category", columns="layer", values="statistic")
+            .reindex(rows).sort_index(axis=1))
     pvalues = (correlations.pivot(index="category", columns="layer", values="pvalue")
                .reindex_like(grid) if "pvalue" in correlations.columns else None)
     n_rows, n_cols = grid.shape
@@ -265,14 +312,75 @@ def plot_correlation_heatmap(
             if np.isnan(r):
                 continue
             significant = pvalues is not None and pvalues.iat[i, j] < alpha
-            ax.text(j, i, f"{r:.2f}" + ("*" if significant else ""), ha="center", va="center", fontsize=7,
-                    color="white" if abs(r) > 0.6 else "black", fontweight="bold" if significant else None)
+            ax.text(j, i, NUMBER_FORMAT.format(x=r) + ("*" if significant else ""), ha="center", va="center",
+                    fontsize=7, color="white" if abs(r) > 0.6 else "black", fontweight="bold" if significant else None)
     ax.set_xticks(range(n_cols), [str(c) for c in grid.columns])
     ax.set_yticks(range(n_rows), [str(c) for c in grid.index])
     ax.set_xlabel("layer")
     ax.set_ylabel("category")
     label = "Pearson r" + (f" with {against}" if against is not None else "")
-    figure.colorbar(image, ax=ax, label=label)
+    figure.colorbar(image, ax=ax, label=label, format=StrMethodFormatter(NUMBER_FORMAT))
     note = f" (* p < {alpha:g})" if pvalues is not None else ""
     ax.set_title(title + (f": {against}" if against is not None else "") + note)
     return save_figure(figure, path, svg=svg)
+
+
+def write_factorization_figures(result: FactorizationResult, folder: str | os.PathLike, *,
+                                highlight: Sequence[str] = ()) -> list[Path]:
+    """Draw every figure of a factorization result into ``folder``.
+
+    ``violins/<category>.png`` (average signature per layer), ``distances/<category>.png`` (heatmaps at the
+    result's ``heatmap_layers``, also for the average over categories), ``dendrograms/average_layer_NN.png``
+    (the tree of the average distances per layer, leaves coloured by family) and
+    ``correlations/<property or task>.png``.
+
+    Parameters
+    ----------
+    result : FactorizationResult
+    folder : path-like
+    highlight : sequence of str, default ()
+        Languages drawn as labelled lines in the violin plots (e.g. the romanised ones).
+
+    Returns
+    -------
+    list of Path
+    """
+    from crossling.factorization.study import AVERAGE, category_slug
+
+    folder = Path(folder)
+    figures: list[Path] = []
+    languages = list(result.languages)
+    average = result.average_signatures
+    for category in result.categories:
+        table = average[average["category"] == category]
+        present = set(table["language"])
+        marked = [lang for lang in languages if lang in highlight and lang in present]
+        figures.append(plot_signature_violins(table, folder / "violins" / f"{category_slug(category)}.png",
+                                              highlight=marked))
+    matrices = result.distance_matrices
+    for category in [*result.categories, AVERAGE]:
+        panels = {layer: matrices[category, layer] for layer in result.heatmap_layers if (category, layer) in matrices}
+        panels = {layer: m for layer, m in panels.items() if not np.isnan(m.values).any()}
+        if panels:
+            union = {lang for m in panels.values() for lang in m.labels}
+            figures.append(plot_distance_heatmaps(
+                panels, folder / "distances" / f"{category_slug(category)}.png",
+                order=[lang for lang in languages if lang in union],
+                title=f"Cosine distance between language signatures: {category}"))
+    taxonomy = result.taxonomy.set_index("language")
+    for layer in result.layers:
+        tree = result.upgma_trees.get((AVERAGE, layer))
+        if tree is None:
+            continue
+        families = {lang: taxonomy.at[lang, "family"] if lang in taxonomy.index else "unknown" for lang in tree.labels}
+        figures.append(plot_dendrogram(tree, folder / "dendrograms" / f"average_layer_{layer:02d}.png",
+                                       families=families,
+                                       title=f"UPGMA tree of signatures, average over categories, layer {layer}"))
+    for table, column in ((result.property_correlations, "property"), (result.downstream_correlations, "task")):
+        if table is None or table.empty:
+            continue
+        for value in table[column].unique():
+            figures.append(plot_correlation_heatmap(table[table[column] == value],
+                                                    folder / "correlations" / f"{category_slug(str(value))}.png",
+                                                    categories=result.categories))
+    return figures

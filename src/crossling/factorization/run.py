@@ -1,122 +1,87 @@
-"""The joint-factorization study (Zhao, Ziser and Cohen, 2023) end to end: UD words to tables, trees, figures.
+"""``crossling factorization`` as a function: corpus and models in; tables, trees, figures, manifest, report out.
 
-For each language l the same UD words (of one UniMorph category, or all words) go through the multilingual
-experimental model E (d dims) and the language's monolingual control model C_l (d_l dims). With Z_l
-(m x d_l) and Y_l (m x d) the word vectors of one hidden state, centred per feature,
+:func:`run_factorization` is the only place of the study that touches models, corpora and the disk:
 
-    Omega_l = Z_l^T Y_l / m                    (d_l x d, ``Moments(d_l, d).cov_xy()``)
-
-and one PARAFAC2 (:func:`crossling.factorization.parafac2.parafac2`, non-negative signatures, SVD initialisation) per
-(category, layer) fits every kept language jointly, Omega_l ~ U_l diag(s_l) V^T. Row s_l of S is the
-language's *signature*; its mean over components is the *average signature* (the study's intensity).
-
-Pipeline (:func:`run_factorization`):
-
-1. UD sentences per language (``load_corpus("ud:DIR")``), or any corpus spec (``corpus``, e.g.
-   ``lohelp:`` or ``text:DIR``; unannotated text is split into words at whitespace and only
-   :data:`ALL_WORDS` is analysed), optionally the first ``limit`` of each, Chinese and Japanese optionally
-   romanised word by word (:func:`crossling.data.romanize.romanize_words`).
-2. Words per category (:func:`crossling.data.unimorph.words_by_category`, plus the pseudo-category
-   :data:`ALL_WORDS` holding every word).
-3. One forward pass per model and language over all hidden states into a cached
-   :class:`~crossling.extraction.store.VectorStore` (``out/stores`` unless ``stores`` is given; an identical extraction is
-   reused). E and every C_l must have the same number of hidden states: layer i is paired with layer i.
-4. Per layer, per language, one streaming pass over the two stores' rows (:func:`cross_covariances`) gives
-   Omega_l for every category at once. Words a model lost to truncation are left out of both sides
-   (:func:`align_words`). A language with fewer than ``min_words`` such words in a category is left out of
-   that category (table ``skipped``); a category needs at least two languages.
-5. Per (category, layer) one PARAFAC2 over the kept languages, in the configured language order (every
-   table names its languages in a ``language`` column; nothing is positional).
-6. Statistics and trees: Mann-Kendall trends with BH FDR (:func:`crossling.stats.trend_tests`), Pearson
-   correlations with language properties measured on the same UD data (distinct characters covering 99.9%
-   of occurrences, type-token ratio, data size in tokens) and optionally with downstream scores, the
-   chi-square variance test of the diverse set against the related sets (when the languages cover them),
-   cosine distances between signatures, UPGMA trees and their Newick text, the average tree over the
-   UniMorph categories per layer, and the trees' agreement with the WALS family/genus table.
-7. Figures (:mod:`crossling.factorization.plots`) and provenance (``manifest.json``, ``config.yaml``).
-
-Outputs in ``out/`` (tables as parquet + CSV): ``signatures`` (category, layer, language, component, value),
-``average_signatures`` (category, layer, language, value, n_words), ``fits``, ``skipped``, ``trends``,
-``properties``, ``property_correlations``, ``variance_tests``, ``downstream_correlations`` (with scores),
-``distances``, ``trees``; ``trees/*.nwk``; ``figures/``.
+1. the sentences of every language (:func:`study_sentences`: a UD corpus, or any corpus spec whose
+   unannotated text is split into words at whitespace, where only :data:`ALL_WORDS` is analysed), optionally
+   the first ``limit`` of each, Chinese and Japanese optionally romanised word by word
+   (:func:`crossling.data.romanize.romanize_words`);
+2. the words of each category (:func:`~crossling.factorization.crosscov.category_words`);
+3. one forward pass per model and language over all hidden states into a cached vector store
+   (:func:`crossling.extraction.run.extract_stores`, under ``store_dir``): the experimental model E first,
+   after the layers are checked against it, then each control model C_l, which must have as many hidden
+   states as E (layer i is paired with layer i);
+4. the languages each category keeps (:func:`~crossling.factorization.study.plan_fits`: ``min_words`` words
+   with a vector from both models, two languages per category);
+5. per layer, per language, one streaming pass over the two stores gives Omega_l of every category at once
+   (:func:`~crossling.factorization.crosscov.cross_covariances`), handed one (category, layer) at a time to
+   :func:`~crossling.factorization.study.compute_factorization`, which fits and computes every table;
+6. tables (parquet + CSV), ``trees/*.nwk``, figures, ``manifest.json``, ``config.yaml`` and ``report.json``,
+   written by :func:`crossling.pipeline.write_run` (the folder is replaced whole at the end).
 
 Memory: per layer the Omegas of every (category, language) are held at once, n_categories x L x d_l x d
-float64 (18 x 33 x 768 x 768: 2.8 GB); vectors are read from the memory-mapped stores ``chunk_size`` words
-at a time.
+float64 (18 x 33 x 768 x 768: 2.8 GB); vectors are read from the memory-mapped stores ``chunk_size`` words at
+a time.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-import time
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from importlib import metadata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from crossling._utils.io import atomic_write_text, write_table
 from crossling._utils.progress import progress_bar
+from crossling._utils.provenance import Provenance
 from crossling.config import (
+    MODEL_PATH,
     CommaList,
+    CorpusOptions,
     LayerList,
     ModelOptions,
+    StoreOptions,
     resolve_layers,
     split_commas,
 )
-from crossling.data.corpus import corpus_name
 from crossling.data.records import Sentence
 from crossling.data.romanize import SUPPORTED as ROMANIZABLE
-from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, words_by_category
-from crossling.exceptions import CategorySkippedWarning
-from crossling.factorization.parafac2 import Parafac2Result, parafac2
-from crossling.moments import Moments
+from crossling.exceptions import ConfigError
+from crossling.factorization.crosscov import ALL_WORDS, CATEGORIES, AlignedWords, align_words, category_words
+from crossling.factorization.study import (
+    FactorizationOptions,
+    FactorizationResult,
+    analysis_layers,
+    category_slug,
+    compute_factorization,
+    plan_fits,
+)
+from crossling.pipeline import RunResult, write_run
 
 if TYPE_CHECKING:  # the store pulls in torch, which a command line must not load to print its help
+    from crossling.extraction.extract import ExtractionOptions
     from crossling.extraction.store import VectorStore
 
-__all__ = [
-    "ALL_WORDS",
-    "AVERAGE",
-    "CATEGORIES",
-    "AlignedWords",
-    "FactorizationConfig",
-    "FactorizationResult",
-    "align_words",
-    "category_words",
-    "cross_covariances",
-    "fit_signatures",
-    "run_factorization",
-    "signature_table",
-    "study_sentences",
-]
+__all__ = ["PROPERTIES", "STUDY", "FactorizationConfig", "run_factorization", "study_sentences"]
 
-ALL_WORDS = "All words"
-"""Pseudo-category of every UD word of a language, whatever its features."""
-AVERAGE = "average"
-"""Category name of the distance matrices and trees averaged over the UniMorph categories of a layer."""
-CATEGORIES: tuple[str, ...] = (*UNIMORPH_CATEGORIES, ALL_WORDS)
+STUDY = "joint factorization (Zhao, Ziser and Cohen 2023, Findings of EMNLP)"
 UD_SCHEMES = ("ud", "pud")
 """Corpus spec schemes whose sentences carry UD words and features; others give whitespace words only."""
 PROPERTIES: tuple[str, ...] = ("distinct_chars_99.9", "type_token_ratio", "data_size")
+"""The language properties the average signature is correlated with, measured on the study's own corpus."""
 
 
-# --------------------------------------------------------------------------------------------------
-# Configuration
+class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, FactorizationOptions):
+    """Settings of ``crossling factorization`` (alias ``parafac2``): a YAML file with these keys, or the flags.
 
-
-class FactorizationConfig(ModelOptions):
-    """Settings of ``crossling parafac2`` (the joint-factorization study).
-
-    Model loading and batching (``batch_size``, ``max_length``, ``device``, ``dtype``, ``revision``,
-    ``trust_remote_code``): :class:`~crossling.config.ModelOptions`; ``revision`` applies to the experimental
-    model only (the control models load at their default revision).
+    Model loading and batching: :class:`~crossling.config.ModelOptions` (``revision`` applies to the
+    experimental model only; the control models load at their default revision); the corpus:
+    :class:`~crossling.config.CorpusOptions`; the vector stores: :class:`~crossling.config.StoreOptions`; the
+    fits and analyses: :class:`~crossling.factorization.study.FactorizationOptions`.
 
     Attributes
     ----------
@@ -124,89 +89,54 @@ class FactorizationConfig(ModelOptions):
         The multilingual model E (Hugging Face folder or hub id).
     control : dict of str to str
         Language -> its monolingual control model C_l. From the command line: ``LANG=MODEL`` strings.
-    ud : path, optional
-        Folder of UD treebanks (``<lang>_<code>-<split>.conllu[.gz]``) or one CoNLL-U file.
-    corpus : str, optional
-        Instead of ``ud``: a corpus spec (:func:`crossling.data.corpus.load_corpus`), e.g. ``pud:DIR``,
-        ``lohelp:`` or ``text:DIR``. Corpora without UD annotation (``lohelp``, ``text``) are split into
-        words at whitespace (:func:`crossling.data.parallel.whitespace_sentence`; a text without spaces,
-        as in Chinese or Japanese, gives one "word" per space-separated run) and only :data:`ALL_WORDS`
-        is analysed: ``categories="all"`` means ``[ALL_WORDS]`` there, and a UniMorph category is an
-        error. Exactly one of ``ud`` and ``corpus`` is given.
+    corpus : str
+        ``ud:PATH`` (a folder of UD treebanks ``<lang>_<code>-<split>.conllu[.gz]`` or one CoNLL-U file) or
+        ``pud:DIR``: words with UD features, analysed per category. A corpus without UD annotation
+        (``text:PATH``, ``lohelp:``) is split into words at whitespace (a text without spaces, as Chinese or
+        Japanese, gives one "word" per space-separated run) and only "All words" is analysed: ``categories``
+        "all" means ["All words"] there, and a UniMorph category is an error.
     languages : list of str, optional
-        Languages to analyse, in this order (the order of every table); default: the order of ``control``.
-    split : {"all", "train", "dev", "test"}, default "all"
-        Which treebank files to read.
+        Languages to analyse, in this order (the order of every table and figure); default: the order of
+        ``control``.
     limit : int, optional
-        Only the first ``limit`` sentences of each language.
+        Only the first N sentences (with words) of each language.
     categories : "all" or list of str, default "all"
-        The 17 UniMorph categories of the study and :data:`ALL_WORDS`, or a selection of them.
+        The 17 UniMorph categories of the study and "All words", or a comma-separated selection of them.
     layers : list of int, optional
-        Hidden states to analyse (0 = embedding output, negative counts from the end); default all.
-        Extraction always stores every hidden state, so the cache serves any selection.
-    rank : int, optional
-        PARAFAC2 rank k. Default: full rank, min(d, min_l d_l), the study's setting (768 for its models).
-        The average signature is a mean over the k components, so runs are comparable only at the same k;
-        the cost grows with k (``--rank 50`` for a quick look).
+        Hidden states to analyse: ``all`` (default) or comma-separated indices (0 = the embedding output,
+        negative from the end); analysed in ascending order. Extraction always stores every hidden state, so
+        the cache serves any selection.
     min_words : int, default 100
         A language with fewer words (with a vector from both models) in a category is left out of it.
     romanize : list of str, default []
         Languages (``zh``, ``ja``) whose words are romanised before extraction (the script ablation).
-    n_starts : int, default 1
-        PARAFAC2 starts (the first from the SVD, the others random); the spread of their errors is reported.
-    seed : int, default 0
-        Seed of the random PARAFAC2 starts and of the tree permutation tests.
-    n_iter_max : int, default 100
-        PARAFAC2 iterations per start (the study ran 100).
-    tol : float, default 1e-8
-        PARAFAC2 stopping rule (relative change of the sum of squared residuals).
-    normalize_slices : bool, default False
-        Divide each Omega_l by its Frobenius norm before the fit, so languages weigh equally.
     pooling : {"mean", "first", "last"}, default "mean"
         Sub-words to word.
     chunk_size : int, default 4096
-        Words read from a store at a time when accumulating moments.
-    n_permutations : int, default 9999
-        Permutations of the tree-agreement test.
-    heatmap_layers : list of int, optional
-        Layers of the distance heatmaps; default the first, middle and last analysed layer.
-    variance_layers : list of int, optional
-        Layers of the variance test; default every analysed layer.
+        Words read from a store at a time when accumulating the cross-covariances.
     scores : path, optional
-        Table (CSV or parquet) with columns ``language``, ``task``, ``score`` (e.g. XTREME results): adds
-        the correlation of the average signature with each task.
+        Table (CSV or parquet) with columns ``language``, ``task``, ``score`` (e.g. XTREME results): adds the
+        correlation of the average signature with each task.
     figures : bool, default True
-    stores : path, optional
-        Folder of the vector stores; default ``out/stores``. Share it between runs to reuse extractions.
+        Draw the figures (off: tables, trees and report section only).
     out : path
-        Folder for every result.
+        Folder for the tables, trees, figures, manifest and report section (replaced whole at the end of
+        the run).
     """
 
-    experimental: str
-    control: dict[str, str]
-    ud: Optional[Path] = None
-    corpus: Optional[str] = None
-    languages: Optional[CommaList] = None
-    split: Literal["all", "train", "dev", "test"] = "all"
-    limit: Optional[int] = Field(default=None, ge=1)
+    # FactorizationOptions is frozen (a result records it); a run's settings stay assignable like every RunConfig
+    model_config = ConfigDict(frozen=False)
+
+    experimental: str = Field(json_schema_extra=MODEL_PATH)
+    control: dict[str, str] = Field(json_schema_extra=MODEL_PATH)
     categories: Union[Literal["all"], list[str]] = "all"
     layers: LayerList = None
-    rank: Optional[int] = Field(default=None, ge=1)
     min_words: int = Field(default=100, ge=1)
-    romanize: CommaList = Field(default_factory=list)
-    n_starts: int = Field(default=1, ge=1)
-    seed: int = 0
-    n_iter_max: int = Field(default=100, ge=1)
-    tol: float = Field(default=1e-8, ge=0)
-    normalize_slices: bool = False
+    romanize: CommaList = []
     pooling: Literal["mean", "first", "last"] = "mean"
     chunk_size: int = Field(default=4096, ge=1)
-    n_permutations: int = Field(default=9999, ge=1)
-    heatmap_layers: LayerList = None
-    variance_layers: LayerList = None
     scores: Optional[Path] = None
     figures: bool = True
-    stores: Optional[Path] = None
     out: Path
 
     @field_validator("control", mode="before")
@@ -257,332 +187,74 @@ class FactorizationConfig(ModelOptions):
         return value
 
     @model_validator(mode="after")
-    def _check_source(self) -> "FactorizationConfig":
-        if (self.ud is None) == (self.corpus is None):
-            raise ValueError("give exactly one of ud (a UD treebank folder) and corpus (a corpus spec)")
+    def _check_categories_annotated(self) -> FactorizationConfig:
         if not self.annotated() and self.categories != "all" and set(self.categories) != {ALL_WORDS}:
             raise ValueError(f"corpus {self.corpus!r} has no UD annotation: only the category {ALL_WORDS!r} "
                              f"can be analysed, got {self.categories}")
         return self
 
-    def corpus_spec(self) -> str:
-        """The corpus as a :func:`crossling.data.corpus.load_corpus` spec."""
-        return f"ud:{self.ud}" if self.ud is not None else str(self.corpus)
-
     def annotated(self) -> bool:
-        """Whether the corpus carries UD morphology (``ud:`` and ``pud:`` specs)."""
-        return self.corpus_spec().partition(":")[0] in UD_SCHEMES
+        """Whether the corpus carries UD morphology (``ud:`` and ``pud:`` specs).
+
+        Returns
+        -------
+        bool
+        """
+        return self.corpus.partition(":")[0] in UD_SCHEMES
 
     def analysed_languages(self) -> list[str]:
-        """The languages in analysis order; each must have a control model."""
+        """The languages in analysis order; each must have a control model.
+
+        Returns
+        -------
+        list of str
+
+        Raises
+        ------
+        ConfigError
+            For languages given twice or without a control model, fewer than 2 languages, or a romanised
+            language that is not analysed.
+        """
         languages = list(self.control) if self.languages is None else list(self.languages)
         if len(set(languages)) != len(languages):
-            raise ValueError(f"languages must be distinct, got {languages}")
+            raise ConfigError(f"languages must be distinct, got {languages}")
         missing = [lang for lang in languages if lang not in self.control]
         if missing:
-            raise ValueError(f"no control model for {missing}: add --control {missing[0]}=MODEL")
+            raise ConfigError(f"no control model for {missing}: add --control {missing[0]}=MODEL")
         if len(languages) < 2:
-            raise ValueError(f"the joint factorization needs at least 2 languages, got {languages}")
+            raise ConfigError(f"the joint factorization needs at least 2 languages, got {languages}")
         stray = [lang for lang in self.romanize if lang not in languages]
         if stray:
-            raise ValueError(f"romanize: {stray} not among the analysed languages {languages}")
+            raise ConfigError(f"romanize: {stray} not among the analysed languages {languages}")
         return languages
 
     def analysed_categories(self) -> list[str]:
+        """The categories to analyse, in order.
+
+        Returns
+        -------
+        list of str
+            ``[ALL_WORDS]`` for a corpus without UD annotation; every category of
+            :data:`~crossling.factorization.crosscov.CATEGORIES` for "all".
+        """
         if not self.annotated():
             return [ALL_WORDS]
         return list(CATEGORIES) if self.categories == "all" else list(self.categories)
 
+    def factorization_options(self) -> FactorizationOptions:
+        """The fit and analysis settings of this run.
 
-# --------------------------------------------------------------------------------------------------
-# Words, alignment and cross-covariances
-
-
-def category_words(sentences: Sequence[Sentence], categories: Sequence[str]) -> dict[str, CategoryIndex]:
-    """The words of one language that carry each category (no minimum count).
-
-    Parameters
-    ----------
-    sentences : sequence of Sentence
-        One language's corpus, in the order it is extracted.
-    categories : sequence of str
-        UniMorph categories (:data:`~crossling.data.unimorph.UNIMORPH_CATEGORIES`) and/or :data:`ALL_WORDS`.
-
-    Returns
-    -------
-    dict of str to CategoryIndex
-        Every requested category that at least one word carries, in the order of ``categories``;
-        :data:`ALL_WORDS` lists every word (its ``values`` are the UPOS tags).
-    """
-    with warnings.catch_warnings():
-        # Counts are checked against min_words later, after alignment, where the skip is recorded.
-        warnings.simplefilter("ignore", CategorySkippedWarning)
-        found = words_by_category(sentences, min_words=1).categories
-    out: dict[str, CategoryIndex] = {}
-    for category in categories:
-        if category == ALL_WORDS:
-            lengths = [len(s.words) for s in sentences]
-            out[category] = CategoryIndex(
-                ALL_WORDS,
-                np.repeat(np.arange(len(sentences), dtype=np.int64), lengths),
-                np.concatenate([np.arange(n, dtype=np.int64) for n in lengths]) if lengths else np.zeros(0, np.int64),
-                np.array([w.upos for s in sentences for w in s.words]),
-            )
-        elif category in found:
-            out[category] = found[category]
-    return out
-
-
-@dataclass(frozen=True)
-class AlignedWords:
-    """The words of one language that have a vector in both stores, and where they are.
-
-    Attributes
-    ----------
-    control_rows, experimental_rows : ndarray of int64, shape (n,)
-        Row of each aligned word in the control and in the experimental store, in corpus order
-        (sentence, then word).
-    positions : dict of str to ndarray of int64
-        Category -> sorted positions (into the two row arrays) of its words.
-    n_labelled : dict of str to int
-        Category -> words carrying it in the corpus, before alignment (the difference was lost to
-        truncation or produced no token in one of the models).
-    """
-
-    control_rows: np.ndarray
-    experimental_rows: np.ndarray
-    positions: dict[str, np.ndarray]
-    n_labelled: dict[str, int]
-
-    def n_words(self, category: str) -> int:
-        """Aligned words of ``category`` (0 when no word carries it)."""
-        return int(self.positions[category].size) if category in self.positions else 0
-
-
-def _word_keys(sentence_index: np.ndarray, word_index: np.ndarray, width: int) -> np.ndarray:
-    return np.asarray(sentence_index, dtype=np.int64) * width + np.asarray(word_index, dtype=np.int64)
-
-
-def align_words(
-    words: Mapping[str, CategoryIndex], experimental_meta: pd.DataFrame, control_meta: pd.DataFrame
-) -> AlignedWords:
-    """Pair the rows of two word-level stores of the same sentences, per category.
-
-    Parameters
-    ----------
-    words : mapping of str to CategoryIndex
-        Category -> its words, as (sentence_index, word_index) into the extracted sentences
-        (:func:`category_words`).
-    experimental_meta, control_meta : DataFrame
-        ``VectorStore.meta`` of the two stores (columns ``sentence_index``, ``word_index``; one row per vector).
-
-    Returns
-    -------
-    AlignedWords
-        A word is kept when both stores have its vector.
-    """
-    for name, meta in (("experimental", experimental_meta), ("control", control_meta)):
-        if (meta["word_index"] < 0).any():
-            raise ValueError(f"the {name} store holds sentence vectors; the study needs a word-level store")
-    e_words, c_words = experimental_meta["word_index"].to_numpy(), control_meta["word_index"].to_numpy()
-    width = 1 + max(int(w.max(initial=0)) for w in (e_words, c_words, *(idx.word_index for idx in words.values())))
-    e_keys = _word_keys(experimental_meta["sentence_index"].to_numpy(), e_words, width)
-    c_keys = _word_keys(control_meta["sentence_index"].to_numpy(), c_words, width)
-    common, e_rows, c_rows = np.intersect1d(e_keys, c_keys, assume_unique=True, return_indices=True)
-    positions, n_labelled = {}, {}
-    for category, index in words.items():
-        keys = _word_keys(index.sentence_index, index.word_index, width)
-        pos = np.searchsorted(common, keys)
-        found = pos < common.size
-        found[found] = common[pos[found]] == keys[found]
-        positions[category] = np.unique(pos[found])
-        n_labelled[category] = len(index)
-    return AlignedWords(c_rows.astype(np.int64), e_rows.astype(np.int64), positions, n_labelled)
-
-
-def cross_covariances(
-    control: VectorStore,
-    experimental: VectorStore,
-    aligned: AlignedWords,
-    layer: int,
-    *,
-    categories: Sequence[str] | None = None,
-    chunk_size: int = 4096,
-) -> dict[str, np.ndarray]:
-    """Omega = Z^T Y / m per category at one hidden state, in one streaming pass over both stores.
-
-    Parameters
-    ----------
-    control : VectorStore
-        C_l's word vectors Z (d_l dims).
-    experimental : VectorStore
-        E's word vectors Y (d dims) of the same sentences.
-    aligned : AlignedWords
-        From :func:`align_words` on the two stores.
-    layer : int
-        Hidden state (the same index in both models).
-    categories : sequence of str, optional
-        Default: every category of ``aligned``.
-    chunk_size : int, default 4096
-        Aligned words read from the memory-mapped stores at a time.
-
-    Returns
-    -------
-    dict of str to ndarray, shape (d_l, d), float64
-        Omega = (Z - mean Z)^T (Y - mean Y) / m over the category's m aligned words
-        (:meth:`crossling.Moments.cov_xy`, accumulated in float64 and merged chunk by chunk).
-    """
-    categories = list(aligned.positions) if categories is None else list(categories)
-    empty = [c for c in categories if aligned.n_words(c) == 0]
-    if empty:
-        raise ValueError(f"no aligned words in categories {empty}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    Z, Y = control.vectors(layer), experimental.vectors(layer)
-    moments = {c: Moments(Z.shape[1], Y.shape[1]) for c in categories}
-    n = aligned.control_rows.size
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        z = Z[aligned.control_rows[start:stop]]
-        y = Y[aligned.experimental_rows[start:stop]]
-        for category in categories:
-            pos = aligned.positions[category]
-            lo, hi = np.searchsorted(pos, (start, stop))
-            if hi > lo:
-                local = pos[lo:hi] - start
-                moments[category].update(z[local], y[local])
-    return {c: m.cov_xy() for c, m in moments.items()}
-
-
-# --------------------------------------------------------------------------------------------------
-# Fitting
-
-
-def fit_signatures(
-    omegas: Mapping[str, np.ndarray],
-    *,
-    rank: int,
-    n_iter_max: int = 100,
-    tol: float = 1e-8,
-    n_starts: int = 1,
-    random_state: int | None = 0,
-    normalize_slices: bool = False,
-) -> Parafac2Result:
-    """One PARAFAC2 over the languages' Omegas: non-negative signatures, SVD initialisation.
-
-    Parameters
-    ----------
-    omegas : mapping of str to ndarray (d_l, d)
-        Language -> Omega_l. Row l of the result's ``S`` belongs to the l-th language of the mapping; use
-        :func:`signature_table` to turn it into rows named by language.
-    rank : int
-        k.
-    n_iter_max, tol, n_starts, random_state, normalize_slices
-        As :func:`crossling.factorization.parafac2.parafac2` (the study: ``init="svd"``, non-negative signatures,
-        100 iterations).
-
-    Returns
-    -------
-    Parafac2Result
-    """
-    if len(omegas) < 2:
-        raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
-    return parafac2(list(omegas.values()), rank, init="svd", nonnegative=True, n_iter_max=n_iter_max, tol=tol,
-                    n_starts=n_starts, random_state=random_state, normalize_slices=normalize_slices)
-
-
-def signature_table(languages: Sequence[str], S: np.ndarray, **keys: Any) -> pd.DataFrame:
-    """Tidy signatures: one row per (language, component), the ``keys`` (e.g. category, layer) in front.
-
-    Parameters
-    ----------
-    languages : sequence of str, length L
-        The language of each row of ``S``.
-    S : ndarray, shape (L, k)
-    **keys
-        Constant columns, e.g. ``category="Case", layer=3``.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``*keys, language, component, value``.
-    """
-    S = np.asarray(S)
-    if S.ndim != 2 or S.shape[0] != len(languages):
-        raise ValueError(f"S has shape {S.shape} for {len(languages)} languages")
-    L, k = S.shape
-    table = pd.DataFrame({"language": np.repeat(np.array(languages, dtype=object), k),
-                          "component": np.tile(np.arange(k), L), "value": S.ravel()})
-    for i, (name, value) in enumerate(keys.items()):
-        table.insert(i, name, value)
-    return table
-
-
-# --------------------------------------------------------------------------------------------------
-# The study
-
-
-@dataclass(frozen=True)
-class FactorizationResult:
-    """Everything :func:`run_factorization` produced (also written to ``out``).
-
-    Attributes
-    ----------
-    signatures : DataFrame
-        category, layer, language, component, value.
-    average_signatures : DataFrame
-        category, layer, language, value (mean signature over components), n_words.
-    fits : DataFrame
-        category, layer, n_languages, languages, rank, relative_error, n_iter, converged, spread,
-        n_starts, best_start, seconds.
-    skipped : DataFrame
-        category, language, n_words, reason: every (category, language) left out.
-    trends, properties, property_correlations, distances, trees : DataFrame
-        See the module docstring.
-    variance_tests, downstream_correlations : DataFrame or None
-        None when not computed (the reason is in ``skipped_analyses``).
-    languages, categories, layers : tuple
-        What was analysed, in order.
-    stores : dict
-        ``{"experimental": {lang: VectorStore}, "control": {lang: VectorStore}}``.
-    words : dict
-        Language -> category -> :class:`~crossling.data.unimorph.CategoryIndex` into the extracted sentences.
-    skipped_analyses : dict of str to str
-        Analysis -> why it was not computed.
-    figures : list of Path
-    manifest : dict
-        The provenance record written to ``out/manifest.json``.
-    out : Path
-    """
-
-    signatures: pd.DataFrame
-    average_signatures: pd.DataFrame
-    fits: pd.DataFrame
-    skipped: pd.DataFrame
-    trends: pd.DataFrame
-    properties: pd.DataFrame
-    property_correlations: pd.DataFrame
-    distances: pd.DataFrame
-    trees: pd.DataFrame
-    variance_tests: pd.DataFrame | None
-    downstream_correlations: pd.DataFrame | None
-    languages: tuple[str, ...]
-    categories: tuple[str, ...]
-    layers: tuple[int, ...]
-    stores: dict[str, dict[str, VectorStore]]
-    words: dict[str, dict[str, CategoryIndex]]
-    skipped_analyses: dict[str, str]
-    figures: list[Path]
-    manifest: dict[str, Any]
-    out: Path
-    upgma_trees: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
+        Returns
+        -------
+        FactorizationOptions
+        """
+        return FactorizationOptions(**self.model_dump(include=set(FactorizationOptions.model_fields)))
 
 
 def study_sentences(
-    ud: str | Path | None,
+    corpus: str,
     languages: Sequence[str],
     *,
-    corpus: str | None = None,
     split: str = "all",
     limit: int | None = None,
     romanize: Sequence[str] = (),
@@ -591,16 +263,14 @@ def study_sentences(
 
     Parameters
     ----------
-    ud : path or None
-        Folder of UD treebanks or one CoNLL-U file (``load_corpus("ud:...")``).
-    languages : sequence of str
-    corpus : str, optional
-        Instead of ``ud``: any corpus spec (:func:`crossling.data.corpus.load_corpus`). A sentence without
-        words (LibreOffice Help paragraphs) gets the whitespace words of its text
+    corpus : str
+        A corpus spec (:func:`crossling.data.corpus.load_corpus`). A sentence without words (LibreOffice Help
+        paragraphs, plain text) gets the whitespace words of its text
         (:func:`crossling.data.parallel.whitespace_sentence`); one with neither words nor text is dropped.
+    languages : sequence of str
     split : {"all", "train", "dev", "test"}, default "all"
     limit : int, optional
-        Only the first ``limit`` sentences of each language.
+        Only the first ``limit`` sentences (after dropping empty ones) of each language.
     romanize : sequence of str, default ()
         Languages (``zh``, ``ja``) whose word forms are replaced, word by word, by their romanisation
         (:func:`crossling.data.romanize.romanize_words`); every other field of the words is kept, so word
@@ -616,9 +286,7 @@ def study_sentences(
     from crossling.data.parallel import whitespace_sentence
     from crossling.data.romanize import romanize_words
 
-    if (ud is None) == (corpus is None):
-        raise ValueError("give exactly one of ud and corpus")
-    read = load_corpus(f"ud:{ud}" if corpus is None else corpus, list(languages), split=split)
+    read = load_corpus(corpus, list(languages), split=split)
     out = {}
     for lang in languages:
         sentences = [s if s.words else whitespace_sentence(s.text, lang=s.lang, sent_id=s.sent_id, source=s.source,
@@ -632,76 +300,18 @@ def study_sentences(
     return out
 
 
-def _extract(config: FactorizationConfig, sentences: dict[str, list[Sentence]], languages: list[str],
-             root: Path, progress: bool) -> tuple[dict[str, dict[str, VectorStore]], dict[str, Any]]:
-    """Stores of E and of every C_l; the models' identities. Checks hidden states and widths."""
-    from crossling.extraction.extract import ExtractionOptions
-    from crossling.extraction.store import extract_to_store
-
-    options = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,
-                                max_length=config.max_length)
-    stores: dict[str, dict[str, VectorStore]] = {"experimental": {}, "control": {}}
-    lm = config.load_model(config.experimental)
-    n_states, d = lm.n_hidden_states, lm.hidden_size
-    identities: dict[str, Any] = {"experimental": lm.identity(), "control": {}}
-    if config.rank is not None and config.rank > d:
-        raise ValueError(f"rank {config.rank} exceeds the experimental model's width d = {d}")
-    for lang in languages:
-        stores["experimental"][lang] = extract_to_store(lm, sentences[lang], root, options, progress=progress)
-    del lm
-    by_model: dict[str, list[str]] = {}
-    for lang in languages:
-        by_model.setdefault(config.control[lang], []).append(lang)
-    for path, langs in by_model.items():
-        control = config.load_model(path, revision=None)  # the revision names a commit of E's repository
-        if control.n_hidden_states != n_states:
-            raise ValueError(
-                f"control model {path} (for {', '.join(langs)}) has {control.n_hidden_states} hidden states but the "
-                f"experimental model {config.experimental} has {n_states}: the study pairs hidden state i of one "
-                f"with hidden state i of the other, so both need the same number of layers")
-        if config.rank is not None and config.rank > control.hidden_size:
-            raise ValueError(f"rank {config.rank} exceeds the width d_l = {control.hidden_size} of control model {path}")
-        for lang in langs:
-            identities["control"][lang] = control.identity()
-            stores["control"][lang] = extract_to_store(control, sentences[lang], root, options, progress=progress)
-        del control
-    return stores, identities
+def _read_scores(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ConfigError(f"--scores {path}: no such file")
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    missing = {"language", "task", "score"} - set(table.columns)
+    if missing:
+        raise ConfigError(f"scores table {path} lacks column(s) {sorted(missing)}; it has {list(table.columns)}")
+    return table
 
 
-def _skip_reason(n_words: int, n_labelled: int, min_words: int) -> str:
-    lost = n_labelled - n_words
-    detail = f" ({n_labelled} labelled, {lost} without a vector in one of the models)" if lost else ""
-    return f"{n_words} words{detail}, fewer than min_words={min_words}"
-
-
-def _plan(categories: list[str], languages: list[str], aligned: dict[str, AlignedWords], min_words: int
-          ) -> tuple[dict[str, list[str]], pd.DataFrame]:
-    """Languages kept per category (in analysis order) and the table of every (category, language) left out."""
-    kept: dict[str, list[str]] = {}
-    skipped = []
-    for category in categories:
-        langs = []
-        for lang in languages:
-            n = aligned[lang].n_words(category)
-            if n >= min_words:
-                langs.append(lang)
-            else:
-                skipped.append((category, lang, n, _skip_reason(n, aligned[lang].n_labelled.get(category, 0), min_words)))
-        if len(langs) == 1:
-            skipped.append((category, langs[0], aligned[langs[0]].n_words(category),
-                            "the only language with enough words: a joint factorization needs at least 2 languages"))
-            langs = []
-        if langs:
-            kept[category] = langs
-    table = pd.DataFrame(skipped, columns=["category", "language", "n_words", "reason"])
-    if not table.empty:
-        summary = table.groupby("category")["language"].apply(",".join).to_dict()
-        warnings.warn(f"languages left out of categories (see table 'skipped'): {summary}", CategorySkippedWarning,
-                      stacklevel=3)
-    return kept, table
-
-
-def _properties(sentences: dict[str, list[Sentence]]) -> pd.DataFrame:
+def _properties(sentences: Mapping[str, Sequence[Sentence]]) -> pd.DataFrame:
+    """The :data:`PROPERTIES` of every language, measured on its sentences: ``language, property, value``."""
     from crossling.data.languages import language_properties
 
     wide = language_properties(sentences)
@@ -710,361 +320,202 @@ def _properties(sentences: dict[str, list[Sentence]]) -> pd.DataFrame:
     return long.melt(id_vars="language", var_name="property", value_name="value").astype({"value": float})
 
 
-def _taxonomy() -> pd.DataFrame:
-    from crossling.data.languages import language_table
-
-    table = language_table()
-    return table.drop(columns="language").rename(columns={"iso639_1": "language"})
-
-
-def _tree_row(dm: Any, category: str, layer: int, taxonomy: pd.DataFrame, config: FactorizationConfig
-              ) -> tuple[dict[str, Any], Any]:
-    from crossling.trees import to_newick, tree_agreement, upgma
-
-    row: dict[str, Any] = {"category": category, "layer": layer, "n_languages": len(dm.labels),
-                           "languages": ",".join(dm.labels), "newick": None, "cophenetic_r": np.nan,
-                           "pvalue": np.nan, "n_permutations": 0, "note": ""}
-    if np.isnan(dm.values).any():
-        row["note"] = "undefined distance (a zero signature): no tree"
-        return row, None
-    tree = upgma(dm)
-    row["newick"] = to_newick(tree)
-    unknown = [lang for lang in dm.labels if lang not in set(taxonomy["language"])]
-    if unknown:
-        row["note"] = f"no family/genus for {unknown}: no agreement test"
-    elif len(dm.labels) < 3:
-        row["note"] = "fewer than 3 languages: no agreement test"
-    else:
-        agreement = tree_agreement(tree, taxonomy, n_permutations=config.n_permutations, random_state=config.seed)
-        row.update(cophenetic_r=agreement.statistic, pvalue=agreement.pvalue, n_permutations=agreement.n_permutations)
-    return row, tree
+class _Extraction(NamedTuple):
+    stores: dict[str, dict[str, VectorStore]]  # role ("experimental", "control") -> language -> store
+    identities: dict[str, Any]  # the manifest's models: experimental, and control per language
+    layers: list[int]
+    heatmap_layers: list[int]
+    variance_layers: list[int]
+    rank: int  # the study's default: full rank, min(d, min_l d_l) over every analysed language
 
 
-def _trees(distances: dict[tuple[str, int], Any], categories: list[str], languages: list[str], layers: list[int],
-           config: FactorizationConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict[str, str]]:
-    """Distance and tree tables, per (category, layer) and averaged over the UniMorph categories per layer."""
-    from crossling.trees import average_distances
+def _extract(config: FactorizationConfig, sentences: Mapping[str, list[Sentence]], languages: list[str],
+             options: ExtractionOptions, provenance: Provenance, progress: bool) -> _Extraction:
+    """Stores of E and of every C_l; the layer settings and the rank checked against the models first."""
+    from crossling.extraction.run import extract_stores
 
-    notes: dict[str, str] = {}
-    unimorph = [c for c in categories if c != ALL_WORDS]
+    root = config.stores_root()
+    with provenance.stage("loading the models"):
+        lm = config.load_model(config.experimental)
+    n_states, d = lm.n_hidden_states, lm.hidden_size
+    # Ascending, whatever order the user gave: trends and figures run along the layers.
+    layers = sorted(resolve_layers(config.layers, range(n_states)))
+    heatmap_layers, variance_layers = analysis_layers(config.factorization_options(), layers, range(n_states))
+    if config.rank is not None and config.rank > d:
+        raise ConfigError(f"rank {config.rank} exceeds the experimental model's width d = {d}")
+    identities: dict[str, Any] = {"experimental": lm.identity(), "control": {}}
+    with provenance.stage("extraction"):
+        experimental = extract_stores(lm, {lang: sentences[lang] for lang in languages}, options, root,
+                                      shard_size=config.shard_size, progress=progress)
+    del lm
+    by_model: dict[str, list[str]] = {}
+    for lang in languages:
+        by_model.setdefault(config.control[lang], []).append(lang)
+    widths = [d]
+    control_stores: dict[str, VectorStore] = {}
+    for path, langs in by_model.items():
+        with provenance.stage("loading the models"):
+            control = config.load_model(path, revision=None)  # the revision names a commit of E's repository
+        if control.n_hidden_states != n_states:
+            raise ConfigError(
+                f"control model {path} (for {', '.join(langs)}) has {control.n_hidden_states} hidden states but "
+                f"the experimental model {config.experimental} has {n_states}: the study pairs hidden state i of "
+                "one with hidden state i of the other, so both need the same number of layers")
+        if config.rank is not None and config.rank > control.hidden_size:
+            raise ConfigError(f"rank {config.rank} exceeds the width d_l = {control.hidden_size} of control "
+                              f"model {path}")
+        widths.append(control.hidden_size)
+        for lang in langs:
+            identities["control"][lang] = control.identity()
+        with provenance.stage("extraction"):
+            control_stores.update(extract_stores(control, {lang: sentences[lang] for lang in langs}, options, root,
+                                                 shard_size=config.shard_size, progress=progress))
+        del control
+    stores = {"experimental": experimental, "control": {lang: control_stores[lang] for lang in languages}}
+    return _Extraction(stores, identities, layers, heatmap_layers, variance_layers, config.rank or min(widths))
+
+
+def _omega_stream(stores: Mapping[str, Mapping[str, VectorStore]], aligned: Mapping[str, AlignedWords],
+                  kept: Mapping[str, list[str]], languages: list[str], layers: list[int], chunk_size: int,
+                  progress: bool) -> Iterator[tuple[tuple[str, int], dict[str, np.ndarray]]]:
+    """The slices of every (category, layer), one layer's Omegas in memory at a time, with a progress bar."""
+    from crossling.factorization.crosscov import cross_covariances
+
+    bar = progress_bar(len(layers) * len(kept), "PARAFAC2", "fit", enabled=progress)
     for layer in layers:
-        mats = [distances[c, layer] for c in unimorph if (c, layer) in distances]
-        if not mats:
-            notes["average_trees"] = "no UniMorph category was fitted: no average tree"
-            continue
-        present = {lang for m in mats for lang in m.labels}
-        distances[AVERAGE, layer] = average_distances(mats, labels=[lang for lang in languages if lang in present])
-    taxonomy = _taxonomy()
-    rows, frames, trees = [], [], {}
-    for (category, layer), dm in distances.items():
-        frame = dm.to_frame()
-        frame.insert(0, "layer", layer)
-        frame.insert(0, "category", category)
-        frames.append(frame)
-        row, tree = _tree_row(dm, category, layer, taxonomy, config)
-        rows.append(row)
-        if tree is not None:
-            trees[category, layer] = tree
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(rows), trees, notes
+        omegas: dict[str, dict[str, np.ndarray]] = {c: {} for c in kept}
+        for lang in languages:
+            mine = [c for c in kept if lang in kept[c]]
+            if mine:
+                per_category = cross_covariances(stores["control"][lang].vectors(layer),
+                                                 stores["experimental"][lang].vectors(layer), aligned[lang],
+                                                 categories=mine, chunk_size=chunk_size)
+                for category, omega in per_category.items():
+                    omegas[category][lang] = omega
+        for category, langs in kept.items():
+            yield (category, layer), {lang: omegas[category].pop(lang) for lang in langs}
+            bar.update(1)
+    bar.close()
 
 
-def _variance_tests(average: pd.DataFrame, languages: list[str], layers: list[int]) -> tuple[pd.DataFrame | None, str]:
-    from crossling.stats import DIVERSE, RELATED_SETS, group_variance_tests
-
-    diverse = [lang for lang in DIVERSE if lang in languages]
-    related = {name: members for name, members in RELATED_SETS.items()
-               if sum(lang in languages for lang in members) >= 2}
-    problems = []
-    if len(diverse) < 2:
-        problems.append(f"{len(diverse)} language(s) of the diverse set {list(DIVERSE)}")
-    if not related:
-        problems.append("no related set (" + ", ".join(RELATED_SETS) + ") with 2 or more languages")
-    if problems:
-        return None, "the languages cover " + " and ".join(problems) + "; the test needs 2 or more in each group"
-    return group_variance_tests(average, layers=layers, related=related), ""
-
-
-def _read_scores(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(f"scores table {path} does not exist")
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    missing = {"language", "task", "score"} - set(table.columns)
-    if missing:
-        raise ValueError(f"scores table {path} lacks column(s) {sorted(missing)}; it has {list(table.columns)}")
-    return table
-
-
-def _slug(name: str) -> str:
-    return name.lower().replace(" ", "_")
-
-
-_READINGS = {
-    "violins": ("Average signature per layer",
-                "Each violin is the spread over languages of the average PARAFAC2 signature (the intensity with "
-                "which a language's control-model space is reflected in the multilingual model) at one layer. "
-                "A falling curve means the multilingual model keeps less language-specific structure deeper in."),
-    "distances": ("Distances between language signatures",
-                  "Cosine distance between the signature vectors of two languages at a layer: dark cells are "
-                  "languages the multilingual model treats alike."),
-    "dendrograms": ("Language tree from signatures",
-                    "UPGMA tree of the average distance over categories; leaves are coloured by family. Branches "
-                    "that follow families mean the model's language-specific structure follows typology."),
-    "correlations": ("Correlation with language properties",
-                     "Pearson r between the average signature and a language property (characters covering 99.9% "
-                     "of text, type-token ratio, data size), per category and layer; * marks p < 0.05."),
-}
-_MAX_FIGURES_PER_KIND = 3
-
-
-def _report_section(
-    out: Path, figures: Sequence[Path], tables: Mapping[str, pd.DataFrame], languages: Sequence[str], source: str
-) -> None:
-    """The study's section of ``crossling report``: a few figures of each kind, the key tables."""
-    from crossling.report import write_section
-
-    items, shown = [], {}
-    for path in figures:
-        kind = Path(path).parent.name
-        if kind not in _READINGS or shown.get(kind, 0) >= _MAX_FIGURES_PER_KIND:
-            continue
-        shown[kind] = shown.get(kind, 0) + 1
-        title, reading = _READINGS[kind]
-        items.append({"file": str(Path(path).relative_to(out)), "caption": f"{title}: {Path(path).stem}",
-                      "reading": reading})
-    wanted = [("average_signatures", "Average signature by category, layer and language", 40),
-              ("fits", "PARAFAC2 fits (relative error, convergence)", 30),
-              ("trends", "Mann-Kendall trend of each language's signature over layers (BH-corrected)", 30),
-              ("skipped", "Languages left out of a category and why", 30)]
-    write_section(out, {
-        "title": f"Joint factorization (Zhao, Ziser and Cohen 2023): {source}",
-        "summary": f"PARAFAC2 of the cross-covariances between each language's monolingual control model and the "
-                   f"multilingual model, per category and layer, over {', '.join(languages)}.",
-        "figures": items,
-        "tables": [{"file": f"{name}.parquet", "caption": caption, "max_rows": rows}
-                   for name, caption, rows in wanted if name in tables],
-        "provenance": "manifest.json",
-    })
-
-
-def _figures(result_tables: dict[str, pd.DataFrame], distances: dict, trees: dict, categories: list[str],
-             heatmap_layers: list[int], layers: list[int], highlight: list[str], out: Path) -> list[Path]:
-    from crossling.factorization.plots import (
-        plot_correlation_heatmap,
-        plot_dendrogram,
-        plot_distance_heatmaps,
-        plot_signature_violins,
-    )
-
-    figures: list[Path] = []
-    folder = out / "figures"
-    average = result_tables["average_signatures"]
-    for category in categories:
-        table = average[average["category"] == category]
-        if table.empty:
-            continue
-        marked = [lang for lang in highlight if lang in set(table["language"])]
-        figures.append(plot_signature_violins(table, folder / "violins" / f"{_slug(category)}.png", highlight=marked))
-    for category in [*categories, AVERAGE]:
-        panels = {layer: distances[category, layer] for layer in heatmap_layers if (category, layer) in distances}
-        panels = {layer: m for layer, m in panels.items() if not np.isnan(m.values).any()}
-        if panels:
-            figures.append(plot_distance_heatmaps(
-                panels, folder / "distances" / f"{_slug(category)}.png",
-                title=f"Cosine distance between language signatures: {category}"))
-    taxonomy = _taxonomy().set_index("language")
-    for layer in layers:
-        tree = trees.get((AVERAGE, layer))
-        if tree is None:
-            continue
-        families = {lang: taxonomy.at[lang, "family"] if lang in taxonomy.index else "unknown" for lang in tree.labels}
-        figures.append(plot_dendrogram(tree, folder / "dendrograms" / f"average_layer_{layer:02d}.png",
-                                       families=families,
-                                       title=f"UPGMA tree of signatures, average over categories, layer {layer}"))
-    for name, column in (("property_correlations", "property"), ("downstream_correlations", "task")):
-        table = result_tables.get(name)
-        if table is None or table.empty:
-            continue
-        for value in table[column].unique():
-            figures.append(plot_correlation_heatmap(
-                table[table[column] == value], folder / "correlations" / f"{_slug(str(value))}.png"))
-    return figures
-
-
-def _versions() -> dict[str, str]:
-    import crossling
-
-    versions = {"python": platform.python_version(), "crossling": crossling.__version__}
-    for package in ("numpy", "scipy", "pandas", "torch", "transformers", "tokenizers", "pymannkendall", "matplotlib"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
-def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> FactorizationResult:
+def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> RunResult[FactorizationResult]:
     """Run the joint-factorization study (Zhao, Ziser and Cohen, 2023) and write its results.
+
+    Every option is checked before the models run (languages and their control models, the scores table); the
+    layers are checked against the experimental model right after it is loaded, and each control model's
+    number of hidden states before its extraction.
+
+    Writes into ``config.out``: ``config.yaml``; the tables of
+    :class:`~crossling.factorization.study.FactorizationResult` (parquet + CSV: ``signatures``,
+    ``average_signatures``, ``fits``, ``skipped``, ``trends``, ``properties``, ``property_correlations``,
+    ``variance_tests`` and ``downstream_correlations`` when computed, ``distances``, ``trees``);
+    ``trees/<category>_layer_NN.nwk``; ``figures/`` (unless ``figures`` is off); ``manifest.json`` (the common
+    keys of :mod:`crossling._utils.provenance`, plus ``languages``, ``categories``, ``fitted_categories``,
+    ``layers``, ``min_words``, ``parafac2``, ``skipped_analyses``, ``tables`` and ``figures``) and
+    ``report.json``.
 
     Parameters
     ----------
     config : FactorizationConfig
     progress : bool, default True
-        Progress bars for extraction and fitting.
+        Progress bars (or lines, off a terminal) for extraction and fitting.
 
     Returns
     -------
-    FactorizationResult
-        The tables (also written to ``config.out`` as parquet + CSV), figures, trees and provenance.
+    RunResult
+        ``result`` is the :class:`~crossling.factorization.study.FactorizationResult`.
 
     Raises
     ------
-    ValueError
-        A language without a control model, a control model with another number of hidden states than E,
-        a rank above min(d, d_l), a layer out of range, or no category with two languages to compare.
+    ConfigError
+        For a language without a control model, fewer than two languages, a scores table that does not exist
+        or lacks a column, layers the experimental model does not have, a control model with another number
+        of hidden states than E, a rank above min(d, d_l), or no category with two languages to compare.
+    CorpusSpecError
+        When the corpus cannot be read.
+    ModelLoadError
+        When a model cannot be loaded.
     """
-    from crossling.data.corpus import corpus_checksum
-    from crossling.stats import downstream_correlations, property_correlations, trend_tests
-    from crossling.trees import cosine_distances
+    from crossling.data.corpus import corpus_name, corpus_record
+    from crossling.extraction.extract import ExtractionOptions
+    from crossling.extraction.run import stores_record
+    from crossling.factorization.plots import write_factorization_figures
+    from crossling.factorization.report import write_factorization_section
 
-    started = time.time()
+    provenance = Provenance(STUDY, "crossling factorization", config.model_dump(mode="json"))
     languages = config.analysed_languages()
     categories = config.analysed_categories()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    config.write(out)
-    root = Path(config.stores) if config.stores is not None else out / "stores"
     scores = _read_scores(config.scores) if config.scores is not None else None
-
-    sentences = study_sentences(config.ud, languages, corpus=config.corpus, split=config.split, limit=config.limit,
-                                romanize=config.romanize)
+    with provenance.stage("reading the corpus"):
+        sentences = study_sentences(config.corpus, languages, split=config.split, limit=config.limit,
+                                    romanize=config.romanize)
     words = {lang: category_words(sentences[lang], categories) for lang in languages}
-    stores, identities = _extract(config, sentences, languages, root, progress)
-    n_states = identities["experimental"]["n_hidden_states"]
-    # Ascending, whatever order the user gave: trends and figures run along the layers.
-    layers = sorted(resolve_layers(config.layers, range(n_states)))
-    heatmap_layers = (sorted(resolve_layers(config.heatmap_layers, range(n_states), what="heatmap_layers"))
-                      if config.heatmap_layers is not None else sorted({layers[0], layers[len(layers) // 2], layers[-1]}))
-    variance_layers = (sorted(resolve_layers(config.variance_layers, range(n_states), what="variance_layers"))
-                       if config.variance_layers is not None else layers)
-    for what, chosen in (("heatmap_layers", heatmap_layers), ("variance_layers", variance_layers)):
-        if set(chosen) - set(layers):
-            raise ValueError(f"{what} {sorted(set(chosen) - set(layers))} are not among the analysed layers {layers}")
-    d = identities["experimental"]["hidden_size"]
-    rank = config.rank or min(d, *(identities["control"][lang]["hidden_size"] for lang in languages))
+    extraction = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,
+                                   max_length=config.max_length)
+    extracted = _extract(config, sentences, languages, extraction, provenance, progress)
+    stores = extracted.stores
 
     aligned = {lang: align_words(words[lang], stores["experimental"][lang].meta, stores["control"][lang].meta)
                for lang in languages}
-    kept, skipped = _plan(categories, languages, aligned, config.min_words)
-    if not kept:
-        raise ValueError(f"no category has {config.min_words} or more words in at least 2 languages; "
-                         f"see the reasons above (lower --min-words or add data)")
-    fitted = [c for c in categories if c in kept]
+    n_words = {(c, lang): aligned[lang].n_words(c) for c in categories for lang in languages}
+    n_labelled = {(c, lang): aligned[lang].n_labelled.get(c, 0) for c in categories for lang in languages}
+    plan = plan_fits(n_words, languages=languages, categories=categories, min_words=config.min_words,
+                     n_labelled=n_labelled)
+    if not plan.kept:
+        raise ConfigError(f"no category has {config.min_words} or more words in at least 2 languages; see the "
+                          "table of the warning above (lower --min-words or add data)")
+    for row in plan.skipped.itertuples(index=False):
+        provenance.skip("language", row.reason, category=row.category, language=row.language, n_words=row.n_words)
+    options = config.factorization_options().model_copy(update={
+        "rank": extracted.rank, "heatmap_layers": extracted.heatmap_layers,
+        "variance_layers": extracted.variance_layers})
+    with provenance.stage("cross-covariances and fits"):
+        result = compute_factorization(
+            _omega_stream(stores, aligned, plan.kept, languages, extracted.layers, config.chunk_size, progress),
+            languages=languages, n_words=n_words, properties=_properties(sentences), scores=scores,
+            skipped=plan.skipped, options=options)
 
-    signature_frames, average_frames, fit_rows = [], [], []
-    distances: dict[tuple[str, int], Any] = {}
-    bar = progress_bar(len(layers) * len(fitted), "PARAFAC2", "fit", enabled=progress)
-    for layer in layers:
-        omegas: dict[str, dict[str, np.ndarray]] = {c: {} for c in fitted}
-        for lang in languages:
-            mine = [c for c in fitted if lang in kept[c]]
-            if mine:
-                per_category = cross_covariances(stores["control"][lang], stores["experimental"][lang], aligned[lang],
-                                                 layer, categories=mine, chunk_size=config.chunk_size)
-                for category, omega in per_category.items():
-                    omegas[category][lang] = omega
-        for category in fitted:
-            langs = kept[category]
-            slices = {lang: omegas[category].pop(lang) for lang in langs}  # analysis order, not dict order
-            tic = time.time()
-            fit = fit_signatures(slices, rank=rank, n_iter_max=config.n_iter_max, tol=config.tol,
-                                 n_starts=config.n_starts, random_state=config.seed,
-                                 normalize_slices=config.normalize_slices)
-            signature_frames.append(signature_table(langs, fit.S, category=category, layer=layer))
-            average_frames.append(pd.DataFrame({
-                "category": category, "layer": layer, "language": langs, "value": fit.S.mean(axis=1),
-                "n_words": [aligned[lang].n_words(category) for lang in langs]}))
-            fit_rows.append({"category": category, "layer": layer, "n_languages": len(langs),
-                             "languages": ",".join(langs), "rank": rank, "relative_error": fit.relative_error,
-                             "n_iter": fit.n_iter, "converged": fit.converged, "spread": fit.spread,
-                             "n_starts": config.n_starts, "best_start": fit.best_start,
-                             "seconds": round(time.time() - tic, 3)})
-            distances[category, layer] = cosine_distances(fit.S, labels=langs)
-            bar.update(1)
-        del omegas
-    bar.close()
-
-    signatures = pd.concat(signature_frames, ignore_index=True)
-    average = pd.concat(average_frames, ignore_index=True)
-    fits = pd.DataFrame(fit_rows)
-    tables: dict[str, pd.DataFrame] = {"signatures": signatures, "average_signatures": average, "fits": fits,
-                                       "skipped": skipped}
-    skipped_analyses: dict[str, str] = {}
-    tables["trends"] = trend_tests(average[["category", "layer", "language", "value"]])
-    tables["properties"] = _properties(sentences)
-    tables["property_correlations"] = property_correlations(average, tables["properties"])
-    variance, reason = _variance_tests(average, languages, variance_layers)
-    if variance is None:
-        skipped_analyses["variance_tests"] = reason
+    fits = result.fits
+    provenance.record.update(
+        models=extracted.identities, extraction=extraction.as_dict(),
+        stores=stores_record({f"{role}/{lang}": stores[role][lang] for role in ("experimental", "control")
+                              for lang in languages}),
+        corpus={**corpus_record(config.corpus, sentences, split=config.split, limit=config.limit),
+                "annotated": config.annotated(),
+                "word_source": "UD words" if config.annotated() else f"whitespace words; only {ALL_WORDS!r} analysed",
+                "romanized": list(config.romanize),
+                "aligned_words": {lang: int(aligned[lang].control_rows.size) for lang in languages}},
+        seeds={"parafac2": config.seed, "tree_permutations": config.seed},
+        diagnostics={"not_converged": [list(key) for key in result.not_converged],
+                     "max_relative_error": float(fits["relative_error"].max())},
+        engine={**provenance.record["engine"], "chunk_size": config.chunk_size},
+        languages=languages, categories=categories, fitted_categories=plan.kept, layers=list(result.layers),
+        min_words=config.min_words, skipped_analyses=result.skipped_analyses,
+        parafac2={"rank": options.rank, "init": "svd", "nonnegative": True, "n_iter_max": options.n_iter_max,
+                  "tol": options.tol, "n_starts": options.n_starts, "seed": options.seed,
+                  "normalize_slices": options.normalize_slices, "n_fits": len(fits),
+                  "n_converged": int(fits["converged"].sum())},
+        tables=sorted(result.tables()))
+    if config.annotated():
+        source = (f"UD {config.split} treebanks, per category" if config.corpus.startswith("ud:")
+                  else f"{corpus_name(config.corpus)}, per category")
     else:
-        tables["variance_tests"] = variance
-    if scores is not None:
-        tables["downstream_correlations"] = downstream_correlations(average, scores)
-    else:
-        skipped_analyses["downstream_correlations"] = "no scores table given (--scores)"
-    tables["distances"], tables["trees"], trees, notes = _trees(distances, fitted, languages, layers, config)
-    skipped_analyses.update(notes)
+        source = f"{corpus_name(config.corpus)}, all words"
 
-    for name, table in tables.items():
-        write_table(table, out, name)
-    for (category, layer), tree_row in tables["trees"].set_index(["category", "layer"]).iterrows():
-        if tree_row["newick"] is not None:
-            atomic_write_text(out / "trees" / f"{_slug(category)}_layer_{layer:02d}.nwk", tree_row["newick"] + "\n")
-    figures = (_figures(tables, distances, trees, fitted, heatmap_layers, layers, list(config.romanize), out)
-               if config.figures else [])
+    def write(folder: Path) -> list[Path]:
+        files: list[Path] = []
+        for name, table in result.tables().items():
+            files += write_table(table, folder, name)
+        for row in result.trees.itertuples(index=False):
+            if row.newick is not None:
+                name = f"{category_slug(row.category)}_layer_{row.layer:02d}.nwk"
+                files.append(atomic_write_text(folder / "trees" / name, row.newick + "\n"))
+        figures = (write_factorization_figures(result, folder / "figures", highlight=config.romanize)
+                   if config.figures else [])
+        provenance.record["figures"] = [str(path.relative_to(folder)) for path in figures]
+        files += figures
+        files.append(write_factorization_section(result, folder, figures, source))
+        return files
 
-    not_converged = fits.loc[~fits["converged"], ["category", "layer"]].to_numpy().tolist()
-    manifest = {
-        "study": "joint factorization (Zhao, Ziser and Cohen 2023, Findings of EMNLP)",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "seconds": round(time.time() - started, 3),
-        "languages": languages,
-        "categories": categories,
-        "fitted_categories": {c: kept[c] for c in fitted},
-        "layers": layers,
-        "models": identities,
-        "stores": {lang: {role: {"folder": stores[role][lang].path.name, "key": stores[role][lang].manifest["key"],
-                                 "words_without_vector": stores[role][lang].manifest["words_without_vector"],
-                                 "truncated_inputs": stores[role][lang].manifest["truncated_inputs"]}
-                          for role in ("experimental", "control")} for lang in languages},
-        "corpus": {"spec": config.corpus_spec(), "split": config.split, "limit": config.limit,
-                   "annotated": config.annotated(),
-                   "word_source": "UD words" if config.annotated() else f"whitespace words; only {ALL_WORDS!r} analysed",
-                   "romanized": list(config.romanize),
-                   "checksums": {lang: corpus_checksum(sentences[lang]) for lang in languages},
-                   "sentences": {lang: len(sentences[lang]) for lang in languages},
-                   "words": {lang: sum(len(s.words) for s in sentences[lang]) for lang in languages},
-                   "aligned_words": {lang: int(aligned[lang].control_rows.size) for lang in languages}},
-        "min_words": config.min_words,
-        "skipped": skipped.to_dict(orient="records"),
-        "skipped_analyses": skipped_analyses,
-        "parafac2": {"rank": rank, "init": "svd", "nonnegative": True, "n_iter_max": config.n_iter_max,
-                     "tol": config.tol, "n_starts": config.n_starts, "random_state": config.seed,
-                     "normalize_slices": config.normalize_slices, "n_fits": len(fits),
-                     "n_converged": int(fits["converged"].sum()),
-                     "max_relative_error": float(fits["relative_error"].max()), "not_converged": not_converged},
-        "seeds": {"parafac2": config.seed, "tree_permutations": config.seed},
-        "versions": _versions(),
-        "tables": sorted(tables),
-        "figures": [str(p.relative_to(out)) for p in figures],
-    }
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False, default=str))
-    source = (f"UD {config.split} treebanks, per category" if config.ud is not None
-              else f"{corpus_name(config.corpus_spec())}, all words")
-    _report_section(out, figures, tables, languages, source)
-    return FactorizationResult(
-        signatures=signatures, average_signatures=average, fits=fits, skipped=skipped, trends=tables["trends"],
-        properties=tables["properties"], property_correlations=tables["property_correlations"],
-        distances=tables["distances"], trees=tables["trees"], variance_tests=tables.get("variance_tests"),
-        downstream_correlations=tables.get("downstream_correlations"), languages=tuple(languages),
-        categories=tuple(fitted), layers=tuple(layers), stores=stores, words=words,
-        skipped_analyses=skipped_analyses, figures=figures, manifest=manifest, out=out, upgma_trees=trees)
+    files = write_run(config.out, config, provenance, write)
+    return RunResult(result=result, manifest=provenance.record, out=Path(config.out), files=files)

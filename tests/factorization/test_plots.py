@@ -82,3 +82,74 @@ def test_correlation_heatmap(tmp_path):
     _check(path, plot_correlation_heatmap(table, path))
     with pytest.raises(ValueError, match="several"):
         plot_correlation_heatmap(pd.concat([table, table.assign(property="data_size")]), path)
+
+
+def _capture(monkeypatch) -> list:
+    """Keep every figure the plot functions save (the files are still written)."""
+    import crossling.factorization.plots as plots
+
+    figures = []
+    real = plots.save_figure
+
+    def keep(figure, path, **kwargs):
+        figures.append(figure)
+        return real(figure, path, **kwargs)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return figures
+
+
+def _panels(figure) -> list:
+    """The axes that draw data (not colour bars)."""
+    return [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+
+
+def test_every_panel_names_its_axes_and_languages_keep_their_order(tmp_path, monkeypatch):
+    figures = _capture(monkeypatch)
+    rng = np.random.default_rng(4)
+    order = ["zh", "en", "fi", "ar"]  # an analysis order that is not alphabetical
+    panels = {k: cosine_distances(rng.uniform(size=(4, 5)), labels=order) for k in (0, 3)}
+    plot_distance_heatmaps(panels, tmp_path / "d.png")
+    plot_dendrogram(upgma(panels[0]), tmp_path / "t.png")
+    plot_signature_violins(_signatures(), tmp_path / "v.png")
+    table = pd.DataFrame([{"category": c, "layer": k, "property": "data_size", "statistic": 0.1 * k - 0.2,
+                           "pvalue": 0.5} for c in ("Tense", "Case", "Number") for k in range(3)])
+    plot_correlation_heatmap(table, tmp_path / "c.png", categories=["Number", "Tense", "Case"])
+    for figure in figures:
+        for ax in _panels(figure):
+            assert ax.get_ylabel() and ax.get_xlabel(), figure
+    heatmap = _panels(figures[0])
+    assert len(heatmap) == 2
+    for ax in heatmap:  # the order given by the matrices (the analysis order), not a tree's
+        assert [t.get_text() for t in ax.get_yticklabels()] == order
+        assert [t.get_text() for t in ax.get_xticklabels()] == order
+    correlation = _panels(figures[3])[0]
+    assert [t.get_text() for t in correlation.get_yticklabels()] == ["Number", "Tense", "Case"]
+    cells = [t.get_text() for t in correlation.texts]
+    assert cells[:3] == ["-0.20", "-0.10", "0.00"]  # row Number, layers 0..2, two decimals
+    with pytest.raises(ValueError, match=r"miss \['Tense'\]"):
+        plot_correlation_heatmap(table, tmp_path / "c.png", categories=["Number", "Case"])
+
+
+def test_write_factorization_figures_draws_every_kind(tmp_path):
+    import warnings
+
+    from crossling.factorization.parafac2 import random_parafac2
+    from crossling.factorization.plots import write_factorization_figures
+    from crossling.factorization.study import FactorizationOptions, compute_factorization
+
+    languages = ["ja", "en", "fi", "de", "zh"]
+    omegas = {(c, layer): dict(zip(languages, random_parafac2([6] * 5, 6, 2, seed=layer).matrices))
+              for layer in range(3) for c in ("Case", "All words")}
+    properties = pd.DataFrame({"language": languages, "property": "data_size", "value": [3.0, 1.0, 4.0, 1.5, 9.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = compute_factorization(omegas, languages=languages, properties=properties,
+                                       options=FactorizationOptions(rank=2, n_iter_max=20, n_permutations=9))
+    files = write_factorization_figures(result, tmp_path, highlight=["zh", "ja"])
+    names = {str(path.relative_to(tmp_path)) for path in files}
+    assert names == {"violins/case.png", "violins/all_words.png", "distances/case.png", "distances/all_words.png",
+                     "distances/average.png", "dendrograms/average_layer_00.png", "dendrograms/average_layer_01.png",
+                     "dendrograms/average_layer_02.png", "correlations/data_size.png"}
+    for path in files:
+        _check(path, path)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from crossling.factorization.parafac2 import Parafac2Result, parafac2, random_parafac2
+from crossling.exceptions import ConvergenceWarning
+from crossling.factorization.parafac2 import N_ITER_MAX, TOL, Parafac2Result, parafac2, random_parafac2
 
 # (row counts, columns, rank): uneven slice heights, a square case and a wide one.
 SIZES = [
@@ -45,7 +47,7 @@ def explicit_error(matrices, slices_hat) -> float:
 @pytest.mark.parametrize("nonnegative", [True, False])
 @pytest.mark.parametrize(("rows", "cols", "rank"), SIZES)
 def test_recovers_planted_model(rows, cols, rank, nonnegative):
-    planted = random_parafac2(rows, cols, rank, noise=1e-3, random_state=sum(rows) + rank)
+    planted = random_parafac2(rows, cols, rank, noise=1e-3, seed=sum(rows) + rank)
     fit = parafac2(planted.matrices, rank, nonnegative=nonnegative, tol=1e-10, n_iter_max=1000)
     for name, values in matched_congruences(planted, fit).items():
         assert values.min() >= 0.99, (name, values)
@@ -55,8 +57,8 @@ def test_recovers_planted_model(rows, cols, rank, nonnegative):
 
 @pytest.mark.parametrize(("rows", "cols", "rank"), SIZES[:2])
 def test_result_conventions_and_error_bookkeeping(rows, cols, rank):
-    planted = random_parafac2(rows, cols, rank, noise=0.05, random_state=3)
-    fit = parafac2(planted.matrices, rank, tol=1e-10)
+    planted = random_parafac2(rows, cols, rank, noise=0.05, seed=3)
+    fit = parafac2(planted.matrices, rank, tol=1e-10, n_iter_max=1000)
     assert [u.shape for u in fit.U] == [(r, rank) for r in rows]
     assert fit.S.shape == (len(rows), rank) and fit.V.shape == (cols, rank)
     np.testing.assert_allclose(np.linalg.norm(fit.V, axis=0), 1.0, atol=1e-12)
@@ -117,7 +119,7 @@ TRAJECTORIES = [
 def test_same_iterates_as_tensorly_without_linesearch(problem, noise, nonnegative):
     # Same SVD start, same updates: the error traces agree iteration by iteration, which checks the
     # Khatri-Rao-free products and the small-matrix error against TensorLy's dense route.
-    planted = random_parafac2(*problem, noise=noise, random_state=11)
+    planted = random_parafac2(*problem, noise=noise, seed=11)
     rank = problem[2]
     fit = parafac2(planted.matrices, rank, nonnegative=nonnegative, linesearch=False, tol=0, n_iter_max=40)
     _, tl_errors = _tensorly(
@@ -131,7 +133,7 @@ def test_same_iterates_as_tensorly_without_linesearch(problem, noise, nonnegativ
 @pytest.mark.parametrize("nonnegative", [True, False])
 @pytest.mark.parametrize(("problem", "noise"), AGREEMENT)
 def test_final_error_no_worse_than_tensorly(problem, noise, nonnegative, linesearch):
-    planted = random_parafac2(*problem, noise=noise, random_state=5)
+    planted = random_parafac2(*problem, noise=noise, seed=5)
     rows, cols, rank = problem
     rng = np.random.default_rng(7)
     S0, B0, V0 = rng.uniform(size=(len(rows), rank)), np.eye(rank), rng.standard_normal((cols, rank))
@@ -156,10 +158,10 @@ def test_final_error_no_worse_than_tensorly(problem, noise, nonnegative, linesea
 
 
 def test_permuting_slices_permutes_signatures():
-    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, random_state=2)
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, seed=2)
     order = np.array([3, 0, 5, 1, 4, 2])
-    fit = parafac2(planted.matrices, 4, tol=1e-12)
-    permuted = parafac2([planted.matrices[i] for i in order], 4, tol=1e-12)
+    fit = parafac2(planted.matrices, 4, tol=1e-12, n_iter_max=1000)
+    permuted = parafac2([planted.matrices[i] for i in order], 4, tol=1e-12, n_iter_max=1000)
     np.testing.assert_allclose(permuted.S, fit.S[order], atol=1e-7)
     np.testing.assert_allclose(permuted.V, fit.V, atol=1e-7)
     for i, u in zip(order, permuted.U):
@@ -169,11 +171,11 @@ def test_permuting_slices_permutes_signatures():
 def test_rotating_and_scaling_slices():
     # PARAFAC2 is invariant to an orthogonal change of basis of each slice's rows (U_l rotates with it)
     # and equivariant to a global scale (signatures scale).
-    planted = random_parafac2([10, 12, 15, 9, 11], 13, 3, noise=0.05, random_state=4)
+    planted = random_parafac2([10, 12, 15, 9, 11], 13, 3, noise=0.05, seed=4)
     rng = np.random.default_rng(0)
     rotations = [np.linalg.qr(rng.standard_normal((m.shape[0],) * 2))[0] for m in planted.matrices]
-    fit = parafac2(planted.matrices, 3, tol=1e-12)
-    moved = parafac2([2.5 * q @ m for q, m in zip(rotations, planted.matrices)], 3, tol=1e-12)
+    fit = parafac2(planted.matrices, 3, tol=1e-12, n_iter_max=1000)
+    moved = parafac2([2.5 * q @ m for q, m in zip(rotations, planted.matrices)], 3, tol=1e-12, n_iter_max=1000)
     np.testing.assert_allclose(moved.S, 2.5 * fit.S, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(moved.V, fit.V, atol=1e-6)
     for q, u, u_moved in zip(rotations, fit.U, moved.U):
@@ -182,11 +184,11 @@ def test_rotating_and_scaling_slices():
 
 
 def test_array_input_and_float32_give_the_same_fit():
-    planted = random_parafac2([9] * 6, 11, 3, noise=0.05, random_state=8)
-    fit = parafac2(planted.matrices, 3)
-    stacked = parafac2(np.stack(planted.matrices), 3)
+    planted = random_parafac2([9] * 6, 11, 3, noise=0.05, seed=8)
+    fit = parafac2(planted.matrices, 3, n_iter_max=1000)
+    stacked = parafac2(np.stack(planted.matrices), 3, n_iter_max=1000)
     np.testing.assert_array_equal(stacked.S, fit.S)
-    single = parafac2([m.astype(np.float32) for m in planted.matrices], 3)
+    single = parafac2([m.astype(np.float32) for m in planted.matrices], 3, n_iter_max=1000)
     np.testing.assert_allclose(single.S, fit.S, rtol=1e-4)
 
 
@@ -197,7 +199,7 @@ def test_slices_split_over_threads_give_the_same_fit(monkeypatch):
 
     import crossling.factorization.parafac2 as module
 
-    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, random_state=12)
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, seed=12)
     options = dict(nonnegative=True, tol=1e-10, n_iter_max=60)
     with threadpool_limits(limits=1, user_api="blas"):
         serial = parafac2(planted.matrices, 4, **options)
@@ -229,48 +231,73 @@ def test_slices_split_over_threads_give_the_same_fit(monkeypatch):
 
 
 def test_multiple_starts_keep_the_best_and_report_the_spread():
-    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.2, random_state=6)
-    fit = parafac2(planted.matrices, 4, n_starts=3, random_state=123, tol=1e-8, n_iter_max=200)
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.2, seed=6)
+    fit = parafac2(planted.matrices, 4, n_starts=3, seed=123, tol=1e-8, n_iter_max=200)
     assert fit.start_errors.shape == (3,)
     assert fit.relative_error == fit.start_errors.min() == fit.start_errors[fit.best_start]
     assert fit.spread == pytest.approx(fit.start_errors.max() - fit.start_errors.min())
     assert fit.seeds[0] is None and all(isinstance(s, int) for s in fit.seeds[1:])
     # A random start is reproducible from its recorded seed.
-    again = parafac2(planted.matrices, 4, n_starts=3, random_state=123, tol=1e-8, n_iter_max=200)
+    again = parafac2(planted.matrices, 4, n_starts=3, seed=123, tol=1e-8, n_iter_max=200)
     np.testing.assert_array_equal(again.start_errors, fit.start_errors)
-    random_only = parafac2(planted.matrices, 4, init="random", n_starts=2, random_state=1, n_iter_max=20)
+    random_only = parafac2(planted.matrices, 4, init="random", n_starts=2, seed=1, n_iter_max=20)
     assert random_only.init == "random" and all(isinstance(s, int) for s in random_only.seeds)
     assert len(set(random_only.seeds)) == 2
 
 
 def test_normalize_slices_fits_unit_norm_slices():
-    planted = random_parafac2([10, 12, 15, 9], 13, 3, noise=0.05, random_state=9)
+    planted = random_parafac2([10, 12, 15, 9], 13, 3, noise=0.05, seed=9)
     scaled = [m * f for m, f in zip(planted.matrices, [1.0, 10.0, 0.1, 3.0])]
-    fit = parafac2(scaled, 3, normalize_slices=True)
+    fit = parafac2(scaled, 3, normalize_slices=True, n_iter_max=1000)
     norms = np.array([np.linalg.norm(m) for m in scaled])
     np.testing.assert_allclose(fit.slice_norms, norms)
-    manual = parafac2([m / n for m, n in zip(scaled, norms)], 3)
+    manual = parafac2([m / n for m, n in zip(scaled, norms)], 3, n_iter_max=1000)
     np.testing.assert_allclose(fit.S, manual.S, atol=1e-12)
     assert fit.normalize_slices and not manual.normalize_slices
     np.testing.assert_allclose(manual.slice_norms, 1.0)
 
 
 def test_random_parafac2_is_a_parafac2_model():
-    planted = random_parafac2([5, 7, 9], 6, 2, noise=0.1, random_state=0)
+    planted = random_parafac2([5, 7, 9], 6, 2, noise=0.1, seed=0)
     for m, u, s in zip(planted.matrices, planted.U, planted.S):
         signal = (u * s) @ planted.V.T
         assert np.linalg.norm(m - signal) == pytest.approx(0.1 * np.linalg.norm(signal))
         np.testing.assert_allclose(u.T @ u, planted.U[0].T @ planted.U[0], atol=1e-12)
     assert (planted.S > 0).all()
-    again = random_parafac2([5, 7, 9], 6, 2, noise=0.1, random_state=0)
+    again = random_parafac2([5, 7, 9], 6, 2, noise=0.1, seed=0)
     np.testing.assert_array_equal(again.matrices[2], planted.matrices[2])
+
+
+def test_a_fit_stopped_by_its_budget_warns():
+    planted = random_parafac2([10, 12, 15, 9], 13, 3, noise=0.05, seed=9)
+    with pytest.warns(ConvergenceWarning, match=r"stopped at n_iter_max=3 before .* tol=1e-08"):
+        fit = parafac2(planted.matrices, 3, n_iter_max=3)
+    assert not fit.converged and fit.n_iter == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        exact = parafac2(planted.matrices, 3, n_iter_max=3, tol=0)  # tol=0 asks for exactly n_iter_max iterations
+        converged = parafac2(planted.matrices, 3, n_iter_max=1000)
+    assert exact.n_iter == 3 and not exact.converged and converged.converged
+
+
+def test_one_default_for_the_iteration_budget_and_the_seed():
+    from crossling.factorization.signatures import fit_signatures
+    from crossling.factorization.study import FactorizationOptions
+
+    for function in (parafac2, fit_signatures):
+        parameters = inspect.signature(function).parameters
+        assert parameters["n_iter_max"].default == N_ITER_MAX == 100 and parameters["tol"].default == TOL
+        assert "seed" in parameters and "random_state" not in parameters
+    assert FactorizationOptions().n_iter_max == N_ITER_MAX and FactorizationOptions().tol == TOL
+    planted = random_parafac2([5, 6, 7], 6, 2, seed=1)
+    assert parafac2(planted.matrices, 2, seed=4, n_starts=2).seed == 4
 
 
 # --- bad input ------------------------------------------------------------------------------------
 
 
 def _slices():
-    return random_parafac2([6, 7, 8], 5, 2, random_state=0).matrices
+    return random_parafac2([6, 7, 8], 5, 2, seed=0).matrices
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,541 @@
+"""The joint-factorization study (Zhao, Ziser and Cohen 2023) from its input matrices to every table.
+
+:func:`compute_factorization` takes the slices Omega_l of every (category, layer), keyed by language
+(:mod:`crossling.factorization.crosscov`), and computes
+
+- one PARAFAC2 per (category, layer) over its languages (:func:`~crossling.factorization.signatures.fit_signatures`:
+  non-negative signatures, SVD initialisation), giving the tables ``signatures`` (category, layer, language,
+  component, value), ``average_signatures`` (the mean signature over the components, with the word counts) and
+  ``fits`` (relative error, iterations, convergence, spread over starts);
+- Mann-Kendall trends of each language's average signature over layers with BH FDR (``trends``), Pearson
+  correlations with language properties and downstream scores, and the chi-square variance test of the diverse
+  set against the related sets (:mod:`crossling.factorization.statistics`);
+- cosine distances between signatures, their average over the UniMorph categories of a layer (category
+  :data:`AVERAGE`), UPGMA trees with their Newick text and their agreement with the WALS family/genus
+  classification (:mod:`crossling.trees`).
+
+It reads no file and loads no model: :func:`crossling.factorization.run.run_factorization` does that and writes
+the result. Every table names its languages in a ``language`` column, in the analysis order; nothing is
+positional. Which languages each category keeps (enough words) is decided beforehand by :func:`plan_fits`, so
+that no Omega is computed for a language that is left out.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple, Optional
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from crossling.config import LayerList, resolve_layers
+from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning
+from crossling.factorization.crosscov import ALL_WORDS
+from crossling.factorization.parafac2 import N_ITER_MAX, TOL
+from crossling.factorization.signatures import fit_signatures, signature_table
+from crossling.factorization.statistics import (
+    downstream_correlations,
+    property_correlations,
+    trend_tests,
+    variance_tests,
+)
+from crossling.trees import (
+    DistanceMatrix,
+    Tree,
+    average_distances,
+    cosine_distances,
+    to_newick,
+    tree_agreement,
+    upgma,
+)
+
+__all__ = [
+    "AVERAGE",
+    "FactorizationOptions",
+    "FactorizationResult",
+    "FitPlan",
+    "analysis_layers",
+    "category_slug",
+    "compute_factorization",
+    "plan_fits",
+    "study_taxonomy",
+]
+
+AVERAGE = "average"
+"""Category name of the distance matrices and trees averaged over the UniMorph categories of a layer."""
+
+_SKIPPED_COLUMNS = ["category", "language", "n_words", "reason"]
+
+
+class FactorizationOptions(BaseModel):
+    """Settings of the fits and the analyses (each recorded in the provenance).
+
+    Attributes
+    ----------
+    rank : int, optional
+        PARAFAC2 rank k. Default: full rank, min(d, min_l d_l), the study's setting (768 for its models).
+        The average signature is a mean over the k components, so runs are comparable only at the same k;
+        the cost grows with k (``--rank 50`` for a quick look).
+    n_iter_max : int, default 100
+        PARAFAC2 iterations per start (the study ran 100).
+    tol : float, default 1e-8
+        PARAFAC2 stopping rule (relative change of the sum of squared residuals); 0 runs ``n_iter_max``
+        iterations.
+    n_starts : int, default 1
+        PARAFAC2 starts (the first from the SVD, the others random); the spread of their errors is reported.
+    seed : int, default 0
+        Seed of the random PARAFAC2 starts and of the tree permutation tests.
+    normalize_slices : bool, default False
+        Divide each Omega_l by its Frobenius norm before the fit, so languages weigh equally.
+    n_permutations : int, default 9999
+        Permutations of the tree-agreement test.
+    heatmap_layers : list of int, optional
+        Layers of the distance heatmaps; default the first, middle and last analysed layer.
+    variance_layers : list of int, optional
+        Layers of the variance test; default every analysed layer.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    cli_panel: ClassVar[str] = "PARAFAC2 and analyses"
+
+    rank: Optional[int] = Field(default=None, ge=1)
+    n_iter_max: int = Field(default=N_ITER_MAX, ge=1)
+    tol: float = Field(default=TOL, ge=0)
+    n_starts: int = Field(default=1, ge=1)
+    seed: int = 0
+    normalize_slices: bool = False
+    n_permutations: int = Field(default=9999, ge=1)
+    heatmap_layers: LayerList = None
+    variance_layers: LayerList = None
+
+
+class FitPlan(NamedTuple):
+    """Which languages each category keeps (see :func:`plan_fits`).
+
+    Attributes
+    ----------
+    kept : dict of str to list of str
+        Category -> its languages, in analysis order; only categories with 2 or more languages.
+    skipped : DataFrame
+        Every (category, language) left out: ``category, language, n_words, reason``.
+    """
+
+    kept: dict[str, list[str]]
+    skipped: pd.DataFrame
+
+
+def _skip_reason(n_words: int, n_labelled: int, min_words: int) -> str:
+    lost = n_labelled - n_words
+    detail = f" ({n_labelled} labelled, {lost} without a vector in one of the models)" if lost else ""
+    return f"{n_words} words{detail}, fewer than min_words={min_words}"
+
+
+def plan_fits(
+    n_words: Mapping[tuple[str, str], int],
+    *,
+    languages: Sequence[str],
+    categories: Sequence[str],
+    min_words: int,
+    n_labelled: Mapping[tuple[str, str], int] | None = None,
+) -> FitPlan:
+    """Keep, per category, the languages with at least ``min_words`` words; a category needs two languages.
+
+    Parameters
+    ----------
+    n_words : mapping of (category, language) to int
+        Words of the category with a vector from both models (a missing key counts 0).
+    languages : sequence of str
+        The analysis order.
+    categories : sequence of str
+    min_words : int
+    n_labelled : mapping of (category, language) to int, optional
+        Words carrying the category before alignment (a missing key: as many as ``n_words``); the reason of a
+        skip then says how many were lost.
+
+    Returns
+    -------
+    FitPlan
+
+    Warns
+    -----
+    CategorySkippedWarning
+        Naming the languages left out of each category.
+    """
+    kept: dict[str, list[str]] = {}
+    skipped = []
+    for category in categories:
+        langs = []
+        for lang in languages:
+            n = int(n_words.get((category, lang), 0))
+            if n >= min_words:
+                langs.append(lang)
+            else:
+                labelled = n if n_labelled is None else int(n_labelled.get((category, lang), n))
+                skipped.append((category, lang, n, _skip_reason(n, labelled, min_words)))
+        if len(langs) == 1:
+            skipped.append((category, langs[0], int(n_words[category, langs[0]]),
+                            "the only language with enough words: a joint factorization needs at least 2 languages"))
+            langs = []
+        if langs:
+            kept[category] = langs
+    table = pd.DataFrame(skipped, columns=_SKIPPED_COLUMNS)
+    if not table.empty:
+        summary = table.groupby("category", sort=False)["language"].apply(",".join).to_dict()
+        warnings.warn(f"languages left out of categories (see table 'skipped'): {summary}", CategorySkippedWarning,
+                      stacklevel=2)
+    return FitPlan(kept, table)
+
+
+def analysis_layers(options: FactorizationOptions, layers: Sequence[int], available: Sequence[int]
+                    ) -> tuple[list[int], list[int]]:
+    """The layers of the distance heatmaps and of the variance test, checked against the analysed layers.
+
+    Parameters
+    ----------
+    options : FactorizationOptions
+        Its ``heatmap_layers`` and ``variance_layers`` (negative counts from the end of ``available``).
+    layers : sequence of int
+        The analysed layers, ascending.
+    available : sequence of int
+        The hidden states there are (``range(n_hidden_states)`` of the model).
+
+    Returns
+    -------
+    heatmap_layers, variance_layers : list of int
+        Ascending. Defaults: the first, middle and last analysed layer; every analysed layer.
+
+    Raises
+    ------
+    ConfigError
+        For a layer that does not exist or is not analysed.
+    """
+    layers = list(layers)
+    heatmap = (sorted(resolve_layers(options.heatmap_layers, available, what="heatmap_layers"))
+               if options.heatmap_layers is not None else sorted({layers[0], layers[len(layers) // 2], layers[-1]}))
+    variance = (sorted(resolve_layers(options.variance_layers, available, what="variance_layers"))
+                if options.variance_layers is not None else layers)
+    for what, chosen in (("heatmap_layers", heatmap), ("variance_layers", variance)):
+        if set(chosen) - set(layers):
+            raise ConfigError(f"{what} {sorted(set(chosen) - set(layers))} are not among the analysed layers {layers}")
+    return heatmap, variance
+
+
+def category_slug(category: str) -> str:
+    """The file-name form of a category: ``"All words"`` -> ``"all_words"``.
+
+    Parameters
+    ----------
+    category : str
+
+    Returns
+    -------
+    str
+    """
+    return category.lower().replace(" ", "_")
+
+
+def study_taxonomy() -> pd.DataFrame:
+    """The WALS family and genus of every language the study knows, keyed by ISO 639-1 code.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``language`` (ISO 639-1), ``family``, ``genus`` (:func:`crossling.data.languages.language_table`).
+    """
+    from crossling.data.languages import language_table
+
+    table = language_table()
+    return table.drop(columns="language").rename(columns={"iso639_1": "language"})
+
+
+@dataclass(frozen=True)
+class FactorizationResult:
+    """Every table of the study (see :func:`compute_factorization`).
+
+    Attributes
+    ----------
+    signatures : DataFrame
+        category, layer, language, component, value.
+    average_signatures : DataFrame
+        category, layer, language, value (mean signature over components), and n_words when word counts
+        were given.
+    fits : DataFrame
+        category, layer, n_languages, languages, rank, relative_error, n_iter, converged, spread,
+        n_starts, best_start, seconds.
+    skipped : DataFrame
+        category, language, n_words, reason: every (category, language) left out before the fits.
+    trends : DataFrame
+        One Mann-Kendall test per (category, language) over the layers
+        (:func:`~crossling.factorization.statistics.trend_tests`).
+    properties : DataFrame or None
+        language, property, value: the language properties given.
+    property_correlations : DataFrame or None
+        category, layer, property, statistic, pvalue, n.
+    variance_tests : DataFrame or None
+        The chi-square variance test per category, layer and related set.
+    downstream_correlations : DataFrame or None
+        category, layer, task, statistic, pvalue, n.
+    distances : DataFrame
+        category, layer, language_a, language_b, distance (cosine, between signatures); category
+        :data:`AVERAGE` is the average over the UniMorph categories of a layer.
+    trees : DataFrame
+        category, layer, n_languages, languages, newick, cophenetic_r, pvalue, n_permutations, note.
+    languages, categories, layers : tuple
+        What was analysed, in order (categories: those fitted; layers: ascending).
+    heatmap_layers, variance_layers : tuple of int
+        The layers of the distance heatmaps and of the variance test.
+    skipped_analyses : dict of str to str
+        Analysis (a table that is None) -> why it was not computed.
+    not_converged : tuple of (str, int)
+        The (category, layer) fits that stopped at ``n_iter_max`` before meeting ``tol``.
+    options : FactorizationOptions
+    taxonomy : DataFrame
+        language, family, genus: the classification the trees were compared with.
+    distance_matrices : dict of (str, int) to DistanceMatrix
+        The matrices behind ``distances``.
+    upgma_trees : dict of (str, int) to Tree
+        The trees behind ``trees`` (none where a distance was undefined).
+    """
+
+    signatures: pd.DataFrame
+    average_signatures: pd.DataFrame
+    fits: pd.DataFrame
+    skipped: pd.DataFrame
+    trends: pd.DataFrame
+    properties: pd.DataFrame | None
+    property_correlations: pd.DataFrame | None
+    variance_tests: pd.DataFrame | None
+    downstream_correlations: pd.DataFrame | None
+    distances: pd.DataFrame
+    trees: pd.DataFrame
+    languages: tuple[str, ...]
+    categories: tuple[str, ...]
+    layers: tuple[int, ...]
+    heatmap_layers: tuple[int, ...]
+    variance_layers: tuple[int, ...]
+    skipped_analyses: dict[str, str]
+    not_converged: tuple[tuple[str, int], ...]
+    options: FactorizationOptions
+    taxonomy: pd.DataFrame = field(repr=False)
+    distance_matrices: dict[tuple[str, int], DistanceMatrix] = field(repr=False)
+    upgma_trees: dict[tuple[str, int], Tree] = field(repr=False)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables that were computed, by name (the names of the files a run writes).
+
+        Returns
+        -------
+        dict of str to DataFrame
+        """
+        names = ("signatures", "average_signatures", "fits", "skipped", "trends", "properties",
+                 "property_correlations", "variance_tests", "downstream_correlations", "distances", "trees")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+def _ordered(slices: Mapping[str, np.ndarray], languages: Sequence[str] | None, key: tuple[str, int]
+             ) -> dict[str, np.ndarray]:
+    """The slices of one fit in analysis order."""
+    if languages is None:
+        return dict(slices)
+    unknown = [lang for lang in slices if lang not in languages]
+    if unknown:
+        raise ValueError(f"slices of {key} name languages {unknown} that are not among {list(languages)}")
+    return {lang: slices[lang] for lang in languages if lang in slices}
+
+
+def _fit(slices: dict[str, np.ndarray], options: FactorizationOptions) -> tuple[Any, int, bool, float]:
+    """One fit; returns it, its rank, whether it hit its budget, and its seconds. Other warnings pass through."""
+    rank = options.rank or min(min(m.shape) for m in slices.values())
+    tic = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = fit_signatures(slices, rank=rank, n_iter_max=options.n_iter_max, tol=options.tol,
+                             n_starts=options.n_starts, seed=options.seed, normalize_slices=options.normalize_slices)
+    budget_hit = False
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            budget_hit = True
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return fit, rank, budget_hit, time.perf_counter() - tic
+
+
+def compute_factorization(
+    omegas: Mapping[tuple[str, int], Mapping[str, np.ndarray]] | Iterable[tuple[tuple[str, int], Mapping[str, Any]]],
+    *,
+    languages: Sequence[str] | None = None,
+    n_words: Mapping[tuple[str, str], int] | None = None,
+    properties: pd.DataFrame | None = None,
+    scores: pd.DataFrame | None = None,
+    skipped: pd.DataFrame | None = None,
+    taxonomy: pd.DataFrame | None = None,
+    options: FactorizationOptions = FactorizationOptions(),
+) -> FactorizationResult:
+    """Fit every (category, layer) and compute every table of the study.
+
+    Parameters
+    ----------
+    omegas : mapping or iterable of ((category, layer), mapping of language to ndarray (d_l, d))
+        The slices Omega_l of each fit (:func:`crossling.factorization.crosscov.cross_covariances`), at least
+        2 languages each. An iterable (e.g. a generator that computes one layer's Omegas at a time) is
+        consumed once and each fit's slices are released after it, so memory holds what the iterable holds.
+        Fits run in the order given (the run gives them layer by layer, ascending).
+    languages : sequence of str, optional
+        The analysis order: each fit's slices are put in this order, and the average distances, variance
+        test and tables follow it. Default: the languages in order of first appearance.
+    n_words : mapping of (category, language) to int, optional
+        Words behind each Omega_l; adds the ``n_words`` column of ``average_signatures``.
+    properties : DataFrame, optional
+        ``language, property, value`` (e.g. from :func:`crossling.data.languages.language_properties`): the
+        property correlations.
+    scores : DataFrame, optional
+        ``language, task, score``: the downstream correlations.
+    skipped : DataFrame, optional
+        The languages left out before the fits (:func:`plan_fits`), carried into the result.
+    taxonomy : DataFrame, optional
+        ``language, family, genus`` for the tree agreement; default :func:`study_taxonomy` (WALS).
+    options : FactorizationOptions
+        ``rank`` None: the full rank of each fit, min(d, min d_l) over its slices.
+
+    Returns
+    -------
+    FactorizationResult
+
+    Raises
+    ------
+    ValueError
+        For no slices, a fit with fewer than 2 languages or a language outside ``languages``, word counts
+        missing a fitted (category, language), or what PARAFAC2 rejects (a rank above a slice's size).
+    ConfigError
+        For heatmap or variance layers that are not analysed.
+
+    Warns
+    -----
+    ConvergenceWarning
+        Once, naming the fits that stopped at ``n_iter_max`` before meeting ``tol`` (each is also marked in
+        the ``converged`` column of ``fits``).
+    """
+    items = omegas.items() if isinstance(omegas, Mapping) else omegas
+    signature_frames, average_frames, fit_rows = [], [], []
+    matrices: dict[tuple[str, int], DistanceMatrix] = {}
+    seen: dict[str, None] = {}
+    budget_hit: list[tuple[str, int]] = []
+    for key, given in items:
+        category, layer = key
+        slices = _ordered(given, languages, key)
+        del given
+        langs = list(slices)
+        seen.update(dict.fromkeys(langs))
+        fit, rank, hit, seconds = _fit(slices, options)
+        del slices
+        if hit:
+            budget_hit.append((category, layer))
+        signature_frames.append(signature_table(langs, fit.S, category=category, layer=layer))
+        average = pd.DataFrame({"category": category, "layer": layer, "language": langs, "value": fit.S.mean(axis=1)})
+        if n_words is not None:
+            missing = [lang for lang in langs if (category, lang) not in n_words]
+            if missing:
+                raise ValueError(f"n_words has no count for {missing} in category {category!r}")
+            average["n_words"] = [int(n_words[category, lang]) for lang in langs]
+        average_frames.append(average)
+        fit_rows.append({"category": category, "layer": layer, "n_languages": len(langs),
+                         "languages": ",".join(langs), "rank": rank, "relative_error": fit.relative_error,
+                         "n_iter": fit.n_iter, "converged": fit.converged, "spread": fit.spread,
+                         "n_starts": options.n_starts, "best_start": fit.best_start, "seconds": round(seconds, 3)})
+        matrices[category, layer] = cosine_distances(fit.S, labels=langs)
+    if not fit_rows:
+        raise ValueError("no slices to fit: omegas is empty")
+    languages = list(seen) if languages is None else [lang for lang in languages if lang in seen]
+    categories = list(dict.fromkeys(row["category"] for row in fit_rows))
+    layers = sorted({row["layer"] for row in fit_rows})
+    heatmap_layers, variance_layers = analysis_layers(options, layers, range(layers[-1] + 1))
+    if budget_hit:
+        shown = ", ".join(f"{c} layer {layer}" for c, layer in budget_hit[:10]) + (", ..." if len(budget_hit) > 10
+                                                                                    else "")
+        warnings.warn(f"{len(budget_hit)} of {len(fit_rows)} PARAFAC2 fits stopped at n_iter_max="
+                      f"{options.n_iter_max} before meeting tol={options.tol:g}: {shown} (see the 'converged' "
+                      "column of the fits table; raise n_iter_max)", ConvergenceWarning, stacklevel=2)
+
+    average = pd.concat(average_frames, ignore_index=True)
+    skipped_analyses: dict[str, str] = {}
+    if properties is not None:
+        correlations = property_correlations(average, properties)
+    else:
+        correlations = None
+        skipped_analyses["property_correlations"] = "no language properties given"
+    variance, reason = variance_tests(average, languages, layers=variance_layers)
+    if variance is None:
+        skipped_analyses["variance_tests"] = reason
+    if scores is not None:
+        downstream = downstream_correlations(average, scores)
+    else:
+        downstream = None
+        skipped_analyses["downstream_correlations"] = "no scores table given (--scores)"
+    taxonomy = study_taxonomy() if taxonomy is None else taxonomy
+    distances, trees, upgma_trees, note = _trees(matrices, categories, languages, layers, taxonomy, options)
+    if note:
+        skipped_analyses["average_trees"] = note
+    return FactorizationResult(
+        signatures=pd.concat(signature_frames, ignore_index=True), average_signatures=average,
+        fits=pd.DataFrame(fit_rows), skipped=pd.DataFrame(columns=_SKIPPED_COLUMNS) if skipped is None else skipped,
+        trends=trend_tests(average[["category", "layer", "language", "value"]]), properties=properties,
+        property_correlations=correlations, variance_tests=variance, downstream_correlations=downstream,
+        distances=distances, trees=trees, languages=tuple(languages), categories=tuple(categories),
+        layers=tuple(layers), heatmap_layers=tuple(heatmap_layers), variance_layers=tuple(variance_layers),
+        skipped_analyses=skipped_analyses, not_converged=tuple(budget_hit), options=options, taxonomy=taxonomy,
+        distance_matrices=matrices, upgma_trees=upgma_trees)
+
+
+def _tree_row(dm: DistanceMatrix, category: str, layer: int, taxonomy: pd.DataFrame, options: FactorizationOptions
+              ) -> tuple[dict[str, Any], Tree | None]:
+    row: dict[str, Any] = {"category": category, "layer": layer, "n_languages": len(dm.labels),
+                           "languages": ",".join(dm.labels), "newick": None, "cophenetic_r": np.nan,
+                           "pvalue": np.nan, "n_permutations": 0, "note": ""}
+    if np.isnan(dm.values).any():
+        row["note"] = "undefined distance (a zero signature): no tree"
+        return row, None
+    tree = upgma(dm)
+    row["newick"] = to_newick(tree)
+    unknown = [lang for lang in dm.labels if lang not in set(taxonomy["language"])]
+    if unknown:
+        row["note"] = f"no family/genus for {unknown}: no agreement test"
+    elif len(dm.labels) < 3:
+        row["note"] = "fewer than 3 languages: no agreement test"
+    else:
+        agreement = tree_agreement(tree, taxonomy, n_permutations=options.n_permutations, seed=options.seed)
+        row.update(cophenetic_r=agreement.statistic, pvalue=agreement.pvalue, n_permutations=agreement.n_permutations)
+    return row, tree
+
+
+def _trees(matrices: dict[tuple[str, int], DistanceMatrix], categories: list[str], languages: list[str],
+           layers: list[int], taxonomy: pd.DataFrame, options: FactorizationOptions
+           ) -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[str, int], Tree], str]:
+    """Distance and tree tables, per (category, layer) and averaged over the UniMorph categories per layer.
+
+    Adds the average matrices to ``matrices``; returns the tables, the trees and why there is no average tree
+    ("" when there is one).
+    """
+    note = ""
+    unimorph = [c for c in categories if c != ALL_WORDS]
+    for layer in layers:
+        mats = [matrices[c, layer] for c in unimorph if (c, layer) in matrices]
+        if not mats:
+            note = "no UniMorph category was fitted: no average tree"
+            continue
+        present = {lang for m in mats for lang in m.labels}
+        matrices[AVERAGE, layer] = average_distances(mats, labels=[lang for lang in languages if lang in present])
+    rows, frames, trees = [], [], {}
+    for (category, layer), dm in matrices.items():
+        frame = dm.to_frame()
+        frame.insert(0, "layer", layer)
+        frame.insert(0, "category", category)
+        frames.append(frame)
+        row, tree = _tree_row(dm, category, layer, taxonomy, options)
+        rows.append(row)
+        if tree is not None:
+            trees[category, layer] = tree
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(rows), trees, note

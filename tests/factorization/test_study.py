@@ -1,0 +1,194 @@
+"""compute_factorization on planted slices: no data, no model, known signatures.
+
+Every (category, layer) is a noiseless PARAFAC2 model drawn by ``random_parafac2`` with its own signatures, so
+the fit must give them back. The average signature (mean over components) and the cosine distance between two
+languages' signatures do not depend on the order of the components, so both are compared with the planted
+values directly; the signatures themselves after matching components.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cosine
+
+from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning
+from crossling.factorization.crosscov import ALL_WORDS
+from crossling.factorization.parafac2 import random_parafac2
+from crossling.factorization.study import (
+    AVERAGE,
+    FactorizationOptions,
+    compute_factorization,
+    plan_fits,
+)
+
+LANGUAGES = ["fi", "en", "ja", "de", "es", "ru"]
+ROWS = {"fi": 9, "en": 12, "ja": 7, "de": 10, "es": 11, "ru": 8}  # d_l of each language's control model
+COLUMNS, RANK = 8, 3  # d of the multilingual model, k
+LAYERS = [0, 1, 2]
+# Case lacks ja (too few words, say): a fit over five languages, and distance 1 in the average tree. (With as
+# few slices as components PARAFAC2 is not unique: other factors fit as well, so the planted ones need more.)
+MEMBERS = {"Case": ["fi", "en", "de", "es", "ru"], "Number": LANGUAGES, ALL_WORDS: LANGUAGES}
+OPTIONS = FactorizationOptions(rank=RANK, n_iter_max=3000, tol=1e-14, n_permutations=99)
+
+
+def _planted() -> tuple[dict, dict]:
+    """Slices of every (category, layer), each language's slice keyed by name, and the planted S per fit."""
+    omegas, truth = {}, {}
+    for seed, (category, layer) in enumerate((c, layer) for layer in LAYERS for c in MEMBERS):
+        langs = MEMBERS[category]
+        planted = random_parafac2([ROWS[lang] for lang in langs], COLUMNS, RANK, seed=seed)
+        # reversed: the analysis order, not the order of the mapping, must decide the rows of the tables
+        omegas[category, layer] = {lang: planted.matrices[i] for i, lang in reversed(list(enumerate(langs)))}
+        truth[category, layer] = {lang: planted.S[i] for i, lang in enumerate(langs)}
+    return omegas, truth
+
+
+@pytest.fixture(scope="module")
+def planted():
+    omegas, truth = _planted()
+    n_words = {(c, lang): 100 + 10 * i for c in MEMBERS for i, lang in enumerate(LANGUAGES)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a noiseless planted model is fitted to its floor
+        result = compute_factorization(omegas, languages=LANGUAGES, n_words=n_words, options=OPTIONS)
+    return result, truth, n_words
+
+
+def test_signatures_and_average_signatures_are_the_planted_ones(planted):
+    result, truth, n_words = planted
+    assert result.languages == tuple(LANGUAGES) and result.categories == ("Case", "Number", ALL_WORDS)
+    assert result.layers == tuple(LAYERS) and result.not_converged == ()
+    fits = result.fits.set_index(["category", "layer"])
+    assert len(fits) == 9 and (fits["relative_error"] < 1e-6).all() and fits["converged"].all()
+    assert (fits["rank"] == RANK).all() and fits.at[("Case", 1), "languages"] == "fi,en,de,es,ru"
+    for (category, layer), signatures in truth.items():
+        langs = MEMBERS[category]
+        table = result.signatures.query("category == @category and layer == @layer")
+        assert list(table.columns) == ["category", "layer", "language", "component", "value"]
+        assert list(table["language"]) == [lang for lang in langs for _ in range(RANK)]  # analysis order
+        S = table.pivot(index="language", columns="component", values="value").loc[langs].to_numpy()
+        planted_S = np.array([signatures[lang] for lang in langs])
+        # components come back in another order (sorted by mean signature): match them by correlation
+        match = [int(np.argmax([abs(np.corrcoef(planted_S[:, j], S[:, i])[0, 1]) for j in range(RANK)]))
+                 for i in range(RANK)]
+        assert sorted(match) == list(range(RANK))
+        np.testing.assert_allclose(S, planted_S[:, match], rtol=1e-4)
+        average = result.average_signatures.query("category == @category and layer == @layer")
+        assert list(average["language"]) == langs
+        np.testing.assert_allclose(average["value"], planted_S.mean(axis=1), rtol=1e-4)
+        assert list(average["n_words"]) == [n_words[category, lang] for lang in langs]
+
+
+def test_table_shapes_and_language_order(planted):
+    result, truth, _ = planted
+    assert len(result.signatures) == 3 * (5 + 6 + 6) * RANK
+    assert len(result.average_signatures) == 3 * (5 + 6 + 6)
+    assert list(result.average_signatures.columns) == ["category", "layer", "language", "value", "n_words"]
+    # one trend test per (category, language) over the three layers
+    assert len(result.trends) == 5 + 6 + 6 and result.trends["n"].eq(3).all()
+    assert result.skipped.empty and list(result.skipped.columns) == ["category", "language", "n_words", "reason"]
+    # distances: every pair of each fit, plus the average over the UniMorph categories (All words excluded)
+    distances = result.distances.set_index(["category", "layer", "language_a", "language_b"])["distance"]
+    assert len(distances) == 3 * (10 + 15 + 15) + 3 * 15
+    for (category, layer), signatures in truth.items():
+        langs = MEMBERS[category]
+        pairs = result.distances.query("category == @category and layer == @layer")
+        assert list(zip(pairs["language_a"], pairs["language_b"])) == [
+            (a, b) for i, a in enumerate(langs) for b in langs[i + 1:]]
+        for a, b in zip(pairs["language_a"], pairs["language_b"]):
+            assert distances[category, layer, a, b] == pytest.approx(cosine(signatures[a], signatures[b]), abs=1e-6)
+    for layer in LAYERS:
+        assert result.distance_matrices[AVERAGE, layer].labels == tuple(LANGUAGES)
+        for a, b in (("fi", "en"), ("en", "ja")):
+            case = distances["Case", layer, a, b] if "ja" not in (a, b) else 1.0
+            assert distances[AVERAGE, layer, a, b] == pytest.approx((case + distances["Number", layer, a, b]) / 2)
+    trees = result.trees.set_index(["category", "layer"])
+    assert len(trees) == 9 + 3 and trees["newick"].str.endswith(";").all()
+    assert (trees["n_permutations"] == 99).all() and trees["pvalue"].between(0, 1).all()
+    assert result.heatmap_layers == (0, 1, 2) and result.variance_layers == (0, 1, 2)
+    # en, fi, ru and es of the diverse set against the Germanic en and de; no Romance or Slavic pair
+    variance = result.variance_tests.set_index(["category", "layer"])
+    assert set(variance["related_set"]) == {"Germanic"} and len(variance) == 9
+    assert set(variance["diverse_languages"]) == {"en,fi,ru,es"}
+    values = result.average_signatures.query("category == 'Case' and layer == 2").set_index("language")["value"]
+    expected = np.var(values[["en", "fi", "ru", "es"]], ddof=1) * 3 / np.var(values[["en", "de"]], ddof=1)
+    assert variance.at[("Case", 2), "statistic"] == pytest.approx(expected)
+    # nothing given for them: not computed, and the result says why
+    assert result.properties is None and result.property_correlations is None
+    assert result.downstream_correlations is None
+    assert set(result.skipped_analyses) == {"property_correlations", "downstream_correlations"}
+    assert list(result.tables()) == ["signatures", "average_signatures", "fits", "skipped", "trends",
+                                     "variance_tests", "distances", "trees"]
+
+
+def test_properties_scores_and_streamed_slices():
+    omegas, _ = _planted()
+    sizes, accuracy = [1.0, 5.0, 2.0, 3.0, 4.0, 2.5], [70.0, 80.0, 60.0, 75.0, 72.0, 68.0]
+    properties = pd.DataFrame({"language": LANGUAGES, "property": "data_size", "value": sizes})
+    scores = pd.DataFrame({"language": LANGUAGES, "task": "xnli", "score": accuracy})
+    options = FactorizationOptions(rank=RANK, n_iter_max=50, n_permutations=9, heatmap_layers=[2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        from_dict = compute_factorization(omegas, languages=LANGUAGES, properties=properties, scores=scores,
+                                          options=options)
+        # a generator is consumed once, slice by slice, with the same result
+        streamed = compute_factorization(((key, dict(slices)) for key, slices in omegas.items()),
+                                         languages=LANGUAGES, properties=properties, scores=scores, options=options)
+    pd.testing.assert_frame_equal(streamed.signatures, from_dict.signatures)
+    average = from_dict.average_signatures
+    assert "n_words" not in average.columns and from_dict.heatmap_layers == (2,)
+    row = from_dict.property_correlations.query("category == 'Number' and layer == 1").iloc[0]
+    values = average.query("category == 'Number' and layer == 1").set_index("language").loc[LANGUAGES, "value"]
+    assert row["statistic"] == pytest.approx(np.corrcoef(values, sizes)[0, 1], abs=1e-12)
+    assert row["n"] == 6
+    xnli = from_dict.downstream_correlations.query("category == 'Case' and layer == 0").iloc[0]
+    case = average.query("category == 'Case' and layer == 0").set_index("language")["value"]
+    without_ja = [score for lang, score in zip(LANGUAGES, accuracy) if lang != "ja"]
+    assert xnli["n"] == 5 and xnli["statistic"] == pytest.approx(np.corrcoef(case, without_ja)[0, 1], abs=1e-12)
+
+
+def test_fits_at_their_budget_give_one_warning_naming_them():
+    omegas, _ = _planted()
+    with pytest.warns(ConvergenceWarning) as caught:
+        result = compute_factorization(omegas, languages=LANGUAGES,
+                                       options=FactorizationOptions(rank=RANK, n_iter_max=2, n_permutations=9))
+    messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(messages) == 1 and messages[0].startswith("9 of 9 PARAFAC2 fits stopped at n_iter_max=2")
+    assert "Case layer 0" in messages[0]
+    assert len(result.not_converged) == 9 and not result.fits["converged"].any()
+    assert (result.fits["n_iter"] == 2).all()
+
+
+def test_bad_input_is_rejected_with_the_cause():
+    omegas, _ = _planted()
+    with pytest.raises(ValueError, match="omegas is empty"):
+        compute_factorization({})
+    with pytest.raises(ValueError, match="at least 2 languages"):
+        compute_factorization({("Case", 0): {"fi": omegas["Case", 0]["fi"]}})
+    with pytest.raises(ValueError, match=r"languages \['ru', 'es', 'fi'\] that are not among \['en', 'de'\]"):
+        compute_factorization({("Case", 0): omegas["Case", 0]}, languages=["en", "de"])
+    with pytest.raises(ValueError, match="n_words has no count"):
+        compute_factorization({("Case", 0): omegas["Case", 0]}, n_words={("Case", "fi"): 5})
+    with pytest.raises(ConfigError, match=r"heatmap_layers \[1\] are not among the analysed layers \[0, 2\]"):
+        compute_factorization({key: omegas[key] for key in (("Case", 0), ("Case", 2))},
+                              options=FactorizationOptions(n_iter_max=5, heatmap_layers=[1]))
+
+
+def test_plan_keeps_languages_with_enough_words_and_two_per_category():
+    n_words = {("Case", "fi"): 150, ("Case", "en"): 40, ("Case", "de"): 120,
+               ("Gender", "de"): 300, ("Gender", "en"): 10, ("Number", "fi"): 99}
+    n_labelled = {("Case", "en"): 55}
+    with pytest.warns(CategorySkippedWarning, match="left out"):
+        plan = plan_fits(n_words, languages=["fi", "en", "de"], categories=["Case", "Gender", "Number"],
+                         min_words=100, n_labelled=n_labelled)
+    assert plan.kept == {"Case": ["fi", "de"]}
+    skipped = plan.skipped.set_index(["category", "language"])
+    assert skipped.at[("Case", "en"), "reason"] == ("40 words (55 labelled, 15 without a vector in one of the "
+                                                     "models), fewer than min_words=100")
+    assert "at least 2 languages" in skipped.at[("Gender", "de"), "reason"]
+    assert skipped.at[("Gender", "de"), "n_words"] == 300
+    assert skipped.at[("Number", "fi"), "reason"] == "99 words, fewer than min_words=100"
+    assert len(plan.skipped) == 1 + 3 + 3
