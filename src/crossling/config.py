@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound="RunConfig")
+M = TypeVar("M", bound=BaseModel)
 
 
 def split_commas(value: Any) -> Any:
@@ -235,6 +236,21 @@ class RunConfig(BaseModel):
             data.update(loaded)
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(data)
+
+    def subset(self, model: type[M]) -> M:
+        """The fields of ``model`` taken from this configuration: a study's options inside its run config.
+
+        Parameters
+        ----------
+        model : type
+            A pydantic model whose fields this configuration has (``IndexOptions``, ``ConceptOptions`` ...).
+
+        Returns
+        -------
+        object
+            An instance of ``model``.
+        """
+        return model(**self.model_dump(include=set(model.model_fields)))
 
     def write(self, out_dir: str | Path, name: str = "config.yaml") -> Path:
         """Write the resolved configuration as YAML into ``out_dir`` (atomically).

@@ -147,7 +147,7 @@ class ConceptsConfig(ModelOptions, CorpusOptions, StoreOptions, ConceptOptions):
         -------
         ConceptOptions
         """
-        return ConceptOptions(**self.model_dump(include=set(ConceptOptions.model_fields)))
+        return self.subset(ConceptOptions)
 
 
 def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[ConceptsResult]:

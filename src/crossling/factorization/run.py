@@ -248,7 +248,7 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
         -------
         FactorizationOptions
         """
-        return FactorizationOptions(**self.model_dump(include=set(FactorizationOptions.model_fields)))
+        return self.subset(FactorizationOptions)
 
 
 def study_sentences(

@@ -105,7 +105,7 @@ class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions):
         -------
         IndexOptions
         """
-        return IndexOptions(**self.model_dump(include=set(IndexOptions.model_fields)))
+        return self.subset(IndexOptions)
 
 
 def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunResult[SimilarityResult]:
