@@ -196,3 +196,20 @@ def test_relative_paths_in_a_yaml_file_are_read_against_its_folder(tmp_path, mon
     config = SimilarityConfig.resolve(hub, out="flag/out")  # flags stay relative to the working directory
     assert config.model == "intfloat/multilingual-e5-small" and config.corpus == "lohelp:"
     assert config.out == Path("flag/out")
+
+
+@pytest.mark.parametrize("command", ["extract", "similarity"])
+def test_lenient_flag_reaches_the_corpus_reader(command, tmp_path, monkeypatch):
+    """--lenient (CorpusOptions.lenient) is a flag of every command with a corpus, and the run reads with it."""
+    seen = []
+
+    def capture(spec, languages=None, **kwargs):
+        seen.append(kwargs)
+        raise _Captured
+
+    monkeypatch.setattr("crossling.data.corpus.load_corpus", capture)
+    for flags, lenient in (([], False), (["--lenient"], True)):
+        result = CliRunner().invoke(app, [command, "--model", "m", "--corpus", "pud:x", "--out", str(tmp_path / "o"),
+                                          *flags])  # fmt: skip
+        assert isinstance(result.exception, _Captured), result.output
+        assert seen.pop()["lenient"] is lenient

@@ -332,6 +332,10 @@ class CorpusOptions(RunConfig):
         Which files of a UD treebank folder to read.
     limit : int, optional
         Only the first N sentences of each language (parallel corpora stay aligned).
+    lenient : bool, default False
+        Read files that break their format where the fault can be repaired without a guess (whitespace around
+        a CoNLL-U column, text not in Unicode NFC, unsorted FEATS, a stray byte-order mark), counting the
+        repairs in a warning per file; by default every such fault is an error naming the file and line.
     """
 
     cli_panel: ClassVar[str] = "Corpus"
@@ -340,6 +344,7 @@ class CorpusOptions(RunConfig):
     languages: Optional[CommaList] = None
     split: Literal["all", "train", "dev", "test"] = "all"
     limit: Optional[int] = Field(default=None, ge=1)
+    lenient: bool = False
 
 
 class StoreOptions(RunConfig):

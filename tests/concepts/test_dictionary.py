@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crossling.concepts import (
     TranslationDictionary,
@@ -14,6 +19,7 @@ from crossling.concepts import (
     lexical_translations,
     symmetrise,
 )
+from crossling.exceptions import DataLossWarning, FileFormatError
 
 
 def test_intersection():
@@ -186,3 +192,101 @@ def test_align_words_rejects_bad_corpora():
         align_words([[]], [["b"]])
     with pytest.raises(ValueError, match="symmetrisation"):
         align_words([["a"]], [["b"]], symmetrisation="union")
+
+
+# --- the TSV loader: what the file holds, line by line ------------------------------------------------------------
+
+
+def _saved(tmp_path, rows, n_best=3):
+    table = pd.DataFrame(rows, columns=["source", "target", "prob", "count"]).astype(
+        {"source": object, "target": object, "prob": np.float64, "count": np.int64}
+    )
+    return TranslationDictionary("en", "de", table, n_best, {"note": "x"}).save(tmp_path / "d.tsv")
+
+
+def test_words_that_look_like_comments_or_a_header_survive_a_round_trip(tmp_path):
+    rows = [("#hashtag", "#Hashtag", 0.5, 2), ("#hashtag", "Stichwort", 0.5, 2), ("source", "target", 1.0, 1),
+            ("# not a comment", "#", np.nan, -1)]  # fmt: skip
+    back = TranslationDictionary.load(_saved(tmp_path, rows))
+    assert back.table.values.tolist()[:3] == [list(r) for r in rows[:3]]
+    assert back.translations("# not a comment") == ("#",) and len(back) == 3
+    # In a user's file without a header, a first line that starts with '#' but has a tab is an entry too.
+    path = tmp_path / "user.tsv"
+    path.write_text("# a comment\n#tag\t#Tag\nhouse\tHaus\n", encoding="utf-8")
+    assert TranslationDictionary.load(path, source_lang="en", target_lang="de").translations("#tag") == ("#Tag",)
+
+
+def test_byte_order_mark_crlf_and_line_separators(tmp_path):
+    path = tmp_path / "user.tsv"
+    path.write_bytes("\ufeffsource\ttarget\r\nhouse\tHaus\r\na\u2028b\tc\r\n".encode())
+    d = TranslationDictionary.load(path, source_lang="en", target_lang="de")
+    # U+2028 is not a line end: the word keeps it (str.splitlines used to cut the line there).
+    assert d.table["source"].tolist() == ["house", "a\u2028b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("source\ttarget\nhouse\n", 2, "expected 2 to 4 tab-separated fields, got 1"),
+        ("house\tHaus\tlots\n", 1, "probability 'lots' is not a number"),
+        ("house\tHaus\t1.5\n", 1, "probability 1.5 is outside [0, 1]"),
+        ("house\tHaus\t0.5\t-1\n", 1, "negative count -1"),
+        ("house\tHaus\t0.5\t+3\n", 1, "count '+3' is not an integer"),
+        ("\tHaus\n", 1, "empty source or target word"),
+        ("house\tHaus\ncar\tAuto\nhouse\tHaus\n", 3, "the pair ('house', 'Haus') is listed twice (first at line 1)"),
+        ("house \tHaus\n", 1, "whitespace around the source field 'house '"),
+        ("house\tHaus\t 0.5\n", 1, "whitespace around the prob field ' 0.5'"),
+        ("house\tHaus\n \t \n", 2, "a line of only whitespace"),
+        ("house\tHaus\n#car\n", 2, "expected 2 to 4 tab-separated fields, got 1"),
+        ("house\tHause\u0301\n", 1, "text not in Unicode NFC at column 11"),
+        ("# n_best=many\nhouse\tHaus\n", 1, "n_best 'many' is not a positive integer"),
+        ("# provenance={oops\nhouse\tHaus\n", 1, "the provenance comment is not JSON"),
+        ("# source_lang=en\nsource\ttarget\n\n", 3, "no dictionary entries"),
+        ("", 1, "no dictionary entries"),
+    ],
+    ids=["one field", "prob not a number", "prob above 1", "negative count", "signed count", "empty word",
+         "pair twice", "space after a word", "space before prob", "whitespace line", "hash line after entries",
+         "not NFC", "bad n_best", "bad provenance", "header only", "empty file"],
+)  # fmt: skip
+def test_loader_faults_name_file_and_line(tmp_path, text, line, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FileFormatError, match=re.escape(f"{path}:{line}: {message}")):
+        TranslationDictionary.load(path, source_lang="en", target_lang="de")
+
+
+def test_invalid_utf8_names_its_line(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(b"house\tHaus\ncar\tAut\xf6\n")
+    with pytest.raises(FileFormatError, match=re.escape(f"{path}:2: invalid UTF-8")):
+        TranslationDictionary.load(path, source_lang="en", target_lang="de")
+
+
+def test_lenient_loader_strips_normalises_and_warns(tmp_path):
+    path = tmp_path / "user.tsv"
+    path.write_text(" house\tHaus \n  \ncafe\u0301\tKaffee\n", encoding="utf-8")
+    with pytest.warns(DataLossWarning) as record:
+        d = TranslationDictionary.load(path, source_lang="en", target_lang="de", lenient=True)
+    assert d.table[["source", "target"]].values.tolist() == [["house", "Haus"], ["caf\xe9", "Kaffee"]]
+    assert str(record[0].message) == (
+        f"{path}: the lenient reading changed the text: 2 x whitespace around a field (first at line 1); "
+        "1 x line of only whitespace (first at line 2); 1 x text not in Unicode NFC (first at line 3); "
+        "a strict reading refuses the file"
+    )
+
+
+_WORD = st.text(
+    st.characters(blacklist_categories=("Cs", "Cn"), blacklist_characters="\t\n\r\ufeff"), min_size=1, max_size=8
+).map(lambda t: unicodedata.normalize("NFC", t)).filter(lambda t: t == t.strip() and t)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.dictionaries(_WORD, st.lists(st.tuples(_WORD, st.floats(0, 1), st.integers(0, 10**6)),
+                                               min_size=1, max_size=3, unique_by=lambda e: e[0]),
+                               min_size=1, max_size=6))  # fmt: skip
+def test_any_dictionary_survives_save_and_load(tmp_path, entries):
+    rows = [(s, t, p, c) for s, targets in entries.items() for t, p, c in sorted(targets, key=lambda e: -e[1])]
+    path = _saved(tmp_path, rows, n_best=3)
+    back = TranslationDictionary.load(path)
+    assert back.table.values.tolist() == [list(r) for r in rows]
+    assert (back.source_lang, back.target_lang, back.n_best, back.provenance["note"]) == ("en", "de", 3, "x")

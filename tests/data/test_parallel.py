@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gzip
 import re
+import unicodedata
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crossling.data import read_parallel, read_parallel_tsv
-from crossling.exceptions import AlignmentError
+from crossling.exceptions import AlignmentError, DataLossWarning, FileFormatError
 
 
 def test_one_file_per_language(tmp_path):
@@ -56,3 +59,84 @@ def test_tsv_wrong_column_count_names_file_and_line(tmp_path):
         read_parallel_tsv(path)
     with pytest.raises(ValueError, match="distinct"):
         read_parallel_tsv(path, ["en", "en"])
+
+
+# --- the readers' file rules (crossling.data.textfile): faults at their line, the lenient reading ------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "message"),
+    [
+        (b"one\ntwo\nth\xe9e\n", 3, "invalid UTF-8 at byte 3 of the line"),
+        ("one\ncafe\u0301\n".encode(), 2, "text not in Unicode NFC at column 4"),
+        (b"one\n\xef\xbb\xbftwo\n", 2, "byte-order mark (U+FEFF) at column 1"),
+        (b"", 1, "the file is empty (no segments)"),
+        ("one\n".encode("utf-16"), 1, "the file starts with a UTF-16 byte-order mark"),
+    ],
+    ids=["invalid UTF-8", "not NFC", "BOM inside", "empty", "UTF-16"],
+)
+def test_text_file_faults_name_file_and_line(tmp_path, data, line, message):
+    (tmp_path / "en.txt").write_text("a\nb\n")
+    path = tmp_path / "de.txt"
+    path.write_bytes(data)
+    with pytest.raises(FileFormatError, match=re.escape(f"{path}:{line}: {message}")):
+        read_parallel({"en": tmp_path / "en.txt", "de": path})
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("en \tde\na\tb\n", 1, "whitespace around the language name 'en ' in the header"),
+        ("en\ten\na\tb\n", 1, "the header must name distinct languages, got ['en', 'en']"),
+        ("en\t\na\tb\n", 1, "the header must name distinct languages, got ['en', '']"),
+        ("en\tde\n", 1, "the file has a header but no segments"),
+        ("en\tde\na\tb\ncafe\u0301\tc\n", 3, "text not in Unicode NFC"),
+        ("en\tde\na\tb\nc\td\te\n", 3, "expected 2 tab-separated columns (en, de), found 3"),
+    ],
+    ids=["space in header", "repeated language", "empty language", "header only", "not NFC", "extra column"],
+)
+def test_tsv_faults_name_file_and_line(tmp_path, text, line, message):
+    path = tmp_path / "bitext.tsv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FileFormatError, match=re.escape(f"{path}:{line}: {message}")):
+        read_parallel_tsv(path)
+
+
+def test_lenient_reading_normalises_and_warns(tmp_path):
+    (tmp_path / "en.txt").write_bytes("cafe\u0301 au lait\n\ufeffhello\n".encode())
+    (tmp_path / "de.txt").write_text("Milchkaffee\nhallo\n")
+    paths = {"en": tmp_path / "en.txt", "de": tmp_path / "de.txt"}
+    with pytest.warns(DataLossWarning, match=r"en\.txt: the lenient reading changed the text: 1 x text not in Unicode "
+                                             r"NFC \(first at line 1\); 1 x byte-order mark inside the file"):
+        en = read_parallel(paths, lenient=True)["en"]
+    assert [s.forms for s in en] == [["caf\xe9", "au", "lait"], ["hello"]]
+    tsv = tmp_path / "bitext.tsv"
+    tsv.write_text(" en\tde \ncafe\u0301\tKaffee\n", encoding="utf-8")
+    with pytest.warns(DataLossWarning, match=r"2 x whitespace around a language name \(first at line 1\); 1 x text "
+                                             r"not in Unicode NFC \(first at line 2\)"):
+        result = read_parallel_tsv(tsv, lenient=True)
+    assert list(result) == ["en", "de"] and result["en"][0].text == "caf\xe9"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    segments=st.lists(
+        st.tuples(*(st.text(st.characters(blacklist_categories=("Cs", "Cn"), blacklist_characters="\n\r\t\ufeff"))
+                    .map(lambda t: unicodedata.normalize("NFC", t)) for _ in range(2))),
+        min_size=1, max_size=20),
+    crlf=st.booleans(),
+)  # fmt: skip
+def test_random_parallel_text_round_trips(tmp_path, segments, crlf):
+    end = "\r\n" if crlf else "\n"
+    paths = {}
+    for k, lang in enumerate(("en", "de")):
+        paths[lang] = tmp_path / f"{lang}.txt"
+        paths[lang].write_bytes((end.join(s[k] for s in segments) + end).encode())
+    result = read_parallel(paths)
+    for k, lang in enumerate(("en", "de")):
+        assert [s.text for s in result[lang]] == [s[k] for s in segments]
+        assert [s.forms for s in result[lang]] == [s[k].split() for s in segments]
+    tsv = tmp_path / "bitext.tsv"
+    tsv.write_bytes(end.join(["en\tde", *("\t".join(s) for s in segments)]).encode())
+    from_tsv = read_parallel_tsv(tsv)
+    assert [[s.text for s in from_tsv[lang]] for lang in ("en", "de")] == [[s[k] for s in segments] for k in (0, 1)]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from crossling.data import pud_languages, read_conllu, read_pud
-from crossling.exceptions import AlignmentError
+from crossling.exceptions import AlignmentError, ConlluError, DataLossWarning
 
 PUD_LANGUAGES = "ar cs de en es fi fr gl hi id is it ja ko pl pt ru sv th tr zh".split()
 
@@ -68,3 +70,18 @@ def test_plain_and_gzip_file_for_one_language_is_ambiguous(tmp_path):
     (tmp_path / "en_pud.conllu.gz").write_bytes(b"")
     with pytest.raises(ValueError, match="two PUD files for 'en'"):
         pud_languages(tmp_path)
+
+
+def test_files_are_read_strictly_unless_lenient(tmp_path):
+    _pud_file(tmp_path, "en", ["a", "b"])
+    _pud_file(tmp_path, "de", ["a", "b"])
+    de = tmp_path / "de_pud.conllu"
+    de.write_text(de.read_text().replace("# text = de a", "# text = de a\u0308"), encoding="utf-8")
+    with pytest.raises(ConlluError, match=re.escape(f"{de}:2: text not in Unicode NFC at column 13")):
+        read_pud(tmp_path)
+    with pytest.warns(DataLossWarning, match=r"de_pud\.conllu: the lenient reading changed the text: 1 x text not in"):
+        aligned = read_pud(tmp_path, lenient=True)
+    assert aligned["de"][0].text == "de \xe4"
+    de.write_bytes(b"")
+    with pytest.raises(ConlluError, match=re.escape(f"{de}:1: no sentences: the file is empty")):
+        read_pud(tmp_path)

@@ -35,6 +35,8 @@ import pandas as pd
 
 from crossling._utils.io import atomic_write_text
 from crossling._utils.validation import check_choice, check_count
+from crossling.data.textfile import Repairs, read_lines
+from crossling.exceptions import FileFormatError
 
 __all__ = [
     "SYMMETRISATIONS",
@@ -181,53 +183,111 @@ class TranslationDictionary:
         source_lang: str | None = None,
         target_lang: str | None = None,
         n_best: int | None = None,
+        lenient: bool = False,
     ) -> "TranslationDictionary":
         """Read a dictionary TSV: one ``source<TAB>target[<TAB>prob[<TAB>count]]`` per line.
 
-        Lines starting with ``#`` are comments (``# key=value`` ones written by :meth:`save` restore the
-        languages and ``n_best``); an optional header line ``source<TAB>target...`` is skipped. Without a
-        ``prob`` column the file order ranks a word's translations (earlier is better); with it they are
-        ordered by decreasing probability (file order breaks ties). Keyword arguments override the
-        comments.
+        The file may start with comment lines, ``#`` and no tab (the ``# key=value`` ones written by
+        :meth:`save` restore the languages, ``n_best`` and the provenance), then a header line
+        ``source<TAB>target...``. From the first entry (or the header) on, every line is an entry, so a word
+        that starts with ``#`` is read as a word (a line that starts with ``#`` but has a tab is an entry
+        anywhere); empty lines are skipped. Without a ``prob`` column the file order ranks a word's
+        translations (earlier is better); with it they are ordered by decreasing probability (file order
+        breaks ties). Keyword arguments override the comments; ``n_best`` defaults to the file's value, else 10.
+
+        The file is read like every input of crossling (:mod:`crossling.data.textfile`: UTF-8 in NFC, a
+        byte-order mark at the start and CRLF line ends allowed), and a field may not have whitespace at
+        either end.
 
         Parameters
         ----------
         path : path-like
+            The TSV file (plain or gzip-compressed).
         source_lang, target_lang : str, optional
-            The dictionary's languages; default the file's ``# source_lang=`` and ``# target_lang=``.
+            The languages; default: the file's ``# source_lang=`` and ``# target_lang=`` comments.
         n_best : int, optional
-            Translations kept per word; default the file's ``# n_best=``, else 10.
+            Translations kept per source word; default the file's ``# n_best=``, else 10.
+        lenient : bool, default False
+            Remove whitespace around fields, skip lines of only whitespace, normalise text to NFC and remove
+            stray byte-order marks instead of raising, counted in one
+            :class:`~crossling.exceptions.DataLossWarning`.
 
         Returns
         -------
         TranslationDictionary
+            ``provenance`` is the file's, plus ``loaded_from``.
 
         Raises
         ------
+        FileFormatError
+            ``file:line: what is wrong`` (a ``ValueError``): a line without 2 to 4 fields, an empty word, a
+            probability that is not a number in [0, 1], a count that is not a non-negative integer, a pair
+            listed twice, a bad ``n_best`` or ``provenance`` comment, a file without entries, and (unless
+            ``lenient``) whitespace around a field or a line of only whitespace; invalid UTF-8, text not in
+            NFC (unless ``lenient``), a corrupt gzip stream.
         ValueError
-            When a line does not have 2 to 4 fields, a word is empty, a probability is not in [0, 1], a
-            count is not a non-negative integer, a pair is listed twice, or the languages are not known.
+            If the languages are neither given nor named by the file.
+        FileNotFoundError
+            If there is no file at ``path``.
         """
         path = Path(path)
-        meta: dict[str, str] = {}
+        repairs = Repairs(path)
+        meta: dict[str, tuple[str, int]] = {}
         rows: list[tuple[str, str, float, int]] = []
-        for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not raw.strip():
+        first_seen: dict[tuple[str, str], int] = {}
+        preamble = True  # comments and the header come before the first entry
+        lineno = 0
+        for lineno, raw in enumerate(read_lines(path, lenient=lenient, repairs=repairs), start=1):
+            if not raw:
                 continue
-            if raw.startswith("#"):
-                key, sep, value = raw[1:].strip().partition("=")
+            if raw.isspace():
+                if not lenient:
+                    raise FileFormatError(f"{path}:{lineno}: a line of only whitespace {raw!r}")
+                repairs.add("line of only whitespace", lineno)
+                continue
+            if preamble and raw.startswith("#") and "\t" not in raw:
+                key, sep, value = raw[1:].partition("=")
                 if sep:
-                    meta[key.strip()] = value.strip()
+                    meta[key.strip()] = (value.strip(), lineno)
                 continue
             fields = raw.split("\t")
-            if tuple(fields[:2]) == _COLUMNS[:2]:
+            if preamble and 2 <= len(fields) <= 4 and tuple(fields) == _COLUMNS[: len(fields)]:
+                preamble = False
                 continue
-            rows.append(_parse_row(fields, path, lineno))
-        src_lang = source_lang or meta.get("source_lang")
-        tgt_lang = target_lang or meta.get("target_lang")
+            preamble = False
+            row = _parse_row(fields, path, lineno, lenient, repairs)
+            if row[:2] in first_seen:
+                raise FileFormatError(
+                    f"{path}:{lineno}: the pair ({row[0]!r}, {row[1]!r}) is listed twice "
+                    f"(first at line {first_seen[row[:2]]})"
+                )
+            first_seen[row[:2]] = lineno
+            rows.append(row)
+        if not rows:
+            raise FileFormatError(f"{path}:{max(lineno, 1)}: no dictionary entries")
+        src_lang = source_lang or meta.get("source_lang", ("", 0))[0]
+        tgt_lang = target_lang or meta.get("target_lang", ("", 0))[0]
         if not src_lang or not tgt_lang:
             raise ValueError(f"{path}: give source_lang and target_lang (the file does not name them)")
-        n = n_best if n_best is not None else int(meta.get("n_best", 10))
+        if n_best is not None:
+            n = n_best
+        elif "n_best" in meta:
+            text, at = meta["n_best"]
+            if not (text.isascii() and text.isdigit() and int(text) >= 1):
+                raise FileFormatError(f"{path}:{at}: n_best {text!r} is not a positive integer")
+            n = int(text)
+        else:
+            n = 10
+        provenance: dict[str, Any] = {}
+        if "provenance" in meta:
+            text, at = meta["provenance"]
+            try:
+                provenance = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise FileFormatError(f"{path}:{at}: the provenance comment is not JSON ({exc})") from None
+            if not isinstance(provenance, dict):
+                raise FileFormatError(f"{path}:{at}: the provenance comment is not a JSON object")
+        repairs.warn()
         table = pd.DataFrame(rows, columns=list(_COLUMNS))
         order = np.arange(len(table))
         # Words keep the order of their first line; within a word, higher probability first (a missing
@@ -238,32 +298,41 @@ class TranslationDictionary:
             _order=order,
         ).sort_values(["_first", "_neg", "_order"])
         table = table.groupby("source", sort=False).head(n)[list(_COLUMNS)].reset_index(drop=True)
-        provenance = json.loads(meta["provenance"]) if "provenance" in meta else {}
         provenance = {**provenance, "loaded_from": str(path)}
         return cls(src_lang, tgt_lang, _typed(table), n, provenance)
 
 
-def _parse_row(fields: list[str], path: Path, lineno: int) -> tuple[str, str, float, int]:
+def _parse_row(
+    fields: list[str], path: Path, lineno: int, lenient: bool, repairs: Repairs
+) -> tuple[str, str, float, int]:
     if not 2 <= len(fields) <= 4:
-        raise ValueError(f"{path}:{lineno}: expected 2 to 4 tab-separated fields, got {len(fields)}")
+        raise FileFormatError(f"{path}:{lineno}: expected 2 to 4 tab-separated fields, got {len(fields)}")
+    for k, text in enumerate(fields):
+        if text != text.strip():
+            if not lenient:
+                raise FileFormatError(
+                    f"{path}:{lineno}: whitespace around the {_COLUMNS[k]} field {text!r} "
+                    "(a lenient reading removes it)"
+                )
+            fields[k] = text.strip()
+            repairs.add("whitespace around a field", lineno)
     source, target = fields[0], fields[1]
     if not source or not target:
-        raise ValueError(f"{path}:{lineno}: empty source or target word")
+        raise FileFormatError(f"{path}:{lineno}: empty source or target word")
     prob, count = np.nan, -1
     if len(fields) > 2 and fields[2] != "":
         try:
             prob = float(fields[2])
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: probability {fields[2]!r} is not a number") from None
+            raise FileFormatError(f"{path}:{lineno}: probability {fields[2]!r} is not a number") from None
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"{path}:{lineno}: probability {prob} is outside [0, 1]")
+            raise FileFormatError(f"{path}:{lineno}: probability {prob} is outside [0, 1]")
     if len(fields) > 3 and fields[3] != "":
-        try:
-            count = int(fields[3])
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: count {fields[3]!r} is not an integer") from None
+        if not (fields[3].isascii() and fields[3].lstrip("-").isdigit()):
+            raise FileFormatError(f"{path}:{lineno}: count {fields[3]!r} is not an integer")
+        count = int(fields[3])
         if count < 0:
-            raise ValueError(f"{path}:{lineno}: negative count {count}")
+            raise FileFormatError(f"{path}:{lineno}: negative count {count}")
     return source, target, prob, count
 
 

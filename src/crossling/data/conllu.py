@@ -1,4 +1,4 @@
-"""A strict, streaming CoNLL-U reader (plain or gzip-compressed).
+"""A strict, streaming CoNLL-U reader (plain or gzip-compressed), as strict as UD's validator on the format.
 
 The format is the one of Universal Dependencies (https://universaldependencies.org/format.html): sentences
 are blocks of lines separated by a blank line; a block is ``# key = value`` comment lines followed by token
@@ -7,32 +7,65 @@ lines of 10 tab-separated columns ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS
 Three kinds of token lines:
 
 - a syntactic word, ID an integer; the words of a sentence are numbered 1..n consecutively;
-- a multiword-token range ``a-b`` (a < b), placed just before word ``a``, with only FORM and MISC filled:
-  kept as :class:`~crossling.data.records.MultiwordToken` (the surface form), its words stay the words;
-- an empty node ``i.j`` (enhanced dependencies), placed after word ``i`` with j = 1, 2, ... : validated and
-  counted (:func:`count_conllu`), but not a word, so not kept in :class:`~crossling.data.records.Sentence`.
+- a multiword-token range ``a-b`` (a < b), placed just before word ``a``, with only FORM and MISC filled (and
+  FEATS ``Typo=Yes`` for a misspelt token): kept as :class:`~crossling.data.records.MultiwordToken` (the
+  surface form), its words stay the words;
+- an empty node ``i.j`` (enhanced dependencies), placed after word ``i`` and before a multiword range that
+  starts after it, with j = 1, 2, ...: validated and counted (:func:`count_conllu`), but not a word, so not
+  kept in :class:`~crossling.data.records.Sentence`; its columns other than ID are checked for whitespace only.
 
-Every violation raises :class:`ConlluError` naming ``file:line`` and the fault; nothing is dropped or repaired.
-Tolerated, because they lose nothing: a missing blank line at the end of the file, several blank lines between
-sentences, CRLF line ends and an absent ``# sent_id`` (see :func:`read_conllu`).
+What is checked, the rules of UD's validator at levels 1 and 2 that concern the format (tree shape, the
+``# text`` against the forms and the DEPS column's syntax are not checked):
+
+- the file: UTF-8 in Unicode NFC, not empty, gzip intact (:mod:`crossling.data.textfile`);
+- lines: 10 columns, none empty; no whitespace at the start or end of a column, nor two whitespace
+  characters in a row; none at all in ID, UPOS, XPOS, FEATS, HEAD, DEPREL and DEPS (FORM, LEMMA and MISC may
+  hold single spaces); no carriage return inside a line; a blank line is empty;
+- IDs, multiword ranges and empty nodes in sequence and in place; HEAD an integer within the sentence or
+  ``_``;
+- UPOS one of the 17 universal tags (or ``_``, not annotated); DEPREL a universal relation with an optional
+  subtype, lower case (``obl:tmod``), or ``_``;
+- FEATS ``Name=Value|...``: names a capital letter then letters or digits, with an optional ``[layer]``
+  (``Number[psor]``), values a capital letter or digit then letters or digits, items sorted by name and the
+  values of one name sorted and distinct (``Case=Acc,Nom``), each name once;
+- comments before the token lines of their sentence; one ``sent_id`` and one ``text`` per sentence, each
+  ``sent_id`` once in the file. Other comments may repeat (their values are kept, joined by a newline).
+
+Strict by default: every violation raises :class:`~crossling.exceptions.ConlluError` with
+``file:line: what is wrong``, at the first faulty line of the file; nothing is dropped or repaired.
+Tolerated in both readings, because they lose nothing: a byte-order mark at the start, CRLF line ends, a
+missing blank line at the end of the file, several blank lines between sentences and an absent
+``# sent_id``. ``lenient=True`` (``--lenient``) also reads files with faults that can be repaired without a
+guess, and counts each repair in one :class:`~crossling.exceptions.DataLossWarning` per file:
+
+=====================================================  ============================================
+fault                                                  repair of the lenient reading
+=====================================================  ============================================
+whitespace at the start or end of a column             removed
+two or more whitespace characters in a row             kept as the first of them (FORM, LEMMA, MISC)
+a line of only whitespace                              read as a blank line
+text not in Unicode NFC; a byte-order mark further on  normalised to NFC; removed
+FEATS items or the values of a feature not sorted      sorted
+a value repeated in a feature (``Case=Acc,Acc``)       kept once
+=====================================================  ============================================
+
+Everything else (an unknown UPOS, a FEATS or DEPREL that breaks the syntax, whitespace inside a tag, invalid
+UTF-8, misplaced IDs...) is an error in both readings: repairing it would mean guessing.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
-import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import NamedTuple
 
 from crossling.data.records import MultiwordToken, Sentence, Word
+from crossling.data.textfile import Repairs, read_blocks
 from crossling.exceptions import ConlluError
 
-__all__ = ["ConlluCounts", "read_conllu", "count_conllu", "infer_lang", "open_text"]
+__all__ = ["ConlluCounts", "read_conllu", "count_conllu", "infer_lang"]
 
 _COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 # Integers are looked up rather than parsed: it is faster than int(), and it rejects what int() would wrongly
@@ -95,44 +128,20 @@ def infer_lang(path: str | os.PathLike) -> str:
     return prefix
 
 
-@contextmanager
-def open_text(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterator[TextIO]:
-    """Open a text file for reading, gunzipping it when it starts with the gzip magic bytes.
-
-    Lines are split at ``\\n`` only (no newline translation), so line numbers agree with ``wc -l`` and a stray
-    ``\\r`` inside a line is kept as data instead of silently starting a new line.
-
-    Parameters
-    ----------
-    path : path-like
-        The file; gzip compression is detected from its first two bytes (``1f 8b``), not from its name.
-    encoding : str, default "utf-8"
-        Text encoding (``"utf-8-sig"`` also drops a byte-order mark).
-
-    Yields
-    ------
-    TextIO
-        The open text stream, closed when the ``with`` block ends. Decoding errors
-        (:class:`UnicodeDecodeError`) and a corrupt gzip stream (:class:`gzip.BadGzipFile`, :class:`EOFError`,
-        :class:`zlib.error`) surface while reading it.
-
-    Raises
-    ------
-    FileNotFoundError
-        If there is no file at ``path`` (raised by :func:`open` on entering the ``with`` block).
-    """
-    path = Path(path)
-    with open(path, "rb") as raw:
-        is_gzip = raw.read(2) == b"\x1f\x8b"
-    if is_gzip:
-        stream: TextIO = io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline="\n")
-    else:
-        stream = open(path, encoding=encoding, newline="\n")
-    with stream:
-        yield stream
+_UPOS = frozenset("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
+_UPOS_LIST = " ".join(sorted(_UPOS))
+_DEPREL = re.compile(r"[a-z]+(:[a-z]+)?")
+_FEATURE_NAME = re.compile(r"[A-Z][A-Za-z0-9]*(\[[a-z0-9]+\])?")
+_FEATURE_VALUE = re.compile(r"[A-Z0-9][A-Za-z0-9]*")
+_UNIQUE_COMMENTS = ("sent_id", "text")
+_SPACE = re.compile(r"\s")
+_NOT_TAB_SPACE = re.compile(r"[^\S\t]")
+_SPACE_RUN = re.compile(r"(\s)\s+")
+_SPACES_ALLOWED = frozenset((1, 2, 9))  # FORM, LEMMA, MISC may hold single whitespace characters
+_MWT_FEATS = {"_": {}, "Typo=Yes": {"Typo": "Yes"}}
 
 
-def read_conllu(path: str | os.PathLike, *, lang: str | None = None) -> Iterator[Sentence]:
+def read_conllu(path: str | os.PathLike, *, lang: str | None = None, lenient: bool = False) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL-U file (plain or ``.gz``), validating every line.
 
     Parameters
@@ -142,6 +151,9 @@ def read_conllu(path: str | os.PathLike, *, lang: str | None = None) -> Iterator
     lang : str, optional
         ISO 639-1 code stored in every sentence. Default: inferred from the file name prefix
         (``en_pud.conllu.gz`` -> ``"en"``, see :func:`infer_lang`).
+    lenient : bool, default False
+        Repair the faults listed in the module docstring (whitespace, NFC, unsorted FEATS) instead of raising,
+        with one :class:`~crossling.exceptions.DataLossWarning` per file that counts the repairs.
 
     Returns
     -------
@@ -149,10 +161,10 @@ def read_conllu(path: str | os.PathLike, *, lang: str | None = None) -> Iterator
         A lazy iterator: the file is read, and validated, as the sentences are consumed. ``words`` are the
         syntactic words (FEATS parsed into a dict, HEAD an int or None for ``_``); ``multiword`` the
         multiword-token ranges; ``comments`` every ``# key = value`` line (a comment without ``=`` maps its
-        whole text to ``""``); ``text`` the ``# text`` comment or None; ``source`` the file
-        name; ``line`` the sentence's first line. ``sent_id`` is the ``# sent_id`` comment, or, when a
-        sentence has none, ``"<file name>:<k>"`` with k the 1-based position of the sentence in the file,
-        which is unique and stable for a given file.
+        whole text to ``""``; the values of a repeated key are joined by ``"\\n"``); ``text`` the ``# text``
+        comment or None; ``source`` the file name; ``line`` the sentence's first line. ``sent_id`` is the
+        ``# sent_id`` comment, or, when a sentence has none, ``"<file name>:<k>"`` with k the 1-based position
+        of the sentence in the file, which is unique and stable for a given file.
 
     Raises
     ------
@@ -161,24 +173,21 @@ def read_conllu(path: str | os.PathLike, *, lang: str | None = None) -> Iterator
     FileNotFoundError
         At the call, if there is no file at ``path``.
     ConlluError
-        While iterating, on the first malformed line, with ``file:line`` and the fault: a token line without exactly 10
-        tab-separated columns or with an empty column; IDs that are not 1..n consecutively; a bad multiword
-        range (not ``a-b`` with a < b starting at the next word, overlapping, or reaching past the last word,
-        or with columns other than FORM and MISC filled); a bad empty node ID; a FEATS item that is not
-        ``Name=Value`` or repeats a name; a HEAD that is not a non-negative integer or ``_``, or points past
-        the last word; a comment after the token lines of its sentence; a repeated comment key in one
-        sentence; a repeated ``sent_id`` in the file; a comment block without token lines; invalid UTF-8; a
-        truncated or corrupt gzip stream (naming the last line read); CoNLL-U Plus columns other than the
-        standard ten.
+        While iterating, at the first line that breaks a rule of the module docstring, as
+        ``file:line: what is wrong``: columns (count, empty, whitespace), IDs, multiword ranges and empty
+        nodes out of sequence or place, HEAD, UPOS, DEPREL, FEATS, comments (after the token lines, a second
+        ``sent_id`` or ``text``, a ``sent_id`` repeated in the file, comments without token lines), CoNLL-U
+        Plus columns other than the standard ten, invalid UTF-8, text not in NFC, a truncated or corrupt gzip
+        stream (naming the last line read), and a file without sentences.
     """
     path = Path(path)
     lang = infer_lang(path) if lang is None else lang
     if not path.is_file():
         raise FileNotFoundError(f"CoNLL-U file {path} does not exist")
-    return (sentence for sentence, _ in _parse(path, lang))
+    return (sentence for sentence, _ in _parse(path, lang, lenient))
 
 
-def count_conllu(path: str | os.PathLike) -> ConlluCounts:
+def count_conllu(path: str | os.PathLike, *, lenient: bool = False) -> ConlluCounts:
     """Count sentences, words, multiword tokens, empty nodes and words with FEATS, validating the file.
 
     The file goes through the parser of :func:`read_conllu` (same validation, same :class:`ConlluError`
@@ -188,6 +197,8 @@ def count_conllu(path: str | os.PathLike) -> ConlluCounts:
     ----------
     path : path-like
         A CoNLL-U file, plain or gzip-compressed (detected from its first bytes).
+    lenient : bool, default False
+        Repair what :func:`read_conllu` repairs when lenient (the counts do not change).
 
     Returns
     -------
@@ -202,7 +213,7 @@ def count_conllu(path: str | os.PathLike) -> ConlluCounts:
         On the first malformed line, as for :func:`read_conllu`.
     """
     sentences = words = multiword = empty = with_feats = 0
-    for sentence, n_empty in _parse(Path(path), ""):
+    for sentence, n_empty in _parse(Path(path), "", lenient):
         sentences += 1
         words += len(sentence.words)
         multiword += len(sentence.multiword)
@@ -211,18 +222,20 @@ def count_conllu(path: str | os.PathLike) -> ConlluCounts:
     return ConlluCounts(sentences, words, multiword, empty, with_feats)
 
 
-def _parse(path: Path, lang: str) -> Iterator[tuple[Sentence, int]]:
+def _parse(path: Path, lang: str, lenient: bool) -> Iterator[tuple[Sentence, int]]:
     """Yield (sentence, number of its empty nodes); the one parser behind every public reader.
 
-    The word line, nine lines in ten, is handled inline with local variables only: this loop is the whole
-    cost of reading a treebank.
+    The word line, nine lines in ten, is handled inline with local variables only, and each distinct FEATS,
+    UPOS and DEPREL is validated once: this loop is the whole cost of reading a treebank.
     """
     name = path.name
     int_of = _INT.get
-    feats_cache: dict[str, dict[str, str]] = {}  # each distinct FEATS is validated once; words get copies
+    feats_cache: dict[str, dict[str, str]] = {}  # valid FEATS -> parsed; words get copies
+    deprels = {"_"}  # DEPRELs seen valid
+    upos_tags = _UPOS | {"_"}
+    repairs = Repairs(path)
     seen_ids: dict[str, int] = {}
-    n_sentences = 0
-    lineno = 0
+    n_sentences = lineno = 0
 
     def fail(at: int, message: str) -> ConlluError:
         return ConlluError(f"{path}:{at}: {message}")
@@ -241,110 +254,157 @@ def _parse(path: Path, lang: str) -> Iterator[tuple[Sentence, int]]:
         seen_ids[sent_id] = start
         return Sentence(lang, sent_id, words, comments.get("text"), comments, multiword, name, start)
 
-    try:
-        with open_text(path) as stream:
-            comments: dict[str, str] = {}
-            words: list[Word] = []
-            multiword: list[MultiwordToken] = []
-            start = range_last = n_empty = max_head = max_head_line = 0
-            empty_after = empty_index = -1
-            append = words.append
-            for lineno, line in enumerate(_lines(stream), 1):
-                if not line:
-                    if words:
-                        yield emit(lineno), n_empty
-                    elif comments:
-                        raise fail(lineno, "sentence has comment lines but no token lines")
-                    comments, words, multiword = {}, [], []
-                    append = words.append
-                    start = range_last = n_empty = max_head = max_head_line = 0
-                    empty_after = empty_index = -1
+    comments: dict[str, str] = {}
+    words: list[Word] = []
+    multiword: list[MultiwordToken] = []
+    start = range_first = range_last = n_empty = max_head = max_head_line = 0
+    empty_after = empty_index = -1
+    append = words.append
+    for block in read_blocks(path, lenient=lenient, repairs=repairs, error=ConlluError):
+        other_whitespace = block.other_whitespace
+        for lineno, line in enumerate(block.lines, block.first_line):
+            if not line or line.isspace():
+                if line:
+                    if not lenient:
+                        raise fail(lineno, f"a line of only whitespace {line!r} (a blank line must be empty)")
+                    repairs.add("line of only whitespace", lineno)
+                if words:
+                    yield emit(lineno), n_empty
+                elif comments:
+                    raise fail(lineno, "sentence has comment lines but no token lines")
+                comments, words, multiword = {}, [], []
+                append = words.append
+                start = range_first = range_last = n_empty = max_head = max_head_line = 0
+                empty_after = empty_index = -1
+                continue
+            if not start:
+                start = lineno
+            if line[0] == "#":
+                if words or multiword or n_empty:
+                    raise fail(lineno, f"comment after the token lines of the sentence: {line!r}")
+                key, value = _comment(line)
+                if key in comments:
+                    if key in _UNIQUE_COMMENTS:
+                        raise fail(lineno, f"comment key {key!r} repeated in one sentence (one {key} per sentence)")
+                    comments[key] += "\n" + value
                     continue
-                if not start:
-                    start = lineno
-                if line[0] == "#":
-                    if words or multiword or n_empty:
-                        raise fail(lineno, f"comment after the token lines of the sentence: {line!r}")
-                    key, value = _comment(line)
-                    if key in comments:
-                        raise fail(lineno, f"comment key {key!r} repeated in one sentence")
-                    if key == "global.columns" and value.split() != list(_COLUMNS):
-                        raise fail(lineno, f"CoNLL-U Plus columns {value!r} are not supported (only the standard 10)")
-                    comments[key] = value
+                if key == "global.columns" and value.split() != list(_COLUMNS):
+                    raise fail(lineno, f"CoNLL-U Plus columns {value!r} are not supported (only the standard 10)")
+                comments[key] = value
+                continue
+            cols = line.split("\t")
+            if len(cols) != 10:
+                raise fail(lineno, f"expected 10 tab-separated columns, found {len(cols)}: {line!r}")
+            # Only a line with whitespace other than its tabs goes to the column by column check; the block knows
+            # whether anything but a space needs looking for.
+            if " " in line or other_whitespace and _NOT_TAB_SPACE.search(line):
+                fault, repaired = _whitespace(cols, lenient)
+                if fault:
+                    raise fail(lineno, fault)
+                if repaired:
+                    repairs.add("whitespace at the ends of a column or repeated", lineno)
+            if "" in cols:
+                raise fail(lineno, f"empty {_COLUMNS[cols.index('')]} column (use '_'): {line!r}")
+            tid = cols[0]
+            k = int_of(tid)
+            if k is None:
+                if "-" in tid:
+                    token = _range(cols, len(words), range_last)
+                    if isinstance(token, str):
+                        raise fail(lineno, token)
+                    multiword.append(token)
+                    range_first, range_last = token.first, token.last
                     continue
-                cols = line.split("\t")
-                if len(cols) != 10:
-                    raise fail(lineno, f"expected 10 tab-separated columns, found {len(cols)}: {line!r}")
-                if "" in cols:
-                    raise fail(lineno, f"empty {_COLUMNS[cols.index('')]} column (use '_'): {line!r}")
-                tid = cols[0]
-                k = int_of(tid)
+                if "." in tid:
+                    node = _empty_node(tid, len(words), empty_after, empty_index, range_first, range_last)
+                    if isinstance(node, str):
+                        raise fail(lineno, node)
+                    empty_after, empty_index = node
+                    n_empty += 1
+                    continue
+                k = _large_int(tid)
                 if k is None:
-                    if "-" in tid:
-                        token = _range(cols, len(words), range_last)
-                        if isinstance(token, str):
-                            raise fail(lineno, token)
-                        multiword.append(token)
-                        range_last = token.last
-                        continue
-                    if "." in tid:
-                        node = _empty_node(tid, len(words), empty_after, empty_index)
-                        if isinstance(node, str):
-                            raise fail(lineno, node)
-                        empty_after, empty_index = node
-                        n_empty += 1
-                        continue
-                    k = _large_int(tid)
-                    if k is None:
-                        raise fail(lineno, f"invalid ID {tid!r}")
-                if k != len(words) + 1:
-                    expected = len(words) + 1
-                    raise fail(lineno, f"bad ID sequence: ID {tid} follows word {expected - 1} (expected {expected})")
-                feats_s = cols[5]
-                if feats_s == "_":
-                    feats: dict[str, str] = {}
-                else:
-                    feats = feats_cache.get(feats_s)  # type: ignore[assignment]
-                    if feats is None:
-                        feats = _feats(feats_s)  # type: ignore[assignment]
-                        if isinstance(feats, str):
-                            raise fail(lineno, feats)
+                    raise fail(lineno, f"invalid ID {tid!r}" + _BOM_HINT * tid.startswith("\ufeff"))
+            if k != len(words) + 1:
+                expected = len(words) + 1
+                raise fail(lineno, f"bad ID sequence: ID {tid} follows word {expected - 1} (expected {expected})")
+            upos = cols[3]
+            if upos not in upos_tags:
+                raise fail(lineno, f"UPOS {upos!r} is not one of the 17 universal tags ({_UPOS_LIST}) or '_'")
+            deprel = cols[7]
+            if deprel not in deprels:
+                if not _DEPREL.fullmatch(deprel):
+                    raise fail(
+                        lineno,
+                        f"DEPREL {deprel!r} is not a universal relation with an optional subtype in lower-case letters "
+                        "(as in 'nsubj' or 'obl:tmod') or '_'",
+                    )
+                deprels.add(deprel)
+            feats_s = cols[5]
+            if feats_s == "_":
+                feats: dict[str, str] = {}
+            else:
+                feats = feats_cache.get(feats_s)  # type: ignore[assignment]
+                if feats is None:
+                    parsed = _feats(feats_s, lenient)
+                    if isinstance(parsed, str):
+                        raise fail(lineno, parsed)
+                    feats, repaired = parsed
+                    if repaired:
+                        repairs.add("FEATS not sorted or with a repeated value", lineno)
+                    else:
                         feats_cache[feats_s] = feats
-                    feats = feats.copy()
-                head_s = cols[6]
-                head = int_of(head_s)
-                if head is None and head_s != "_":
-                    head = _large_int(head_s)
-                    if head is None:
-                        raise fail(lineno, f"HEAD must be a non-negative integer or '_', not {head_s!r}")
-                if head is not None and head > max_head:
-                    max_head, max_head_line = head, lineno
-                append(Word(k, cols[1], cols[2], cols[3], cols[4], feats, head, cols[7], cols[8], cols[9]))
-            if words:
-                yield emit(lineno + 1), n_empty
-            elif comments:
-                raise fail(lineno, "file ends with comment lines but no token lines")
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise ConlluError(f"{path}:{lineno}: truncated or corrupt gzip stream after line {lineno} ({exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise ConlluError(f"{path}:{lineno + 1}: invalid UTF-8 at or after this line ({exc.reason})") from exc
+                feats = feats.copy()
+            head_s = cols[6]
+            head = int_of(head_s)
+            if head is None and head_s != "_":
+                head = _large_int(head_s)
+                if head is None:
+                    raise fail(lineno, f"HEAD must be a non-negative integer or '_', not {head_s!r}")
+            if head is not None and head > max_head:
+                max_head, max_head_line = head, lineno
+            append(Word(k, cols[1], cols[2], upos, cols[4], feats, head, deprel, cols[8], cols[9]))
+    if words:
+        yield emit(lineno + 1), n_empty
+    elif comments:
+        raise fail(lineno, "file ends with comment lines but no token lines")
+    if not n_sentences:
+        raise fail(max(lineno, 1), f"no sentences: the file {'is empty' if not lineno else 'has only blank lines'}")
+    repairs.warn()
 
 
-def _lines(stream: TextIO, chunk_size: int = 1 << 16) -> Iterator[str]:
-    """The lines of ``stream`` without their ``\\n`` or ``\\r\\n`` ends, read in large chunks.
+_BOM_HINT = " (a byte-order mark, U+FEFF, at the start of the line: files joined with their byte-order marks?)"
 
-    Splitting 64 KiB at a time in C is cheaper than iterating the text stream line by line, and memory
-    stays bounded by the chunk size.
+
+def _whitespace(cols: list[str], lenient: bool) -> tuple[str | None, bool]:
+    """Check the whitespace of a token line's columns; return (the fault or None, whether ``cols`` was repaired).
+
+    A lenient reading strips each column, keeps one whitespace character of a run, and puts the result back
+    into ``cols``; whitespace inside a column that may hold none stays a fault.
     """
-    carry = ""
-    while chunk := stream.read(chunk_size):
-        lines = (carry + chunk).split("\n")
-        carry = lines.pop()
-        if "\r" in chunk or carry.endswith("\r"):
-            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-        yield from lines
-    if carry:
-        yield carry[:-1] if carry.endswith("\r") else carry
+    repaired = False
+    for i, col in enumerate(cols):
+        if not _SPACE.search(col):
+            continue
+        where = f"{_COLUMNS[i]} {col!r}"
+        if "\r" in col:
+            return f"carriage return inside {where} (line ends must be \\n or \\r\\n)", repaired
+        if lenient:
+            fixed = _SPACE_RUN.sub(r"\1", col.strip())
+            if fixed != col:
+                cols[i] = col = fixed
+                repaired = True
+            if i in _SPACES_ALLOWED or not _SPACE.search(col):
+                continue
+        elif col[0].isspace() or col[-1].isspace():
+            side = "leading" if col[0].isspace() else "trailing"
+            return f"{side} whitespace in {where} (a lenient reading removes it)", repaired
+        elif _SPACE_RUN.search(col):
+            return f"two whitespace characters in a row in {where} (a lenient reading keeps one)", repaired
+        elif i in _SPACES_ALLOWED:
+            continue
+        return f"whitespace inside {where} (not allowed in ID, UPOS, XPOS, FEATS, HEAD, DEPREL and DEPS)", repaired
+    return None, repaired
 
 
 def _comment(line: str) -> tuple[str, str]:
@@ -353,17 +413,57 @@ def _comment(line: str) -> tuple[str, str]:
     return key.strip(), value.strip() if eq else ""
 
 
-def _feats(feats: str) -> dict[str, str] | str:
-    """Parse FEATS ``A=1|B=2``; return the dict, or the error message (the caller knows the line)."""
-    parsed = {}
+def _feats(feats: str, lenient: bool) -> tuple[dict[str, str], bool] | str:
+    """Parse and validate FEATS ``A=1|B=2``; return (the dict, whether it was repaired), or the error message.
+
+    The rules are those of UD's validator (``feat-format``, ``unsorted-features``, ``repeated-feature``,
+    ``unsorted-feature-values``, ``repeated-feature-value``): items sorted by their lower-cased text, values
+    of one feature sorted by their lower-cased text and distinct.
+    """
+    parsed: dict[str, str] = {}
+    repaired = False
     for item in feats.split("|"):
         key, eq, value = item.partition("=")
         if not eq or not key or not value:
             return f"broken FEATS item {item!r} (expected Name=Value) in {feats!r}"
+        if "=" in value:
+            return f"FEATS item {item!r} has more than one '=' in {feats!r}"
+        if not _FEATURE_NAME.fullmatch(key):
+            return (
+                f"feature name {key!r} in {feats!r}: expected a capital letter, then letters or digits, and an "
+                "optional [layer] in lower case (as in Number[psor])"
+            )
+        values = value.split(",")
+        bad = next((v for v in values if not _FEATURE_VALUE.fullmatch(v)), None)
+        if bad is not None:
+            return (
+                f"value {bad!r} of feature {key!r} in {feats!r}: expected a capital letter or digit, then letters "
+                "or digits"
+            )
         if key in parsed:
             return f"feature {key!r} repeated in FEATS {feats!r}"
-        parsed[key] = value
-    return parsed
+        canonical = ",".join(sorted(dict.fromkeys(values), key=str.lower))
+        if canonical != value:
+            if not lenient:
+                repeated = next((v for k, v in enumerate(values) if v in values[:k]), None)
+                if repeated is not None:
+                    return f"feature {key!r} repeats the value {repeated!r} in {feats!r} (a lenient reading keeps one)"
+                return (
+                    f"values of feature {key!r} are not sorted in {feats!r}: expected {canonical!r} "
+                    "(a lenient reading sorts them)"
+                )
+            repaired = True
+        parsed[key] = canonical
+    ordered = sorted(parsed.items(), key=lambda kv: f"{kv[0]}={kv[1]}".lower())
+    if list(parsed) != [key for key, _ in ordered]:
+        if not lenient:
+            expected = "|".join(f"{key}={value}" for key, value in ordered)
+            return (
+                f"FEATS items are not sorted by name (case-insensitively): {feats!r} should be {expected!r} "
+                "(a lenient reading sorts them)"
+            )
+        parsed, repaired = dict(ordered), True
+    return parsed, repaired
 
 
 def _range(cols: list[str], n_words: int, range_last: int) -> MultiwordToken | str:
@@ -378,12 +478,15 @@ def _range(cols: list[str], n_words: int, range_last: int) -> MultiwordToken | s
             f"multiword range {cols[0]} must start at the next word ({n_words + 1}) "
             f"and not overlap the previous range (which ends at {range_last})"
         )
-    if any(c != "_" for c in cols[2:9]):
-        return f"multiword range {cols[0]} may fill only FORM and MISC, not {cols[2:9]!r}"
-    return MultiwordToken(first, last, cols[1], cols[9])
+    feats = _MWT_FEATS.get(cols[5])
+    if feats is None or any(c != "_" for i, c in enumerate(cols[2:9], 2) if i != 5):
+        return f"multiword range {cols[0]} may fill only FORM and MISC (and FEATS with 'Typo=Yes'), not {cols[2:9]!r}"
+    return MultiwordToken(first, last, cols[1], cols[9], dict(feats))
 
 
-def _empty_node(tid: str, n_words: int, empty_after: int, empty_index: int) -> tuple[int, int] | str:
+def _empty_node(
+    tid: str, n_words: int, empty_after: int, empty_index: int, range_first: int, range_last: int
+) -> tuple[int, int] | str:
     """Validate an empty-node ID ``i.j`` (after word i, j = 1, 2, ...); return (i, j), or the error message."""
     after_s, _, index_s = tid.partition(".")
     after, index = _INT.get(after_s), _INT.get(index_s)
@@ -392,6 +495,11 @@ def _empty_node(tid: str, n_words: int, empty_after: int, empty_index: int) -> t
     expected = empty_index + 1 if after == empty_after else 1
     if after != n_words or index != expected:
         return f"bad empty node ID {tid}: expected {n_words}.{expected} after word {n_words}"
+    if range_first > after:
+        return (
+            f"empty node {tid} comes after the multiword range {range_first}-{range_last}, which starts after "
+            f"word {after}: it belongs before that range"
+        )
     return after, index
 
 

@@ -74,7 +74,7 @@ def check_parallel_spec(spec: str, study: str) -> None:
 
 
 def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str = "all",
-                limit: int | None = None, parallel: bool = True) -> dict[str, list[Sentence]]:
+                limit: int | None = None, parallel: bool = True, lenient: bool = False) -> dict[str, list[Sentence]]:
     """Read the corpus named by ``spec`` into sentences per language.
 
     Parameters
@@ -92,6 +92,11 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
         ``lohelp:`` keeps every translated paragraph of each language rather than those all the languages
         share, and the ``LANG.txt`` files of a ``text:`` folder may differ in length. ``pud:`` is aligned and
         ``ud:`` unaligned either way.
+    lenient : bool, default False
+        Read the files leniently: repair what can be repaired without a guess (whitespace around CoNLL-U
+        columns, text not in NFC, unsorted FEATS; see :mod:`crossling.data.conllu` and
+        :mod:`crossling.data.textfile`), with a :class:`~crossling.exceptions.DataLossWarning` per file that
+        counts the repairs. ``lohelp:`` builds its text itself and ignores it.
 
     Returns
     -------
@@ -102,14 +107,18 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
     ------
     CorpusSpecError
         For an unknown scheme, a location that does not exist, or a language the corpus does not have.
+    FileFormatError
+        For a file that breaks its format (``file:line: what is wrong``; a CoNLL-U file raises the subclass
+        :class:`~crossling.exceptions.ConlluError`).
     """
-    corpus = _read(spec, languages, split, parallel)
+    corpus = _read(spec, languages, split, parallel, lenient)
     if limit is not None:
         corpus = {lang: sentences[:limit] for lang, sentences in corpus.items()}
     return corpus
 
 
-def _read(spec: str, languages: Sequence[str] | None, split: str, parallel: bool) -> dict[str, list[Sentence]]:
+def _read(spec: str, languages: Sequence[str] | None, split: str, parallel: bool,
+          lenient: bool) -> dict[str, list[Sentence]]:
     scheme, sep, location = spec.partition(":")
     if not sep or scheme not in SCHEMES:
         raise CorpusSpecError(f"corpus {spec!r}: expected one of {', '.join(s + ':...' for s in SCHEMES)}")
@@ -129,10 +138,10 @@ def _read(spec: str, languages: Sequence[str] | None, split: str, parallel: bool
         absent = [lang for lang in languages or () if lang not in available]
         if absent:
             raise CorpusSpecError(f"corpus {spec!r} has no {', '.join(absent)}; it has {', '.join(available)}")
-        return read_pud(path, languages)
+        return read_pud(path, languages, lenient=lenient)
     if scheme == "ud":
-        return _read_ud(path, languages, split)
-    return _read_text(path, languages, parallel)
+        return _read_ud(path, languages, split, lenient)
+    return _read_text(path, languages, parallel, lenient)
 
 
 def corpus_checksum(sentences: Sequence[Sentence]) -> str:
@@ -177,7 +186,7 @@ def corpus_record(spec: str, corpus: Mapping[str, Sequence[Sentence]], *, split:
     }
 
 
-def _read_ud(path: Path, languages: Sequence[str] | None, split: str) -> dict[str, list[Sentence]]:
+def _read_ud(path: Path, languages: Sequence[str] | None, split: str, lenient: bool) -> dict[str, list[Sentence]]:
     from crossling.data.conllu import infer_lang, read_conllu
 
     if path.is_file():
@@ -190,20 +199,21 @@ def _read_ud(path: Path, languages: Sequence[str] | None, split: str) -> dict[st
         lang = infer_lang(file)
         if languages and lang not in languages:
             continue
-        by_lang.setdefault(lang, []).extend(read_conllu(file, lang=lang))
+        by_lang.setdefault(lang, []).extend(read_conllu(file, lang=lang, lenient=lenient))
     missing = sorted(set(languages or ()) - set(by_lang))
     if missing:
         raise CorpusSpecError(f"ud:{path}: no {split} CoNLL-U files for {', '.join(missing)}")
     return by_lang
 
 
-def _read_text(path: Path, languages: Sequence[str] | None, parallel: bool) -> dict[str, list[Sentence]]:
+def _read_text(path: Path, languages: Sequence[str] | None, parallel: bool,
+               lenient: bool) -> dict[str, list[Sentence]]:
     from crossling.data.parallel import read_parallel
 
     if path.is_file():
         if not languages or len(languages) != 1:
             raise CorpusSpecError(f"text:{path} is one file: name its one language with --languages")
-        return read_parallel({languages[0]: path})
+        return read_parallel({languages[0]: path}, lenient=lenient)
     files = {p.stem: p for p in sorted(path.glob("*.txt"))}
     if languages:
         missing = sorted(set(languages) - set(files))
@@ -213,5 +223,5 @@ def _read_text(path: Path, languages: Sequence[str] | None, parallel: bool) -> d
     if not files:
         raise CorpusSpecError(f"text:{path}: no <lang>.txt files")
     if not parallel:
-        return {lang: read_parallel({lang: file})[lang] for lang, file in files.items()}
-    return read_parallel(files)
+        return {lang: read_parallel({lang: file}, lenient=lenient)[lang] for lang, file in files.items()}
+    return read_parallel(files, lenient=lenient)

@@ -4,19 +4,25 @@ Segments are aligned by position (line k of every file is one translation unit),
 every language has the same number of segments. Words come from whitespace tokenisation: ``str.split()``
 with no argument, i.e. any run of Unicode whitespace separates words and leading/trailing whitespace is
 ignored. An empty line is kept as a sentence without words (dropping it would shift the alignment).
+
+The files are read by :func:`crossling.data.textfile.read_lines`, with its policy for every reader: strict by
+default (invalid UTF-8, text not in Unicode NFC, a byte-order mark after the start and an empty file are
+:class:`~crossling.exceptions.FileFormatError` naming ``file:line``); ``lenient=True`` normalises the text to
+NFC and removes stray byte-order marks, counting them in a :class:`~crossling.exceptions.DataLossWarning`.
+A TSV header is held to the same rule as a CoNLL-U column: whitespace around a language name is an error,
+removed by a lenient reading. A byte-order mark at the start, CRLF line ends and a missing final line end are
+read in both readings.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from crossling.data.conllu import open_text
 from crossling.data.records import Sentence, Word
-from crossling.exceptions import AlignmentError
+from crossling.data.textfile import Repairs, read_lines
+from crossling.exceptions import AlignmentError, FileFormatError
 
 __all__ = ["read_parallel", "read_parallel_tsv", "whitespace_sentence"]
 
@@ -48,13 +54,15 @@ def whitespace_sentence(text: str, *, lang: str, sent_id: str, source: str = "",
     return Sentence(lang, sent_id, words, text, {}, [], source, line)
 
 
-def read_parallel(paths: Mapping[str, str | os.PathLike]) -> dict[str, list[Sentence]]:
+def read_parallel(paths: Mapping[str, str | os.PathLike], *, lenient: bool = False) -> dict[str, list[Sentence]]:
     """Read one plain-text file per language, one segment per line, aligned by line number.
 
     Parameters
     ----------
     paths : mapping of str to path-like
         Language code -> file (UTF-8, optional BOM; gzip-compressed files are detected and read too).
+    lenient : bool, default False
+        Normalise text to NFC and remove stray byte-order marks instead of raising (module docstring).
 
     Returns
     -------
@@ -67,14 +75,18 @@ def read_parallel(paths: Mapping[str, str | os.PathLike]) -> dict[str, list[Sent
     AlignmentError
         If the files do not all have the same number of lines; the message names each disagreeing file
         and the first file, with both line counts.
+    FileFormatError
+        ``file:line: what is wrong`` (a ``ValueError``) for a file that is empty, not valid UTF-8, a
+        truncated or corrupt gzip stream, or, unless ``lenient``, not in NFC or with a byte-order mark after
+        its start.
     ValueError
-        If ``paths`` is empty, or a file is not valid UTF-8 or is a truncated or corrupt gzip stream.
+        If ``paths`` is empty.
     FileNotFoundError
         If a file does not exist.
     """
     if not paths:
         raise ValueError("read_parallel needs at least one language")
-    segments = {lang: _read_lines(Path(path)) for lang, path in paths.items()}
+    segments = {lang: _read_lines(Path(path), lenient) for lang, path in paths.items()}
     first_lang, *_ = paths
     first, n_first = Path(paths[first_lang]), len(segments[first_lang])
     mismatches = [
@@ -94,7 +106,7 @@ def read_parallel(paths: Mapping[str, str | os.PathLike]) -> dict[str, list[Sent
 
 
 def read_parallel_tsv(
-    path: str | os.PathLike, languages: Sequence[str] | None = None
+    path: str | os.PathLike, languages: Sequence[str] | None = None, *, lenient: bool = False
 ) -> dict[str, list[Sentence]]:
     """Read a TSV file whose columns are the languages and whose rows are translation units.
 
@@ -104,6 +116,9 @@ def read_parallel_tsv(
         UTF-8 text (gzip detected), one segment per language per line, separated by tabs.
     languages : sequence of str, optional
         The language of each column, in order. Default: the first line is a header naming them.
+    lenient : bool, default False
+        Normalise text to NFC, remove stray byte-order marks and whitespace around the header's language names
+        instead of raising (module docstring).
 
     Returns
     -------
@@ -113,20 +128,23 @@ def read_parallel_tsv(
 
     Raises
     ------
+    FileFormatError
+        ``file:line: what is wrong`` (a ``ValueError``) for a line without one column per language (with
+        both counts), a header whose language names are empty, repeated or, unless ``lenient``, have
+        whitespace around them, a header without segments, and the file faults of :func:`read_parallel`.
     ValueError
-        If a line does not have one column per language (``file:line`` and both counts), the languages are
-        empty or repeated, ``languages`` is not given and the file is empty, or the file is not valid UTF-8
-        or is a truncated or corrupt gzip stream.
+        If ``languages`` is given but empty or repeats a language.
     FileNotFoundError
         If the file does not exist.
     """
     path = Path(path)
-    lines = _read_lines(path)
+    repairs = Repairs(path)
+    lines = _read_lines(path, lenient, repairs)
     start = 1
     if languages is None:
+        languages, lines, start = _header(lines[0], path, lenient, repairs), lines[1:], 2
         if not lines:
-            raise ValueError(f"{path}: empty file, so no header naming the languages")
-        languages, lines, start = lines[0].split("\t"), lines[1:], 2
+            raise FileFormatError(f"{path}:1: the file has a header but no segments")
     languages = list(languages)
     if not languages or len(set(languages)) != len(languages) or "" in languages:
         raise ValueError(f"{path}: languages must be non-empty and distinct, got {languages}")
@@ -134,24 +152,36 @@ def read_parallel_tsv(
     for k, row in enumerate(lines, start):
         cells = row.split("\t")
         if len(cells) != len(languages):
-            raise ValueError(
+            raise FileFormatError(
                 f"{path}:{k}: expected {len(languages)} tab-separated columns ({', '.join(languages)}), "
                 f"found {len(cells)}"
             )
         for lang, text in zip(languages, cells):
             result[lang].append(whitespace_sentence(text, lang=lang, sent_id=str(k), source=path.name, line=k))
+    repairs.warn()
     return result
 
 
-def _read_lines(path: Path) -> list[str]:
-    """All lines of a text file without line ends (``\\n`` or ``\\r\\n``); a final line end is optional."""
-    try:
-        with open_text(path, encoding="utf-8-sig") as stream:
-            lines = stream.read().split("\n")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: invalid UTF-8 at byte {exc.start} ({exc.reason})") from exc
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise ValueError(f"{path}: truncated or corrupt gzip stream ({exc})") from exc
-    if lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+def _header(line: str, path: Path, lenient: bool, repairs: Repairs) -> list[str]:
+    """The language names of a TSV header line, checked like a CoNLL-U column (no whitespace around them)."""
+    names = line.split("\t")
+    for k, name in enumerate(names):
+        if name != name.strip():
+            if not lenient:
+                raise FileFormatError(
+                    f"{path}:1: whitespace around the language name {name!r} in the header "
+                    "(a lenient reading removes it)"
+                )
+            names[k] = name.strip()
+            repairs.add("whitespace around a language name", 1)
+    if "" in names or len(set(names)) != len(names):
+        raise FileFormatError(f"{path}:1: the header must name distinct languages, got {names}")
+    return names
+
+
+def _read_lines(path: Path, lenient: bool, repairs: Repairs | None = None) -> list[str]:
+    """All lines of a text file (:func:`~crossling.data.textfile.read_lines`); an empty file is an error."""
+    lines = list(read_lines(path, lenient=lenient, repairs=repairs))
+    if not lines:
+        raise FileFormatError(f"{path}:1: the file is empty (no segments)")
+    return lines

@@ -1,7 +1,8 @@
 """Parallel Universal Dependencies (PUD): the same 1000 sentences annotated in every language.
 
 PUD sentences are aligned by ``# sent_id``, never by position: files may list the ids in different orders
-(Icelandic does), and a file missing a sentence would silently shift every later pair.
+(Icelandic does), and a file missing a sentence would silently shift every later pair. The files are read by
+:func:`~crossling.data.conllu.read_conllu`, strictly unless ``lenient=True`` (see :mod:`crossling.data.conllu`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def pud_languages(pud_dir: str | os.PathLike) -> list[str]:
     return list(pud_files(pud_dir))
 
 
-def read_pud(pud_dir: str | os.PathLike, languages: Sequence[str] | None = None) -> dict[str, list[Sentence]]:
+def read_pud(
+    pud_dir: str | os.PathLike, languages: Sequence[str] | None = None, *, lenient: bool = False
+) -> dict[str, list[Sentence]]:
     """Read PUD treebanks and align their sentences by ``sent_id``.
 
     Parameters
@@ -90,6 +93,9 @@ def read_pud(pud_dir: str | os.PathLike, languages: Sequence[str] | None = None)
         Folder of ``<iso>_pud.conllu[.gz]`` files.
     languages : sequence of str, optional
         Languages to read, in the order of the result. Default: every language in ``pud_dir``, sorted.
+    lenient : bool, default False
+        Read the files leniently (:func:`~crossling.data.conllu.read_conllu`: whitespace, NFC and FEATS order
+        repaired and counted in a warning instead of raising).
 
     Returns
     -------
@@ -119,7 +125,7 @@ def read_pud(pud_dir: str | os.PathLike, languages: Sequence[str] | None = None)
     absent = [lang for lang in languages if lang not in files]
     if absent:
         raise FileNotFoundError(f"no PUD file in {pud_dir} for {absent}; available: {list(files)}")
-    by_id = {lang: {s.sent_id: s for s in read_conllu(files[lang], lang=lang)} for lang in languages}
+    by_id = {lang: {s.sent_id: s for s in read_conllu(files[lang], lang=lang, lenient=lenient)} for lang in languages}
     reference = _REFERENCE if _REFERENCE in languages else languages[0]
     order = list(by_id[reference])
     problems = []

@@ -63,12 +63,16 @@ class MultiwordToken:
         The surface form of the token (``du`` for French ``de`` + ``le``).
     misc : str, default "_"
         The MISC column, unparsed.
+    feats : dict of str to str, default {}
+        The FEATS column: empty, or ``{"Typo": "Yes"}`` for a misspelt token (the only feature UD allows on
+        a multiword token).
     """
 
     first: int
     last: int
     form: str
     misc: str = "_"
+    feats: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -136,7 +136,8 @@ def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, Ve
 
     provenance = Provenance("extraction", "crossling extract", config.model_dump(mode="json"))
     with provenance.stage("reading the corpus"):
-        corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit)
+        corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit,
+                             lenient=config.lenient)
     with provenance.stage("loading the model"):
         lm = config.load_model(config.model)
     resolve_layers(config.layers, range(lm.n_hidden_states))  # before any work: a bad layer fails here

@@ -149,7 +149,8 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
     provenance = Provenance(STUDY, "crossling similarity", config.model_dump(mode="json"))
     check_parallel_spec(config.corpus, "the similarity study")
     with provenance.stage("reading the corpus"):
-        corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit)
+        corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit,
+                             lenient=config.lenient)
     if len(corpus) < 2:
         raise ConfigError(f"the similarity study compares languages: {config.corpus} gave {list(corpus)} "
                           "(name at least two with --languages)")
