@@ -460,7 +460,7 @@ def test_any_corpus_gives_whitespace_words_and_only_all_words(models, stores_dir
     # Sentences without words (LibreOffice Help paragraphs) get their whitespace words; empty ones are dropped.
     bare = [replace(s, words=[], multiword=[]) for s in sentences["en"][:3]]
     bare.insert(1, replace(bare[0], words=[], text="  "))
-    monkeypatch.setattr("crossling.data.corpus.load_corpus", lambda spec, languages, split: {"en": bare})
+    monkeypatch.setattr("crossling.data.corpus.load_corpus", lambda spec, languages, split, lenient: {"en": bare})
     loaded = study_sentences("lohelp:", ["en"])
     assert [[w.form for w in s.words] for s in loaded["en"]] == [s.text.split() for s in sentences["en"][:3]]
     assert [s.sent_id for s in loaded["en"]] == [s.sent_id for s in sentences["en"][:3]]

@@ -195,7 +195,8 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
     if config.languages:
         _order_languages(config.languages, config.pivot)
     with provenance.stage("reading the corpus"):
-        corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit)
+        corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit,
+                             lenient=config.lenient)
     languages = _order_languages(list(corpus), config.pivot)
     corpus = {lang: corpus[lang] for lang in languages}
     _check_parallel(corpus)
@@ -390,7 +391,8 @@ def _dictionaries(config: ConceptsConfig, corpus, directions, supplied):
         for source, target in pair_dirs:
             if (source, target) in supplied:
                 dictionaries[source, target] = TranslationDictionary.load(
-                    supplied[source, target], source_lang=source, target_lang=target, n_best=config.n_best)
+                    supplied[source, target], source_lang=source, target_lang=target, n_best=config.n_best,
+                    lenient=config.lenient)
             else:
                 dictionaries[source, target] = lexical_translations(
                     alignments[pivot, other], source_lang=source, target_lang=target, n_best=config.n_best,

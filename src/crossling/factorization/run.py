@@ -258,6 +258,7 @@ def study_sentences(
     split: str = "all",
     limit: int | None = None,
     romanize: Sequence[str] = (),
+    lenient: bool = False,
 ) -> dict[str, list[Sentence]]:
     """The sentences the study reads, per language, romanised where asked.
 
@@ -276,6 +277,8 @@ def study_sentences(
         (:func:`crossling.data.romanize.romanize_words`); every other field of the words is kept, so word
         alignment and features are unchanged. Their ``text`` is dropped (it is in the original script), so
         language properties are measured on the romanised forms the models read.
+    lenient : bool, default False
+        Read the corpus files leniently (:func:`crossling.data.corpus.load_corpus`).
 
     Returns
     -------
@@ -286,7 +289,7 @@ def study_sentences(
     from crossling.data.parallel import whitespace_sentence
     from crossling.data.romanize import romanize_words
 
-    read = load_corpus(corpus, list(languages), split=split)
+    read = load_corpus(corpus, list(languages), split=split, lenient=lenient)
     out = {}
     for lang in languages:
         sentences = [s if s.words else whitespace_sentence(s.text, lang=s.lang, sent_id=s.sent_id, source=s.source,
@@ -448,6 +451,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     scores = _read_scores(config.scores) if config.scores is not None else None
     with provenance.stage("reading the corpus"):
         sentences = study_sentences(config.corpus, languages, split=config.split, limit=config.limit,
+                                    lenient=config.lenient,
                                     romanize=config.romanize)
     words = {lang: category_words(sentences[lang], categories) for lang in languages}
     extraction = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,

@@ -50,7 +50,8 @@ def read_texts(config: PretrainCorpusOptions) -> tuple[dict[str, list[Sentence]]
     """
     from crossling.data.corpus import load_corpus
 
-    corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit, parallel=False)
+    corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit, parallel=False,
+                         lenient=config.lenient)
     corpus = {lang: corpus[lang] for lang in config.languages}
     return corpus, corpus_texts(corpus)
 
