@@ -34,6 +34,7 @@ __all__ = [
     "plot_correlation_heatmap",
     "plot_dendrogram",
     "plot_distance_heatmaps",
+    "plot_mean_correlations",
     "plot_signature_violins",
     "write_factorization_figures",
 ]
@@ -300,6 +301,57 @@ def plot_correlation_heatmap(
             .reindex(rows).sort_index(axis=1))
     pvalues = (correlations.pivot(index="category", columns="layer", values="pvalue")
                .reindex_like(grid) if "pvalue" in correlations.columns else None)
+    label = "Pearson r" + (f" with {against}" if against is not None else "")
+    note = f" (* p < {alpha:g})" if pvalues is not None else ""
+    return _heatmap(grid, pvalues, path, xlabel="layer", label=label,
+                    title=title + (f": {against}" if against is not None else "") + note, alpha=alpha, svg=svg)
+
+
+def plot_mean_correlations(
+    means: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    categories: Sequence[str] | None = None,
+    title: str = "Pearson correlation averaged over layers",
+    svg: bool = False,
+) -> Path:
+    """Heatmap of correlations averaged over layers, categories by properties (Zhao, Ziser and Cohen 2023, Fig. 4).
+
+    Parameters
+    ----------
+    means : DataFrame
+        Columns ``category``, ``property``, ``mean_r``
+        (:func:`crossling.factorization.statistics.mean_correlations`).
+    path : path ending in .png
+    categories : sequence of str, optional
+        Order of the rows; default the order of first appearance.
+    title : str
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns, or ``categories`` that miss one of its categories.
+    """
+    for column in ("category", "property", "mean_r"):
+        if column not in means.columns:
+            raise ValueError(f"means lacks column {column!r}")
+    present = list(dict.fromkeys(means["category"]))
+    rows = present if categories is None else [c for c in categories if c in present]
+    if set(rows) != set(present):
+        raise ValueError(f"categories {list(categories)} miss {sorted(set(present) - set(rows))}")
+    grid = means.pivot(index="category", columns="property", values="mean_r").reindex(rows)
+    grid = grid[list(dict.fromkeys(means["property"]))]
+    return _heatmap(grid, None, path, xlabel="property", label="mean Pearson r over layers", title=title, svg=svg)
+
+
+def _heatmap(grid: pd.DataFrame, pvalues: pd.DataFrame | None, path: str | os.PathLike, *, xlabel: str, label: str,
+             title: str, alpha: float = 0.05, svg: bool = False) -> Path:
+    """Correlations in [-1, 1], rows by columns, with the values written in the cells (starred if p < alpha)."""
     n_rows, n_cols = grid.shape
     figure = new_figure(max(5.0, 0.6 * n_cols + 3), max(3.0, 0.4 * n_rows + 1.5))
     ax = figure.add_subplot()
@@ -316,12 +368,10 @@ def plot_correlation_heatmap(
                     fontsize=7, color="white" if abs(r) > 0.6 else "black", fontweight="bold" if significant else None)
     ax.set_xticks(range(n_cols), [str(c) for c in grid.columns])
     ax.set_yticks(range(n_rows), [str(c) for c in grid.index])
-    ax.set_xlabel("layer")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("category")
-    label = "Pearson r" + (f" with {against}" if against is not None else "")
     figure.colorbar(image, ax=ax, label=label, format=StrMethodFormatter(NUMBER_FORMAT))
-    note = f" (* p < {alpha:g})" if pvalues is not None else ""
-    ax.set_title(title + (f": {against}" if against is not None else "") + note)
+    ax.set_title(title)
     return save_figure(figure, path, svg=svg)
 
 
@@ -331,8 +381,10 @@ def write_factorization_figures(result: FactorizationResult, folder: str | os.Pa
 
     ``violins/<category>.png`` (average signature per layer), ``distances/<category>.png`` (heatmaps at the
     result's ``heatmap_layers``, also for the average over categories), ``dendrograms/average_layer_NN.png``
-    (the tree of the average distances per layer, leaves coloured by family) and
-    ``correlations/<property or task>.png``.
+    and ``dendrograms/all_words_layer_NN.png`` (the trees of the average distances and of "All words" per
+    layer, leaves coloured by family), ``correlations/<property or task>.png`` (per category and layer;
+    ``data_size`` is the words of each slice; a table whose correlations are all undefined gets no figure)
+    and ``mean_correlations/properties.png`` (averaged over layers).
 
     Parameters
     ----------
@@ -345,6 +397,7 @@ def write_factorization_figures(result: FactorizationResult, folder: str | os.Pa
     -------
     list of Path
     """
+    from crossling.factorization.crosscov import ALL_WORDS
     from crossling.factorization.study import AVERAGE, category_slug
 
     folder = Path(folder)
@@ -368,19 +421,28 @@ def write_factorization_figures(result: FactorizationResult, folder: str | os.Pa
                 order=[lang for lang in languages if lang in union],
                 title=f"Cosine distance between language signatures: {category}"))
     taxonomy = result.taxonomy.set_index("language")
-    for layer in result.layers:
-        tree = result.upgma_trees.get((AVERAGE, layer))
-        if tree is None:
-            continue
-        families = {lang: taxonomy.at[lang, "family"] if lang in taxonomy.index else "unknown" for lang in tree.labels}
-        figures.append(plot_dendrogram(tree, folder / "dendrograms" / f"average_layer_{layer:02d}.png",
-                                       families=families,
-                                       title=f"UPGMA tree of signatures, average over categories, layer {layer}"))
-    for table, column in ((result.property_correlations, "property"), (result.downstream_correlations, "task")):
-        if table is None or table.empty:
+    for category, what in ((AVERAGE, "average over categories"), (ALL_WORDS, ALL_WORDS)):
+        for layer in result.layers:
+            tree = result.upgma_trees.get((category, layer))
+            if tree is None:
+                continue
+            families = {lang: taxonomy.at[lang, "family"] if lang in taxonomy.index else "unknown"
+                        for lang in tree.labels}
+            name = f"{category_slug(category)}_layer_{layer:02d}.png"
+            figures.append(plot_dendrogram(tree, folder / "dendrograms" / name, families=families,
+                                           title=f"UPGMA tree of signatures, {what}, layer {layer}"))
+    for table, column in ((result.property_correlations, "property"), (result.data_size_correlations, "property"),
+                          (result.downstream_correlations, "task")):
+        if table is None:
             continue
         for value in table[column].unique():
-            figures.append(plot_correlation_heatmap(table[table[column] == value],
-                                                    folder / "correlations" / f"{category_slug(str(value))}.png",
-                                                    categories=result.categories))
+            selected = table[table[column] == value]
+            if selected["statistic"].notna().any():
+                figures.append(plot_correlation_heatmap(selected,
+                                                        folder / "correlations" / f"{category_slug(str(value))}.png",
+                                                        categories=result.categories))
+    means = result.mean_correlations
+    if means is not None and means["mean_r"].notna().any():
+        figures.append(plot_mean_correlations(means, folder / "mean_correlations" / "properties.png",
+                                              categories=result.categories))
     return figures
