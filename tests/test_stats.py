@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from crossling.exceptions import DegenerateInputWarning
-from crossling.stats import benjamini_hochberg, f_test, mann_kendall, pearson, variance_test
+from crossling.stats import benjamini_hochberg, f_test, mann_kendall, pearson, variance_test, wilcoxon_signed_rank
 
 # Mann-Kendall "by hand" example (D. Little, College of the Holy Cross, after Gilbert 1987): 14 values,
 # one tied pair; published S = 54, V = 14*13*33/18 - 2*1*9/18, Z = (S - 1)/sqrt(V) = 2.9058, one-sided
@@ -212,3 +212,22 @@ def test_f_test_against_scipy_missing_values_and_degenerate_input():
         assert math.isnan(f_test([1.0], b).pvalue)
     with pytest.warns(DegenerateInputWarning, match="constant"):
         assert math.isnan(f_test(a, [3.0, 3.0, 3.0]).statistic)
+
+
+# --- Wilcoxon signed-rank test -----------------------------------------------------------------------------
+
+
+def test_wilcoxon_signed_rank_known_answers():
+    # Six differences, all positive: W = 0 and the exact two-sided p-value is 2 / 2^6 = 0.03125.
+    x = np.array([1.1, 2.3, 3.0, 4.6, 5.2, 6.9])
+    result = wilcoxon_signed_rank(x, x - np.array([0.5, 0.1, 0.3, 0.2, 0.6, 0.4]))
+    assert result.statistic == 0 and result.pvalue == pytest.approx(0.03125) and result.n == 6
+    assert result.mean_difference == pytest.approx(0.35) and result.median_difference == pytest.approx(0.35)
+    # Differences -1, 2, 3 (ranks 1, 2, 3): W = min(5, 1) = 1; of the 2^3 sign patterns, those with a rank sum
+    # of the negatives <= 1 or >= 5 are 4, so p = 4 / 8 = 0.5.
+    mixed = wilcoxon_signed_rank([0.0, 2.0, 3.0, np.nan], [1.0, 0.0, 0.0, 4.0])
+    assert mixed.statistic == 1 and mixed.pvalue == pytest.approx(0.5) and mixed.n == 3
+    with pytest.warns(DegenerateInputWarning, match="non-zero differences"):
+        assert math.isnan(wilcoxon_signed_rank([1.0, 2.0], [1.0, 2.0]).pvalue)
+    with pytest.raises(ValueError, match="equal length"):
+        wilcoxon_signed_rank([1.0], [1.0, 2.0])

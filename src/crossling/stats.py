@@ -6,7 +6,8 @@ Small pure functions with keyword-only options, each returning a named tuple:
 - :func:`benjamini_hochberg`: q-values of a family of tests (false discovery rate);
 - :func:`pearson`: Pearson correlation of paired samples;
 - :func:`variance_test`: chi-square test of a normal sample's variance against a reference variance;
-- :func:`f_test`: F-test of the ratio of two normal samples' variances (both estimated).
+- :func:`f_test`: F-test of the ratio of two normal samples' variances (both estimated);
+- :func:`wilcoxon_signed_rank`: is the median of paired differences zero? (Wilcoxon signed-rank test).
 
 They know nothing of languages or studies: the joint-factorization study applies them to its tables in
 :mod:`crossling.factorization.statistics`, passing in its language groups.
@@ -37,11 +38,13 @@ __all__ = [
     "MannKendallResult",
     "PearsonResult",
     "VarianceTestResult",
+    "WilcoxonResult",
     "benjamini_hochberg",
     "f_test",
     "mann_kendall",
     "pearson",
     "variance_test",
+    "wilcoxon_signed_rank",
 ]
 
 Alternative = Literal["greater", "less", "two-sided"]
@@ -484,3 +487,73 @@ def f_test(
     statistic = var_a / var_b
     pvalue = _tails(_sps.f.cdf(statistic, df_a, df_b), _sps.f.sf(statistic, df_a, df_b), alternative)
     return FTestResult(float(statistic), pvalue, df_a, df_b, var_a, var_b, n_a, n_b, alternative)
+
+
+# --------------------------------------------------------------------------------------------------
+# Wilcoxon signed-rank test of paired differences
+
+
+class WilcoxonResult(NamedTuple):
+    """Result of :func:`wilcoxon_signed_rank`.
+
+    Attributes
+    ----------
+    statistic : float
+        W = the smaller of the sums of the ranks of the positive and of the negative differences.
+    pvalue : float
+        Two-sided p-value (exact for fewer than 51 differences without ties or zeros, else the normal
+        approximation), as :func:`scipy.stats.wilcoxon` computes it.
+    n : int
+        Number of complete pairs used (zero differences included; see Notes).
+    mean_difference, median_difference : float
+        Of ``x - y``.
+    """
+
+    statistic: float
+    pvalue: float
+    n: int
+    mean_difference: float
+    median_difference: float
+
+
+def wilcoxon_signed_rank(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> WilcoxonResult:
+    """Wilcoxon signed-rank test that paired differences ``x - y`` are symmetric about zero (two-sided).
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Paired values (here: a language's average signatures in two runs, over categories and layers); a
+        pair with a NaN on either side is left out.
+
+    Returns
+    -------
+    WilcoxonResult
+
+    Raises
+    ------
+    ValueError
+        For infinite values, or samples that are not one-dimensional of equal length.
+
+    Notes
+    -----
+    The differences are ranked by absolute value; W is the smaller of the positive and negative rank sums
+    (Wilcoxon 1945). Zero differences are dropped before ranking (Wilcoxon's convention, ``zero_method="wilcox"``
+    of :func:`scipy.stats.wilcoxon`, which computes the test). The pairs are treated as independent: a language's
+    values at neighbouring layers are not, so the p-value is a guide, not an exact error rate. Fewer than 2
+    non-zero differences give NaN with a :class:`DegenerateInputWarning`.
+    """
+    x = _finite_or_nan(x, "x")
+    y = _finite_or_nan(y, "y")
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be one-dimensional of equal length, got {x.shape} and {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    d = x[keep] - y[keep]
+    n = int(d.size)
+    mean = float(d.mean()) if n else float("nan")
+    median = float(np.median(d)) if n else float("nan")
+    if np.count_nonzero(d) < 2:
+        _degenerate(f"Wilcoxon signed-rank test needs at least 2 non-zero differences, got {np.count_nonzero(d)}; "
+                    "result is NaN")
+        return WilcoxonResult(float("nan"), float("nan"), n, mean, median)
+    result = _sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
+    return WilcoxonResult(float(result.statistic), float(result.pvalue), n, mean, median)

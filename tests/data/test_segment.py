@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crossling.data.parallel import whitespace_sentence
 from crossling.data.conllu import read_conllu
+from crossling.data.parallel import whitespace_sentence
 from crossling.data.segment import SEGMENTED, UNSEGMENTED, require_segmentation, segment_words, segmenter_record
 from crossling.exceptions import ConfigError
 
@@ -18,7 +18,8 @@ def test_whitespace_languages_are_split_at_whitespace():
 def test_chinese_and_japanese_are_segmented_into_words():
     # Known answers: jieba's precise mode and UniDic short units; a text without spaces is not one "word".
     assert segment_words("我们在北京大学学习中文。", "zh") == ["我们", "在", "北京大学", "学习", "中文", "。"]
-    assert segment_words("私は日本語を勉強します。", "ja") == ["私", "は", "日本", "語", "を", "勉強", "し", "ます", "。"]
+    japanese = ["私", "は", "日本", "語", "を", "勉強", "し", "ます", "。"]
+    assert segment_words("私は日本語を勉強します。", "ja") == japanese
     # spaces still separate words (Latin inside CJK text) and never become words
     assert segment_words("用 iPhone 拍照", "zh") == ["用", "iPhone", "拍照"]
     assert set(SEGMENTED) == {"zh", "ja"}

@@ -35,6 +35,8 @@ __all__ = [
     "plot_dendrogram",
     "plot_distance_heatmaps",
     "plot_mean_correlations",
+    "plot_run_violins",
+    "plot_signature_changes",
     "plot_signature_violins",
     "write_factorization_figures",
 ]
@@ -125,6 +127,137 @@ def plot_signature_violins(
     default = "Average signature per layer" + (f" ({category})" if category is not None else "")
     ax.set_title(title or default + f", {table['language'].nunique()} languages")
     ax.grid(axis="y", alpha=0.3)
+    return save_figure(figure, path, svg=svg)
+
+
+def plot_run_violins(
+    combined: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    runs: Sequence[str],
+    highlight: Sequence[str] = (),
+    title: str | None = None,
+    svg: bool = False,
+) -> Path:
+    """Violins of the average signature per layer, one per run side by side (Zhao, Ziser and Cohen 2023, Fig. 2b).
+
+    Parameters
+    ----------
+    combined : DataFrame
+        Columns ``run``, ``layer``, ``language``, ``value``; an optional ``category`` column must hold a single
+        category (:attr:`crossling.factorization.compare.RunComparison.combined`).
+    path : path ending in .png
+    runs : sequence of str
+        The runs in the order of the violins at each layer (the baseline first).
+    highlight : sequence of str, default ()
+        Languages marked in every run (e.g. the romanised zh and ja), one marker shape each.
+    title : str, optional
+        Default: "Average signature per layer" with the category.
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns, several categories, no value, or runs it does not have.
+    """
+    for column in ("run", "layer", "language", "value"):
+        if column not in combined.columns:
+            raise ValueError(f"combined lacks column {column!r}")
+    category = _single(combined, "category", "combined")
+    table = combined.dropna(subset=["value"])
+    absent = [run for run in runs if run not in set(table["run"])]
+    if table.empty or absent:
+        raise ValueError(f"no values to plot for runs {absent or list(runs)}")
+    layers = np.sort(table["layer"].unique())
+    width = 0.8 / len(runs)
+    colours = matplotlib.colormaps["tab10"]
+    figure = new_figure(max(6.0, 0.35 * len(layers) * len(runs) + 3), 4.5)
+    ax = figure.add_subplot()
+    markers = "o^sDvP*X"
+    for r, run in enumerate(runs):
+        offset = (r - (len(runs) - 1) / 2) * width
+        mine = table[table["run"] == run]
+        present = [layer for layer in layers if (mine["layer"] == layer).any()]
+        groups = [mine.loc[mine["layer"] == layer, "value"].to_numpy() for layer in present]
+        parts = ax.violinplot(groups, positions=np.asarray(present) + offset, widths=width * 0.9, showmedians=True,
+                              showextrema=False)
+        for body in parts["bodies"]:
+            body.set_facecolor(colours(r % 10))
+            body.set_alpha(0.55)
+        parts["cmedians"].set_color(colours(r % 10))
+        for i, language in enumerate(highlight):
+            line = mine[mine["language"] == language]
+            ax.scatter(line["layer"] + offset, line["value"], marker=markers[i % len(markers)], s=28,
+                       color=colours(r % 10), edgecolor="black", zorder=4)
+    handles = [Line2D([], [], marker="s", ls="", color=colours(r % 10), label=run) for r, run in enumerate(runs)]
+    handles += [Line2D([], [], marker=markers[i % len(markers)], ls="", color="grey", markeredgecolor="black",
+                       label=language) for i, language in enumerate(highlight)]
+    ax.legend(handles=handles, fontsize=8, frameon=False)
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("average signature")
+    ax.yaxis.set_major_formatter(StrMethodFormatter(NUMBER_FORMAT))
+    default = "Average signature per layer" + (f" ({category})" if category is not None else "")
+    ax.set_title(title or default + ", runs side by side")
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(figure, path, svg=svg)
+
+
+def plot_signature_changes(
+    tests: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    order: Sequence[str] | None = None,
+    title: str | None = None,
+    svg: bool = False,
+) -> Path:
+    """Bars of each language's median change of the average signature in one run, significant ones starred.
+
+    Parameters
+    ----------
+    tests : DataFrame
+        Columns ``language``, ``median_change`` and ``significant``; an optional ``run`` column must hold a
+        single run (:attr:`crossling.factorization.compare.RunComparison.tests`).
+    path : path ending in .png
+    order : sequence of str, optional
+        Order of the languages; default the table's.
+    title : str, optional
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns or with several runs.
+    """
+    for column in ("language", "median_change", "significant"):
+        if column not in tests.columns:
+            raise ValueError(f"tests lacks column {column!r}")
+    run = _single(tests, "run", "tests")
+    table = tests.set_index("language")
+    languages = [lang for lang in (order or list(table.index)) if lang in table.index]
+    values = table.loc[languages, "median_change"].to_numpy(dtype=float)
+    figure = new_figure(max(5.0, 0.45 * len(languages) + 2), 4.0)
+    ax = figure.add_subplot()
+    colours = np.where(values >= 0, "#4393c3", "#d6604d")
+    ax.bar(range(len(languages)), np.nan_to_num(values), color=colours)
+    for i, language in enumerate(languages):
+        if bool(table.at[language, "significant"]):
+            ax.annotate("*", (i, values[i]), ha="center", va="bottom" if values[i] >= 0 else "top", fontsize=13)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(languages)), languages)
+    ax.set_xlabel("language")
+    ax.set_ylabel("median change of the average signature")
+    ax.yaxis.set_major_formatter(StrMethodFormatter(NUMBER_FORMAT))
+    where = f" in {run}" if run is not None else ""
+    ax.set_title(title or f"Change from the baseline{where} (* significant after BH correction)")
     return save_figure(figure, path, svg=svg)
 
 
