@@ -531,3 +531,28 @@ def test_raw_chinese_text_is_segmented_and_thai_refused(tmp_path):
         config.analysed_languages()
     ud = FactorizationConfig(experimental="e", control=["zh=a", "th=b"], corpus=f"ud:{folder}", out=tmp_path / "o")
     assert ud.analysed_languages() == ["zh", "th"]  # UD words need no segmenter
+
+
+@pytest.mark.slow
+def test_pretraining_record_gives_characters_and_caveats(models, stores_dir, data_dir, tmp_path):
+    # A model folder made by `crossling pretrain` records its training texts' characters and its losses: the
+    # distinct characters are those of the pre-training text (Zhao, Ziser and Cohen 2023), and a model that did
+    # not beat its unigram baseline is analysed with a caveat in the report.
+    experimental = tmp_path / "e"
+    shutil.copytree(models["experimental"], experimental)
+    corpus = {"characters": {"en": {"characters": 900, "distinct": 80, "coverage": 0.999, "distinct_at_coverage": 77}},
+              "romanized": []}
+    record = {"val_loss": {"en": 6.2, "de": 4.0, "es": 4.1}, "unigram_loss": {"en": 5.9, "de": 5.8, "es": 5.7},
+              "experiment": {"corpus": corpus}}
+    (experimental / "training_record.json").write_text(json.dumps(record))
+    config = _config(models, stores_dir, data_dir, tmp_path / "out", experimental=str(experimental),
+                     categories=[ALL_WORDS], layers=[0, 2], figures=False)
+    run = run_factorization(config, progress=False)
+    props = run.result.properties.set_index(["language", "property"])
+    assert props.at[("en", "distinct_chars_99.9"), "value"] == 77
+    assert props.at[("en", "distinct_chars_99.9"), "source"].startswith("pre-training text of")
+    assert props.at[("de", "distinct_chars_99.9"), "source"].startswith("analysed corpus")  # not in the record
+    caveat = "The experimental model did not beat its unigram baseline on held-out text for en (6.20 against 5.90"
+    assert run.manifest["caveats"][0].startswith(caveat)
+    assert [row["language"] for row in run.manifest["model_quality"]] == ["en", "de", "es"]
+    assert caveat in json.loads((run.out / "report.json").read_text())["summary"]

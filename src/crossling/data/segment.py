@@ -44,7 +44,7 @@ def _jieba() -> Callable[[str], list[str]]:
     try:
         import jieba
     except ImportError as error:
-        raise ImportError("segmenting Chinese needs jieba (pip install 'jieba>=0.42.1,<0.43')") from error
+        raise ImportError("segmenting Chinese needs jieba (pip install 'jieba>=0.42.1,<1')") from error
     jieba.setLogLevel(logging.WARNING)  # it logs the building of its prefix dictionary at INFO
     return jieba.lcut
 
