@@ -49,6 +49,7 @@ __all__ = [
     "property_correlations",
     "signature_spread",
     "trend_tests",
+    "variance_coverage",
     "variance_sets",
     "variance_tests",
 ]
@@ -450,16 +451,44 @@ def variance_tests(
     reason : str
         Why the table is None ("" otherwise).
     """
+    reason = variance_coverage(languages, diverse=diverse, related=related)
+    if reason:
+        return None, reason
     related = RELATED_SETS if related is None else related
-    covered = [lang for lang in diverse if lang in languages]
     testable = {name: members for name, members in related.items()
                 if sum(lang in languages for lang in members) >= 2}
+    return group_variance_tests(signatures, layers=layers, diverse=diverse, related=testable,
+                                alternative=alternative), ""
+
+
+def variance_coverage(
+    languages: Sequence[str],
+    *,
+    diverse: Sequence[str] = DIVERSE_SET,
+    related: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """Why the languages cannot be tested for variance ("" when they can).
+
+    Parameters
+    ----------
+    languages : sequence of str
+        The analysed languages.
+    diverse : sequence of str, default :data:`DIVERSE_SET`
+    related : mapping of str to sequence of str, optional
+        Default :data:`RELATED_SETS`.
+
+    Returns
+    -------
+    str
+        "" when 2 or more languages are of the diverse set and 2 or more of some related set; otherwise
+        which group falls short.
+    """
+    related = RELATED_SETS if related is None else related
+    covered = [lang for lang in diverse if lang in languages]
     problems = []
     if len(covered) < 2:
         problems.append(f"{len(covered)} language(s) of the diverse set {list(diverse)}")
-    if not testable:
+    if not any(sum(lang in languages for lang in members) >= 2 for members in related.values()):
         problems.append("no related set (" + ", ".join(related) + ") with 2 or more languages")
-    if problems:
-        return None, "the languages cover " + " and ".join(problems) + "; the test needs 2 or more in each group"
-    return group_variance_tests(signatures, layers=layers, diverse=diverse, related=testable,
-                                alternative=alternative), ""
+    return ("the languages cover " + " and ".join(problems) + "; the test needs 2 or more in each group"
+            if problems else "")

@@ -47,6 +47,7 @@ from crossling.factorization.statistics import (
     property_correlations,
     signature_spread,
     trend_tests,
+    variance_coverage,
     variance_sets,
     variance_tests,
 )
@@ -533,10 +534,9 @@ def compute_factorization(
     means = mean_correlations(pd.concat(correlated, ignore_index=True)) if correlated else None
     set_table = pd.concat(set_frames, ignore_index=True) if set_frames else None
     if options.variance_signatures == "per_set" and set_table is None:
-        variance, reason = None, ("no fitted category holds 2 or more languages of the diverse set and of a related "
-                                  "set (the per-set fits need them)")
-        _, coverage = variance_tests(average, languages)
-        reason = coverage or reason
+        variance = None
+        reason = variance_coverage(languages) or ("no fitted category holds 2 or more languages of the diverse set "
+                                                  "and of a related set (the per-set fits need them)")
     else:
         variance, reason = variance_tests(average if set_table is None else set_table, languages,
                                           layers=variance_layers, alternative=options.variance_alternative)
