@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from crossling.exceptions import DegenerateInputWarning
-from crossling.stats import benjamini_hochberg, mann_kendall, pearson, variance_test
+from crossling.stats import benjamini_hochberg, f_test, mann_kendall, pearson, variance_test, wilcoxon_signed_rank
 
 # Mann-Kendall "by hand" example (D. Little, College of the Holy Cross, after Gilbert 1987): 14 values,
 # one tied pair; published S = 54, V = 14*13*33/18 - 2*1*9/18, Z = (S - 1)/sqrt(V) = 2.9058, one-sided
@@ -174,3 +174,60 @@ def test_variance_test_hand_computation_and_tails():
         assert math.isnan(variance_test(sample, 0.0).pvalue)
     with pytest.warns(DegenerateInputWarning, match="at least 2"):
         assert math.isnan(variance_test([0.3, np.nan], 0.1).statistic)
+
+
+# --- F-test of two variances --------------------------------------------------------------------------
+
+
+def test_f_test_closed_form_known_answer():
+    # x has variance 2.5, y = 2x has 10: F = 0.25 on (4, 4) degrees of freedom. For d1 = d2 = 4 the F
+    # distribution function is I_t(2, 2) = 3t^2 - 2t^3 with t = f / (1 + f) = 0.2: P(F <= 0.25) = 0.104,
+    # so the two-sided p-value is 0.208 (R: var.test(x, y) gives F = 0.25, p-value = 0.208).
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    result = f_test(x, 2 * x)
+    assert result.statistic == pytest.approx(0.25)
+    assert (result.df_a, result.df_b, result.n_a, result.n_b) == (4, 4, 5, 5)
+    assert (result.variance_a, result.variance_b) == (pytest.approx(2.5), pytest.approx(10.0))
+    assert result.pvalue == pytest.approx(0.208) and result.alternative == "two-sided"
+    assert f_test(x, 2 * x, alternative="less").pvalue == pytest.approx(0.104)
+    assert f_test(x, 2 * x, alternative="greater").pvalue == pytest.approx(0.896)
+    # symmetric: swapping the samples inverts F and keeps the two-sided p-value
+    swapped = f_test(2 * x, x)
+    assert swapped.statistic == pytest.approx(4.0) and swapped.pvalue == pytest.approx(0.208)
+
+
+def test_f_test_against_scipy_missing_values_and_degenerate_input():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(scale=2.0, size=12), rng.normal(size=7)
+    result = f_test(np.append(a, np.nan), b)  # a NaN is missing, not a value
+    statistic = np.var(a, ddof=1) / np.var(b, ddof=1)
+    assert result.statistic == pytest.approx(statistic) and result.n_a == 12
+    upper = sps.f.sf(statistic, 11, 6)
+    assert result.pvalue == pytest.approx(min(1.0, 2 * min(upper, 1 - upper)))
+    with pytest.raises(ValueError, match="alternative"):
+        f_test(a, b, alternative="upper")
+    with pytest.raises(ValueError, match="infinite"):
+        f_test([1.0, np.inf], b)
+    with pytest.warns(DegenerateInputWarning, match="at least 2 values"):
+        assert math.isnan(f_test([1.0], b).pvalue)
+    with pytest.warns(DegenerateInputWarning, match="constant"):
+        assert math.isnan(f_test(a, [3.0, 3.0, 3.0]).statistic)
+
+
+# --- Wilcoxon signed-rank test -----------------------------------------------------------------------------
+
+
+def test_wilcoxon_signed_rank_known_answers():
+    # Six differences, all positive: W = 0 and the exact two-sided p-value is 2 / 2^6 = 0.03125.
+    x = np.array([1.1, 2.3, 3.0, 4.6, 5.2, 6.9])
+    result = wilcoxon_signed_rank(x, x - np.array([0.5, 0.1, 0.3, 0.2, 0.6, 0.4]))
+    assert result.statistic == 0 and result.pvalue == pytest.approx(0.03125) and result.n == 6
+    assert result.mean_difference == pytest.approx(0.35) and result.median_difference == pytest.approx(0.35)
+    # Differences -1, 2, 3 (ranks 1, 2, 3): W = min(5, 1) = 1; of the 2^3 sign patterns, those with a rank sum
+    # of the negatives <= 1 or >= 5 are 4, so p = 4 / 8 = 0.5.
+    mixed = wilcoxon_signed_rank([0.0, 2.0, 3.0, np.nan], [1.0, 0.0, 0.0, 4.0])
+    assert mixed.statistic == 1 and mixed.pvalue == pytest.approx(0.5) and mixed.n == 3
+    with pytest.warns(DegenerateInputWarning, match="non-zero differences"):
+        assert math.isnan(wilcoxon_signed_rank([1.0, 2.0], [1.0, 2.0]).pvalue)
+    with pytest.raises(ValueError, match="equal length"):
+        wilcoxon_signed_rank([1.0], [1.0, 2.0])

@@ -1,11 +1,13 @@
-"""Generic statistical tests with named results: trends, false discovery rate, correlation, one variance.
+"""Generic statistical tests with named results: trends, false discovery rate, correlation, variances.
 
 Small pure functions with keyword-only options, each returning a named tuple:
 
 - :func:`mann_kendall`: is a series monotone? (Mann-Kendall test with Sen's slope);
 - :func:`benjamini_hochberg`: q-values of a family of tests (false discovery rate);
 - :func:`pearson`: Pearson correlation of paired samples;
-- :func:`variance_test`: chi-square test of a normal sample's variance against a reference variance.
+- :func:`variance_test`: chi-square test of a normal sample's variance against a reference variance;
+- :func:`f_test`: F-test of the ratio of two normal samples' variances (both estimated);
+- :func:`wilcoxon_signed_rank`: is the median of paired differences zero? (Wilcoxon signed-rank test).
 
 They know nothing of languages or studies: the joint-factorization study applies them to its tables in
 :mod:`crossling.factorization.statistics`, passing in its language groups.
@@ -32,17 +34,21 @@ from crossling.exceptions import DegenerateInputWarning
 __all__ = [
     "Alternative",
     "FDRResult",
+    "FTestResult",
     "MannKendallResult",
     "PearsonResult",
     "VarianceTestResult",
+    "WilcoxonResult",
     "benjamini_hochberg",
+    "f_test",
     "mann_kendall",
     "pearson",
     "variance_test",
+    "wilcoxon_signed_rank",
 ]
 
 Alternative = Literal["greater", "less", "two-sided"]
-"""The alternative hypothesis of a one-sample variance test (see :func:`variance_test`)."""
+"""The alternative hypothesis of a variance test (see :func:`variance_test` and :func:`f_test`)."""
 
 
 def _finite_or_nan(values: np.ndarray, name: str) -> np.ndarray:
@@ -382,6 +388,172 @@ def variance_test(
         _degenerate(f"reference variance is {sigma0}: the chi-square variance test is undefined; result is NaN")
         return VarianceTestResult(nan, nan, n - 1, variance, sigma0, n, alternative)
     statistic = (n - 1) * variance / sigma0
-    upper, lower = _sps.chi2.sf(statistic, n - 1), _sps.chi2.cdf(statistic, n - 1)
-    pvalue = {"greater": upper, "less": lower, "two-sided": min(1.0, 2 * min(upper, lower))}[alternative]
-    return VarianceTestResult(float(statistic), float(pvalue), n - 1, variance, sigma0, n, alternative)
+    pvalue = _tails(_sps.chi2.cdf(statistic, n - 1), _sps.chi2.sf(statistic, n - 1), alternative)
+    return VarianceTestResult(float(statistic), pvalue, n - 1, variance, sigma0, n, alternative)
+
+
+def _tails(cdf: float, sf: float, alternative: Alternative) -> float:
+    """The p-value of a statistic with lower tail ``cdf`` and upper tail ``sf`` (two-sided: equal-tailed)."""
+    return float({"greater": sf, "less": cdf, "two-sided": min(1.0, 2 * min(sf, cdf))}[alternative])
+
+
+# --------------------------------------------------------------------------------------------------
+# F-test of two variances
+
+
+class FTestResult(NamedTuple):
+    """Result of :func:`f_test`.
+
+    Attributes
+    ----------
+    statistic : float
+        F = s_a^2 / s_b^2.
+    pvalue : float
+        Under F(n_a - 1, n_b - 1), in the tail(s) named by ``alternative``.
+    df_a, df_b : int
+        n_a - 1 and n_b - 1 (numerator and denominator degrees of freedom).
+    variance_a, variance_b : float
+        The sample variances (ddof = 1).
+    n_a, n_b : int
+        Sizes of the samples (non-missing values).
+    alternative : str
+    """
+
+    statistic: float
+    pvalue: float
+    df_a: int
+    df_b: int
+    variance_a: float
+    variance_b: float
+    n_a: int
+    n_b: int
+    alternative: str
+
+
+def f_test(
+    sample_a: Sequence[float] | np.ndarray,
+    sample_b: Sequence[float] | np.ndarray,
+    *,
+    alternative: Alternative = "two-sided",
+) -> FTestResult:
+    """F-test that two independent normal samples have the same variance.
+
+    Parameters
+    ----------
+    sample_a, sample_b : array_like, shape (n_a,) and (n_b,)
+        The two samples (here: average signatures of a diverse and of a related set of languages). NaN =
+        missing.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        "two-sided": H1 sigma_a^2 != sigma_b^2, p = 2 min(P(F <= f), P(F >= f)) capped at 1 (equal-tailed).
+        "greater": H1 sigma_a^2 > sigma_b^2, p = P(F >= f). "less": p = P(F <= f).
+
+    Returns
+    -------
+    FTestResult
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``alternative``, infinite values or samples that are not one-dimensional.
+
+    Notes
+    -----
+    F = s_a^2 / s_b^2 with s^2 = sum (x_i - mean)^2 / (n - 1) follows F(n_a - 1, n_b - 1) under H0 for
+    independent normal samples (e.g. Montgomery and Runger, "Applied Statistics and Probability for
+    Engineers", section 10-5; R's ``var.test``). Unlike :func:`variance_test`, both variances are estimated,
+    so the second sample's sampling error is accounted for. Fewer than 2 values in a sample, or a zero
+    variance in ``sample_b``, give NaN with a :class:`DegenerateInputWarning`.
+    """
+    if alternative not in ("greater", "less", "two-sided"):
+        raise ValueError(f"alternative must be 'greater', 'less' or 'two-sided', got {alternative!r}")
+    samples = []
+    for name, values in (("sample_a", sample_a), ("sample_b", sample_b)):
+        x = _finite_or_nan(values, name)
+        if x.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional, got shape {x.shape}")
+        samples.append(x[~np.isnan(x)])
+    a, b = samples
+    n_a, n_b = int(a.size), int(b.size)
+    var_a = float(np.var(a, ddof=1)) if n_a >= 2 else float("nan")
+    var_b = float(np.var(b, ddof=1)) if n_b >= 2 else float("nan")
+    nan = float("nan")
+    df_a, df_b = max(n_a - 1, 0), max(n_b - 1, 0)
+    if min(n_a, n_b) < 2:
+        _degenerate(f"F-test needs at least 2 values in each sample, got {n_a} and {n_b}; result is NaN")
+        return FTestResult(nan, nan, df_a, df_b, var_a, var_b, n_a, n_b, alternative)
+    if not var_b > 0:
+        _degenerate("the second sample is constant: the F-test of variances is undefined; result is NaN")
+        return FTestResult(nan, nan, df_a, df_b, var_a, var_b, n_a, n_b, alternative)
+    statistic = var_a / var_b
+    pvalue = _tails(_sps.f.cdf(statistic, df_a, df_b), _sps.f.sf(statistic, df_a, df_b), alternative)
+    return FTestResult(float(statistic), pvalue, df_a, df_b, var_a, var_b, n_a, n_b, alternative)
+
+
+# --------------------------------------------------------------------------------------------------
+# Wilcoxon signed-rank test of paired differences
+
+
+class WilcoxonResult(NamedTuple):
+    """Result of :func:`wilcoxon_signed_rank`.
+
+    Attributes
+    ----------
+    statistic : float
+        W = the smaller of the sums of the ranks of the positive and of the negative differences.
+    pvalue : float
+        Two-sided p-value (exact for fewer than 51 differences without ties or zeros, else the normal
+        approximation), as :func:`scipy.stats.wilcoxon` computes it.
+    n : int
+        Number of complete pairs used (zero differences included; see Notes).
+    mean_difference, median_difference : float
+        Of ``x - y``.
+    """
+
+    statistic: float
+    pvalue: float
+    n: int
+    mean_difference: float
+    median_difference: float
+
+
+def wilcoxon_signed_rank(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> WilcoxonResult:
+    """Wilcoxon signed-rank test that paired differences ``x - y`` are symmetric about zero (two-sided).
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Paired values (here: a language's average signatures in two runs, over categories and layers); a
+        pair with a NaN on either side is left out.
+
+    Returns
+    -------
+    WilcoxonResult
+
+    Raises
+    ------
+    ValueError
+        For infinite values, or samples that are not one-dimensional of equal length.
+
+    Notes
+    -----
+    The differences are ranked by absolute value; W is the smaller of the positive and negative rank sums
+    (Wilcoxon 1945). Zero differences are dropped before ranking (Wilcoxon's convention, ``zero_method="wilcox"``
+    of :func:`scipy.stats.wilcoxon`, which computes the test). The pairs are treated as independent: a language's
+    values at neighbouring layers are not, so the p-value is a guide, not an exact error rate. Fewer than 2
+    non-zero differences give NaN with a :class:`DegenerateInputWarning`.
+    """
+    x = _finite_or_nan(x, "x")
+    y = _finite_or_nan(y, "y")
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be one-dimensional of equal length, got {x.shape} and {y.shape}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    d = x[keep] - y[keep]
+    n = int(d.size)
+    mean = float(d.mean()) if n else float("nan")
+    median = float(np.median(d)) if n else float("nan")
+    if np.count_nonzero(d) < 2:
+        _degenerate(f"Wilcoxon signed-rank test needs at least 2 non-zero differences, got {np.count_nonzero(d)}; "
+                    "result is NaN")
+        return WilcoxonResult(float("nan"), float("nan"), n, mean, median)
+    result = _sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
+    return WilcoxonResult(float(result.statistic), float(result.pvalue), n, mean, median)

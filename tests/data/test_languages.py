@@ -21,6 +21,8 @@ from crossling.data import (
     Word,
     char_counts,
     char_coverage,
+    count_characters,
+    coverage_size,
     data_size,
     language_properties,
     language_table,
@@ -85,6 +87,26 @@ def test_type_token_ratio_known_answer():
         assert type_token_ratio(sentences) == 3 / 4
     with pytest.warns(UserWarning, match="NaN"), pytest.warns(UserWarning, match="1 of 1 words"):
         assert math.isnan(type_token_ratio([_sentence("x", ["_"])]))
+
+
+def test_type_token_ratio_of_forms_where_there_are_no_lemmas():
+    words = [Word(i, form, "_", "_", "_", {}, None, "_", "_", "_") for i, form in enumerate(["a", "b", "a", "c"], 1)]
+    raw = [Sentence("xx", "1", words, "a b a c")]
+    assert type_token_ratio(raw, unit="forms") == 3 / 4
+    with pytest.raises(ValueError, match="unit"):
+        type_token_ratio(raw, unit="stems")
+    table = language_properties({"xx": raw, "yy": [_sentence("y", ["a", "a", "b"])]})  # no warning: all or none
+    assert table["type_token_ratio"].tolist() == [3 / 4, 2 / 3]
+    assert table["type_token_unit"].tolist() == ["forms", "lemmas"]
+
+
+def test_character_counts_of_raw_texts():
+    counts = count_characters(["aab c", "a\tb", ""])
+    assert counts == Counter({"a": 3, "b": 2, "c": 1})
+    assert coverage_size(counts, coverage=0.5) == 1 and coverage_size(counts, coverage=5 / 6) == 2
+    assert coverage_size(counts) == 3
+    with pytest.raises(ValueError, match="no characters"):
+        coverage_size(Counter())
 
 
 def test_language_properties_agree_with_the_single_functions(data_dir):

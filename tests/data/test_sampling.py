@@ -81,6 +81,24 @@ def test_low_resource_keeps_ten_percent():
     assert s.selected == {"a": 250, "b": 1000, "c": 250}
 
 
+def test_temperature_with_a_low_resource_language_cuts_first_then_samples():
+    # Zhao, Ziser and Cohen (2023), App. D: en cut to 10% of its items, then temperature sampling (alpha = 0.3)
+    # over the sizes after the cut: p_en = 100^0.3 / (100^0.3 + 2 * 1000^0.3) = 0.2004, not 0.048 (the share
+    # the cut would leave after sampling) and not the 100 items of "equal".
+    corpus = _corpus({"en": 1000, "de": 1000, "fr": 1000})
+    s = sample_languages(corpus, strategy="temperature", low_resource=["en"], seed=0)
+    p_en = 100**0.3 / (100**0.3 + 2 * 1000**0.3)
+    assert s.probabilities["en"] == pytest.approx(p_en) and p_en == pytest.approx(0.2004, abs=1e-4)
+    assert s.probabilities["de"] == pytest.approx((1 - p_en) / 2)
+    total = 100 + 1000 + 1000  # the corpus after the cut
+    assert sum(s.selected.values()) == total and s.selected["en"] == round(p_en * total)  # 421: upsampled
+    assert s.selected["en"] / total == pytest.approx(0.20, abs=0.005)
+    assert len(s.items["en"]) == 421 and len(set(s.items["en"])) == 100  # repeats of the 10% that is left
+    assert set(s.items["en"]) <= set(corpus["en"])
+    # "none" keeps the same 10% of en that temperature sampling repeats
+    assert set(sample_languages(corpus, strategy="none", low_resource=["en"]).items["en"]) == set(s.items["en"])
+
+
 def test_seeded_and_reproducible():
     corpus = _corpus({"a": 500, "b": 300})
     one = sample_languages(corpus, strategy="equal", size=100, seed=7)

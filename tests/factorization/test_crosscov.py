@@ -13,9 +13,16 @@ import pandas as pd
 import pytest
 
 from crossling.data.corpus import load_corpus
+from crossling.data.records import MultiwordToken, Sentence, Word
 from crossling.data.unimorph import CategoryIndex, unimorph_features
 from crossling.extraction.store import VectorStore
-from crossling.factorization.crosscov import ALL_WORDS, align_words, category_words, cross_covariances
+from crossling.factorization.crosscov import (
+    ALL_WORDS,
+    align_words,
+    category_words,
+    cross_covariances,
+    surface_sentence,
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +74,7 @@ def test_alignment_drops_words_missing_from_either_store(tmp_path):
 
 
 def test_category_words_all_words_lists_every_word(sentences):
-    found = category_words(sentences["en"], ["Tense", ALL_WORDS, "Politeness"])
+    found = category_words(sentences["en"], ["Tense", ALL_WORDS, "Politeness"], all_words="every")
     assert list(found) == ["Tense", ALL_WORDS]  # nobody carries Politeness in these sentences
     every = found[ALL_WORDS]
     assert len(every) == sum(len(s.words) for s in sentences["en"])
@@ -75,3 +82,45 @@ def test_category_words_all_words_lists_every_word(sentences):
     tense = {(i, j) for i, s in enumerate(sentences["en"]) for j, w in enumerate(s.words)
              if "Tense" in unimorph_features(w.upos, w.feats)}
     assert set(zip(found["Tense"].sentence_index, found["Tense"].word_index)) == tense
+
+
+def test_all_words_are_the_part_of_speech_bearing_words(sentences):
+    # Zhao, Ziser and Cohen (2023): "All words" is every word with a part of speech, i.e. not PUNCT, SYM or X.
+    found = category_words(sentences["en"], [ALL_WORDS])[ALL_WORDS]
+    expected = [(i, j) for i, s in enumerate(sentences["en"]) for j, w in enumerate(s.words)
+                if w.upos not in {"PUNCT", "SYM", "X"}]
+    assert list(zip(found.sentence_index, found.word_index)) == expected
+    every = sum(len(s.words) for s in sentences["en"])
+    assert 0 < every - len(found) < every / 4  # punctuation and symbols are a tenth to a fifth of UD tokens
+    assert not set(found.values) & {"PUNCT", "SYM", "X"}
+    # Raw text has no UPOS: a word written with punctuation and symbols only is left out
+    raw = [Sentence("xx", "1", [Word(i, form, "_", "_", "_", {}, None, "_", "_", "_")
+                                for i, form in enumerate(["Hallo", ",", "«", "x2", "—", "%", "e.g."], 1)])]
+    assert category_words(raw, [ALL_WORDS])[ALL_WORDS].word_index.tolist() == [0, 3, 6]
+    with pytest.raises(ValueError, match="all_words"):
+        category_words(raw, [ALL_WORDS], all_words="most")
+
+
+def _word(i, form, upos, feats=None):
+    return Word(i, form, form, upos, "_", feats or {}, 0, "dep", "_", "_")
+
+
+def test_surface_tokens_hold_the_categories_of_their_words():
+    # Spanish "Vino del mar al puerto": "del" = de + el, "al" = a + el (CoNLL-U ranges 2-3 and 5-6).
+    words = [_word(1, "Vino", "VERB", {"Tense": "Past", "Number": "Sing"}), _word(2, "de", "ADP"),
+             _word(3, "el", "DET", {"Number": "Sing", "Definite": "Def"}), _word(4, "mar", "NOUN", {"Number": "Sing"}),
+             _word(5, "a", "ADP"), _word(6, "el", "DET", {"Number": "Sing", "Definite": "Def"}),
+             _word(7, "puerto", "NOUN", {"Number": "Sing"})]
+    sentence = Sentence("es", "1", words, "Vino del mar al puerto",
+                        multiword=[MultiwordToken(2, 3, "del"), MultiwordToken(5, 6, "al")])
+    surface, token_of = surface_sentence(sentence)
+    assert surface.forms == ["Vino", "del", "mar", "al", "puerto"] and [w.id for w in surface.words] == [1, 2, 3, 4, 5]
+    assert token_of.tolist() == [0, 1, 1, 2, 3, 3, 4] and surface.multiword == []
+    by_words = category_words([sentence], ["Number", ALL_WORDS])
+    assert by_words["Number"].word_index.tolist() == [0, 2, 3, 5, 6]  # syntactic words: "el" twice
+    by_tokens = category_words([sentence], ["Number", ALL_WORDS], multiword="surface")
+    assert by_tokens["Number"].word_index.tolist() == [0, 1, 2, 3, 4]  # the tokens "del" and "al" carry Number
+    assert by_tokens[ALL_WORDS].word_index.tolist() == [0, 1, 2, 3, 4]  # "del" counts once, not twice
+    assert by_tokens[ALL_WORDS].values.tolist() == ["VERB", "ADP", "NOUN", "ADP", "NOUN"]  # its first word's
+    plain = Sentence("en", "2", words[:1])
+    assert surface_sentence(plain)[0] is plain

@@ -13,6 +13,7 @@ from crossling.factorization.plots import (
     plot_correlation_heatmap,
     plot_dendrogram,
     plot_distance_heatmaps,
+    plot_mean_correlations,
     plot_signature_violins,
 )
 from crossling.trees import cosine_distances, upgma
@@ -84,6 +85,21 @@ def test_correlation_heatmap(tmp_path):
         plot_correlation_heatmap(pd.concat([table, table.assign(property="data_size")]), path)
 
 
+def test_mean_correlations_heatmap(tmp_path, monkeypatch):
+    figures = _capture(monkeypatch)
+    means = pd.DataFrame([{"category": c, "property": p, "mean_r": r}
+                          for c, r0 in (("Case", 0.1), ("Number", -0.4), ("Tense", 0.7))
+                          for p, r in (("distinct_chars_99.9", r0), ("data_size", -r0))])
+    path = tmp_path / "means.png"
+    _check(path, plot_mean_correlations(means, path, categories=["Tense", "Case", "Number"]))
+    ax = _panels(figures[0])[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Tense", "Case", "Number"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["distinct_chars_99.9", "data_size"]
+    assert {t.get_text() for t in ax.texts} >= {"0.70", "-0.70", "-0.40"}
+    with pytest.raises(ValueError, match="miss"):
+        plot_mean_correlations(means, path, categories=["Case"])
+
+
 def _capture(monkeypatch) -> list:
     """Keep every figure the plot functions save (the files are still written)."""
     import crossling.factorization.plots as plots
@@ -150,6 +166,9 @@ def test_write_factorization_figures_draws_every_kind(tmp_path):
     names = {str(path.relative_to(tmp_path)) for path in files}
     assert names == {"violins/case.png", "violins/all_words.png", "distances/case.png", "distances/all_words.png",
                      "distances/average.png", "dendrograms/average_layer_00.png", "dendrograms/average_layer_01.png",
-                     "dendrograms/average_layer_02.png", "correlations/data_size.png"}
+                     "dendrograms/average_layer_02.png", "correlations/data_size.png",
+                     # the All-words trees (Zhao, Ziser and Cohen 2023) and the correlations averaged over layers
+                     "dendrograms/all_words_layer_00.png", "dendrograms/all_words_layer_01.png",
+                     "dendrograms/all_words_layer_02.png", "mean_correlations/properties.png"}
     for path in files:
         _check(path, path)

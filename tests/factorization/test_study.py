@@ -18,6 +18,8 @@ from scipy.spatial.distance import cosine
 from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning
 from crossling.factorization.crosscov import ALL_WORDS
 from crossling.factorization.parafac2 import random_parafac2
+from crossling.factorization.signatures import fit_signatures
+from crossling.factorization.statistics import DIVERSE
 from crossling.factorization.study import (
     AVERAGE,
     FactorizationOptions,
@@ -32,7 +34,9 @@ LAYERS = [0, 1, 2]
 # Case lacks ja (too few words, say): a fit over five languages, and distance 1 in the average tree. (With as
 # few slices as components PARAFAC2 is not unique: other factors fit as well, so the planted ones need more.)
 MEMBERS = {"Case": ["fi", "en", "de", "es", "ru"], "Number": LANGUAGES, ALL_WORDS: LANGUAGES}
-OPTIONS = FactorizationOptions(rank=RANK, n_iter_max=3000, tol=1e-14, n_permutations=99)
+# Signatures of the joint fit in the variance test: a subset of planted slices as small as two languages is not
+# unique at rank 3, so per-set fits (the default) are tested on their own below.
+OPTIONS = FactorizationOptions(rank=RANK, n_iter_max=3000, tol=1e-14, n_permutations=99, variance_signatures="joint")
 
 
 def _planted() -> tuple[dict, dict]:
@@ -120,7 +124,8 @@ def test_table_shapes_and_language_order(planted):
     assert result.properties is None and result.property_correlations is None
     assert result.downstream_correlations is None
     assert set(result.skipped_analyses) == {"property_correlations", "downstream_correlations"}
-    assert list(result.tables()) == ["signatures", "average_signatures", "fits", "skipped", "trends",
+    assert list(result.tables()) == ["signatures", "average_signatures", "fits", "skipped", "word_counts", "trends",
+                                     "signature_spread", "data_size_correlations", "mean_correlations",
                                      "variance_tests", "distances", "trees"]
 
 
@@ -192,3 +197,66 @@ def test_plan_keeps_languages_with_enough_words_and_two_per_category():
     assert skipped.at[("Gender", "de"), "n_words"] == 300
     assert skipped.at[("Number", "fi"), "reason"] == "99 words, fewer than min_words=100"
     assert len(plan.skipped) == 1 + 3 + 3
+
+
+def test_variance_test_fits_each_language_set_on_its_own():
+    # Zhao, Ziser and Cohen (2023) fit the diverse set and each related set separately: the per-set signatures
+    # are those of a PARAFAC2 over the set's own slices, and the tests compare their variances.
+    omegas, _ = _planted()
+    options = FactorizationOptions(rank=RANK, n_iter_max=40, n_permutations=9, variance_layers=[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = compute_factorization(omegas, languages=LANGUAGES, options=options)
+        sets = result.set_signatures
+        assert set(sets["layer"]) == {1}  # per-set fits only at the variance layers
+        for category in ("Case", "Number"):
+            for name, members in ((DIVERSE, ["fi", "en", "es", "ru"]), ("Germanic", ["en", "de"])):
+                fit = fit_signatures({lang: omegas[category, 1][lang] for lang in members}, rank=RANK, n_iter_max=40)
+                own = sets.query("category == @category and set == @name")
+                assert list(own["language"]) == members
+                np.testing.assert_allclose(own["value"], fit.S.mean(axis=1), rtol=1e-10)
+    row = result.variance_tests.set_index(["category", "layer"]).loc[("Number", 1)]
+    values = sets.query("category == 'Number'").set_index(["set", "language"])["value"]
+    diverse, germanic = values[DIVERSE][["en", "fi", "ru", "es"]], values["Germanic"][["en", "de"]]
+    assert row["signatures"] == "per set" and row["alternative"] == "two-sided"
+    assert row["statistic"] == pytest.approx(3 * np.var(diverse, ddof=1) / np.var(germanic, ddof=1))
+    assert row["f_statistic"] == pytest.approx(np.var(diverse, ddof=1) / np.var(germanic, ddof=1))
+    # not the joint fit's values
+    joint = result.average_signatures.query("category == 'Number' and layer == 1").set_index("language")["value"]
+    assert not np.allclose(joint[["en", "de"]], germanic)
+
+
+def test_word_counts_properties_left_out_and_average_tree_without_part_of_speech():
+    omegas, _ = _planted()
+    # Part of Speech in place of All words: the average over categories must leave it out, as the paper's does
+    omegas = {("Part of Speech" if c == ALL_WORDS else c, layer): v for (c, layer), v in omegas.items()}
+    n_words = {(c, lang): 100 + i for c in ("Case", "Number", "Part of Speech") for i, lang in enumerate(LANGUAGES)}
+    n_words["Case", "ja"] = 12  # left out of Case
+    n_words["Gender", "de"] = 7  # a category nobody was fitted in
+    properties = pd.DataFrame({"language": LANGUAGES * 3,
+                               "property": ["chars"] * 6 + ["type_token_ratio"] * 6 + ["flat"] * 6,
+                               "value": [1.0, 4, 2, 8, 5, 7] + [np.nan] * 5 + [0.5] + [3.0] * 6})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = compute_factorization(omegas, languages=LANGUAGES, n_words=n_words, properties=properties,
+                                       options=FactorizationOptions(rank=RANK, n_iter_max=20, n_permutations=9,
+                                                                    variance_signatures="joint"))
+    counts = result.word_counts.set_index("category")
+    assert list(result.word_counts.columns) == ["category", *LANGUAGES, "fitted"]
+    assert counts.at["Case", "ja"] == 12 and counts.at["Number", "ru"] == 105 and counts.at["Gender", "de"] == 7
+    assert counts.at["Case", "fitted"] == "fi,en,de,es,ru" and counts.at["Gender", "fitted"] == ""
+    distances = result.distances.set_index(["category", "layer", "language_a", "language_b"])["distance"]
+    for layer in LAYERS:
+        case = distances["Case", layer, "fi", "en"]
+        number = distances["Number", layer, "fi", "en"]
+        assert distances[AVERAGE, layer, "fi", "en"] == pytest.approx((case + number) / 2)
+    assert set(result.property_correlations["property"]) == {"chars"}
+    assert "defined for 1 of 6 languages" in result.skipped_analyses["property_correlations: type_token_ratio"]
+    assert "the same value" in result.skipped_analyses["property_correlations: flat"]
+    sizes = result.data_size_correlations.query("category == 'Number' and layer == 0").iloc[0]
+    number = result.average_signatures.query("category == 'Number' and layer == 0")
+    assert sizes["statistic"] == pytest.approx(np.corrcoef(number["value"], number["n_words"])[0, 1])
+    means = result.mean_correlations.set_index(["category", "property"])
+    assert set(means.index.get_level_values("property")) == {"chars", "data_size"}
+    per_layer = result.property_correlations.query("category == 'Case'")["statistic"]
+    assert means.at[("Case", "chars"), "mean_r"] == pytest.approx(per_layer.mean())

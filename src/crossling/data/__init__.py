@@ -14,6 +14,8 @@ from crossling.data.languages import (
     DataSize,
     char_counts,
     char_coverage,
+    count_characters,
+    coverage_size,
     data_size,
     language_properties,
     language_table,
@@ -22,6 +24,7 @@ from crossling.data.languages import (
 from crossling.data.parallel import read_parallel, read_parallel_tsv, whitespace_sentence
 from crossling.data.pud import pud_files, pud_languages, read_pud
 from crossling.data.records import MultiwordToken, Sentence, Word
+from crossling.data.segment import segment_words
 from crossling.data.unimorph import (
     UD_TO_UNIMORPH,
     UNIMORPH_CATEGORIES,
@@ -51,7 +54,9 @@ __all__ = [
     "Word",
     "char_counts",
     "char_coverage",
+    "count_characters",
     "count_conllu",
+    "coverage_size",
     "data_size",
     "infer_lang",
     "language_properties",
@@ -62,6 +67,7 @@ __all__ = [
     "read_parallel",
     "read_parallel_tsv",
     "read_pud",
+    "segment_words",
     "type_token_ratio",
     "unimorph_features",
     "whitespace_sentence",

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from io import StringIO
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ __all__ = [
     "language_table",
     "char_counts",
     "char_coverage",
+    "count_characters",
+    "coverage_size",
     "type_token_ratio",
     "data_size",
     "language_properties",
@@ -95,12 +97,35 @@ def _sentence_text(sentence: Sentence) -> str:
     return sentence.text if sentence.text is not None else " ".join(sentence.forms)
 
 
+def count_characters(texts: Iterable[str]) -> Counter[str]:
+    """Occurrences of each non-whitespace character in raw texts.
+
+    Whitespace (``str.isspace``) is not counted: it separates words rather than writing them, and its amount
+    depends on tokenisation conventions.
+
+    Parameters
+    ----------
+    texts : iterable of str
+        Read once (e.g. the pre-training texts of a language, repeats included).
+
+    Returns
+    -------
+    Counter of str to int
+        Character -> number of occurrences; empty for texts without characters.
+    """
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(text)
+    for char in [c for c in counts if c.isspace()]:
+        del counts[char]
+    return counts
+
+
 def char_counts(sentences: Iterable[Sentence]) -> Counter[str]:
-    """Occurrences of each non-whitespace character in the sentences.
+    """Occurrences of each non-whitespace character in the sentences (:func:`count_characters`).
 
     The characters of a sentence are those of its ``text`` (the raw sentence, ``# text`` in CoNLL-U), or of
-    its word forms joined by spaces when it has no text. Whitespace (``str.isspace``) is not counted: it
-    separates words rather than writing them, and its amount depends on tokenisation conventions.
+    its word forms joined by spaces when it has no text.
 
     Parameters
     ----------
@@ -112,12 +137,7 @@ def char_counts(sentences: Iterable[Sentence]) -> Counter[str]:
     Counter of str to int
         Character -> number of occurrences; empty for a corpus without characters.
     """
-    counts: Counter[str] = Counter()
-    for sentence in sentences:
-        counts.update(_sentence_text(sentence))
-    for char in [c for c in counts if c.isspace()]:
-        del counts[char]
-    return counts
+    return count_characters(_sentence_text(sentence) for sentence in sentences)
 
 
 def char_coverage(sentences: Iterable[Sentence], *, coverage: float = 0.999) -> int:
@@ -144,12 +164,32 @@ def char_coverage(sentences: Iterable[Sentence], *, coverage: float = 0.999) -> 
     ValueError
         If ``coverage`` is not in (0, 1] or the sentences contain no character.
     """
+    return coverage_size(char_counts(sentences), coverage=coverage)
+
+
+def coverage_size(counts: Mapping[str, int], *, coverage: float = 0.999) -> int:
+    """Number of distinct characters needed to cover ``coverage`` of the occurrences counted in ``counts``.
+
+    Parameters
+    ----------
+    counts : mapping of str to int
+        Character -> occurrences (:func:`count_characters`, :func:`char_counts`).
+    coverage : float, default 0.999
+        Fraction in (0, 1].
+
+    Returns
+    -------
+    int
+        The smallest k with c_1 + ... + c_k >= coverage * T for the counts sorted c_1 >= c_2 >= ... and their
+        total T (see :func:`char_coverage`).
+
+    Raises
+    ------
+    ValueError
+        If ``coverage`` is not in (0, 1] or there is no character.
+    """
     if not 0 < coverage <= 1:
         raise ValueError(f"coverage must be in (0, 1], got {coverage}")
-    return _coverage_k(char_counts(sentences), coverage)
-
-
-def _coverage_k(counts: Counter[str], coverage: float) -> int:
     if not counts:
         raise ValueError("no characters: cannot compute character coverage of an empty corpus")
     ordered = np.sort(np.fromiter(counts.values(), dtype=np.int64, count=len(counts)))[::-1]
@@ -157,55 +197,62 @@ def _coverage_k(counts: Counter[str], coverage: float) -> int:
     return int(np.searchsorted(cumulative, coverage * cumulative[-1], side="left")) + 1
 
 
-def type_token_ratio(sentences: Iterable[Sentence]) -> float:
-    """Distinct lemmas divided by tokens (syntactic words), over the words that have a lemma.
+def type_token_ratio(sentences: Iterable[Sentence], *, unit: Literal["lemmas", "forms"] = "lemmas") -> float:
+    """Distinct lemmas (or forms) divided by tokens (syntactic words).
 
-    A lemma ``_`` means "not annotated" unless the form is ``_`` too; such words are left out of both counts
-    and a warning gives their number (Korean PUD lemmatises about half of its words). Lemmas are compared as
-    written (case-sensitive).
+    With ``unit="lemmas"`` the ratio is over the words that have a lemma: a lemma ``_`` means "not
+    annotated" unless the form is ``_`` too; such words are left out of both counts and a warning gives their
+    number (Korean PUD lemmatises about half of its words). With ``unit="forms"`` every word counts, by its
+    form (for text without lemmas, e.g. whitespace words). Compared as written (case-sensitive).
 
     Parameters
     ----------
     sentences : iterable of Sentence
         The corpus (its words' ``lemma`` and ``form``).
+    unit : {"lemmas", "forms"}, default "lemmas"
+        What a type is.
 
     Returns
     -------
     float
-        The ratio, in (0, 1]; NaN, with a warning, when no word has a lemma.
+        The ratio, in (0, 1]; NaN, with a warning, when no word has a lemma (``"lemmas"``) or there is no
+        word.
+
+    Raises
+    ------
+    ValueError
+        For another ``unit``.
 
     Warns
     -----
     DataLossWarning
         When some words have no lemma and are left out (the message gives how many).
     DegenerateInputWarning
-        When no word has a lemma (the ratio is NaN).
+        When no word counts (the ratio is NaN).
     """
-    ratio, _, _ = _lemma_stats(sentences)
+    if unit not in ("lemmas", "forms"):
+        raise ValueError(f"unit must be 'lemmas' or 'forms', got {unit!r}")
+    ratio, counted, left_out = _type_stats(sentences, unit)
+    if left_out:
+        warnings.warn(f"{left_out} of {counted + left_out} words have no lemma ('_') and are left out of the "
+                      "type-token ratio", DataLossWarning, stacklevel=2)
+    if not counted:
+        warnings.warn(f"no word has a {unit[:-1]}: type-token ratio is NaN", DegenerateInputWarning, stacklevel=2)
     return ratio
 
 
-def _lemma_stats(sentences: Iterable[Sentence]) -> tuple[float, int, int]:
-    """(type-token ratio, words with a lemma, words without)."""
-    lemmas: set[str] = set()
-    with_lemma = without = 0
+def _type_stats(sentences: Iterable[Sentence], unit: str) -> tuple[float, int, int]:
+    """(type-token ratio, words counted, words left out for lack of a lemma); NaN when none counts."""
+    types: set[str] = set()
+    counted = left_out = 0
     for sentence in sentences:
         for word in sentence.words:
-            if word.lemma == "_" and word.form != "_":
-                without += 1
+            if unit == "lemmas" and word.lemma == "_" and word.form != "_":
+                left_out += 1
             else:
-                with_lemma += 1
-                lemmas.add(word.lemma)
-    if without:
-        warnings.warn(
-            f"{without} of {with_lemma + without} words have no lemma ('_') and are left out of the type-token ratio",
-            DataLossWarning,
-            stacklevel=3,
-        )
-    if not with_lemma:
-        warnings.warn("no word has a lemma: type-token ratio is NaN", DegenerateInputWarning, stacklevel=3)
-        return math.nan, 0, without
-    return len(lemmas) / with_lemma, with_lemma, without
+                counted += 1
+                types.add(word.lemma if unit == "lemmas" else word.form)
+    return (len(types) / counted if counted else math.nan), counted, left_out
 
 
 def data_size(sentences: Iterable[Sentence]) -> DataSize:
@@ -243,8 +290,10 @@ def language_properties(
     DataFrame
         Columns ``iso639_1``, ``language``, ``family``, ``genus`` (from :func:`language_table`, empty strings
         for a code not in it), ``sentences``, ``tokens``, ``characters``, ``char_coverage`` (the k of
-        :func:`char_coverage`), ``coverage`` (the fraction used), ``type_token_ratio`` (:func:`type_token_ratio`),
-        ``lemmatised_tokens`` (the tokens that ratio is over). Rows in the order of ``sentences_by_lang``.
+        :func:`char_coverage`), ``coverage`` (the fraction used), ``type_token_ratio`` (:func:`type_token_ratio`
+        over lemmas; over forms for a corpus where no word has a lemma), ``type_token_unit`` ("lemmas" or
+        "forms": which), ``lemmatised_tokens`` (the words with a lemma). Rows in the order of
+        ``sentences_by_lang``.
 
     Raises
     ------
@@ -253,8 +302,8 @@ def language_properties(
 
     Warns
     -----
-    DataLossWarning, DegenerateInputWarning
-        As :func:`type_token_ratio`, for each language with words lacking a lemma.
+    DataLossWarning
+        As :func:`type_token_ratio`, for each language where some (not all) words lack a lemma.
     """
     if not 0 < coverage <= 1:
         raise ValueError(f"coverage must be in (0, 1], got {coverage}")
@@ -264,7 +313,13 @@ def language_properties(
         counts = char_counts(sentences)
         if not counts:
             raise ValueError(f"language {lang!r}: no characters, cannot compute its properties")
-        ratio, with_lemma, _ = _lemma_stats(sentences)
+        ratio, with_lemma, left_out = _type_stats(sentences, "lemmas")
+        unit = "lemmas"
+        if not with_lemma:  # unannotated text: the forms are what there is
+            (ratio, _, _), unit = _type_stats(sentences, "forms"), "forms"
+        elif left_out:
+            warnings.warn(f"{lang}: {left_out} of {with_lemma + left_out} words have no lemma ('_') and are left "
+                          "out of the type-token ratio", DataLossWarning, stacklevel=2)
         known = lang in meta.index
         rows.append(
             {
@@ -273,9 +328,10 @@ def language_properties(
                 "sentences": len(sentences),
                 "tokens": sum(len(s.words) for s in sentences),
                 "characters": sum(counts.values()),
-                "char_coverage": _coverage_k(counts, coverage),
+                "char_coverage": coverage_size(counts, coverage=coverage),
                 "coverage": coverage,
                 "type_token_ratio": ratio,
+                "type_token_unit": unit,
                 "lemmatised_tokens": with_lemma,
             }
         )

@@ -335,9 +335,9 @@ def read_lohelp(
     dict of str to list of Sentence
         Language -> list of :class:`~crossling.data.records.Sentence` (one per paragraph or heading, in
         document order, that of the first language when ``parallel``; a language listed twice is read once),
-        with ``sent_id = "<file>#<id>"``, ``text`` the paragraph text, ``words`` its whitespace tokens (help
-        paragraphs are not tokenised: for Chinese and Japanese a "word" is a run of characters between
-        spaces), ``source`` the Debian package file name with its version
+        with ``sent_id = "<file>#<id>"``, ``text`` the paragraph text, ``words`` its words
+        (:func:`crossling.data.parallel.whitespace_sentence`: whitespace tokens, segmented words for Chinese
+        and Japanese), ``source`` the Debian package file name with its version
         (``libreoffice-help-de_4:7.4.7-1+deb12u14_all``).
 
     Raises

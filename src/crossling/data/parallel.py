@@ -1,9 +1,10 @@
 """Readers of sentence-aligned parallel text: one file per language, or one TSV with a column per language.
 
 Segments are aligned by position (line k of every file is one translation unit), so the readers insist that
-every language has the same number of segments. Words come from whitespace tokenisation: ``str.split()``
-with no argument, i.e. any run of Unicode whitespace separates words and leading/trailing whitespace is
-ignored. An empty line is kept as a sentence without words (dropping it would shift the alignment).
+every language has the same number of segments. Words come from :func:`crossling.data.segment.segment_words`:
+``str.split()`` with no argument (any run of Unicode whitespace separates words and leading/trailing whitespace
+is ignored), and for Chinese and Japanese, written without spaces, a word segmenter. An empty line is kept as a
+sentence without words (dropping it would shift the alignment).
 
 The files are read by :func:`crossling.data.textfile.read_lines`, with its policy for every reader: strict by
 default (invalid UTF-8, text not in Unicode NFC, a byte-order mark after the start and an empty file are
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from crossling.data.records import Sentence, Word
+from crossling.data.segment import segment_words
 from crossling.data.textfile import Repairs, read_lines
 from crossling.exceptions import AlignmentError, FileFormatError
 
@@ -28,14 +30,17 @@ __all__ = ["read_parallel", "read_parallel_tsv", "whitespace_sentence"]
 
 
 def whitespace_sentence(text: str, *, lang: str, sent_id: str, source: str = "", line: int = 0) -> Sentence:
-    """A :class:`Sentence` from raw text: words by ``text.split()``, numbered from 1, other columns ``_``.
+    """A :class:`Sentence` from raw text: its words numbered from 1, other columns ``_``.
+
+    The words are :func:`crossling.data.segment.segment_words` of the text: whitespace tokens, or segmented
+    words for Chinese and Japanese (so a word count of such text counts words, not clauses).
 
     Parameters
     ----------
     text : str
         The raw segment; kept as the sentence's ``text``.
     lang : str
-        Language code stored in the sentence.
+        Language code stored in the sentence; it chooses the segmentation.
     sent_id : str
         Identifier of the sentence (parallel readers use the line number).
     source : str, default ""
@@ -46,11 +51,12 @@ def whitespace_sentence(text: str, *, lang: str, sent_id: str, source: str = "",
     Returns
     -------
     Sentence
-        ``words`` are the whitespace tokens (any run of Unicode whitespace separates them), with IDs 1..n,
-        no lemma, tags or features (``"_"``, ``{}``) and no head; no comments, no multiword tokens. An empty
-        or all-whitespace ``text`` gives a sentence without words.
+        ``words`` with IDs 1..n, no lemma, tags or features (``"_"``, ``{}``) and no head; no comments, no
+        multiword tokens. An empty or all-whitespace ``text`` gives a sentence without words.
+
     """
-    words = [Word(i, form, "_", "_", "_", {}, None, "_", "_", "_") for i, form in enumerate(text.split(), 1)]
+    words = [Word(i, form, "_", "_", "_", {}, None, "_", "_", "_")
+             for i, form in enumerate(segment_words(text, lang), 1)]
     return Sentence(lang, sent_id, words, text, {}, [], source, line)
 
 

@@ -4,6 +4,14 @@ Zhao, Ziser and Cohen (2023) ask how much of a language's signature is due to it
 Chinese (pinyin) and Japanese (Hepburn) and running the factorization again. Each word is converted on
 its own, so the i-th output word is the romanisation of the i-th input word and UD word alignment (and
 every word-level label) is kept.
+
+Pre-training and analysis must see the same text (:data:`CONVENTION`): a word's syllables are joined without
+a separator and words are separated by one space. The analysis romanises UD words (:func:`romanize_words`)
+and feeds them word by word, which a SentencePiece tokenizer reads as space-separated words;
+:func:`romanize_text`, for pre-training text, segments it into words first
+(:func:`crossling.data.segment.segment_words`), so the models learn the same space-separated words. (Joined
+without separators, as a sentence without spaces, the pre-training text never had a word boundary inside a
+sentence, and the analysis's words fed one by one each started with a bare "▁" token the model had not seen.)
 """
 
 from __future__ import annotations
@@ -11,9 +19,18 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-__all__ = ["SUPPORTED", "romanize_words"]
+from crossling.data.segment import segment_words
+
+__all__ = ["CONVENTION", "SUPPORTED", "romanize_text", "romanize_words"]
 
 SUPPORTED = ("ja", "zh")
+CONVENTION: dict[str, str] = {
+    "zh": "pinyin without tones (pypinyin.lazy_pinyin)",
+    "ja": "modified Hepburn (pykakasi)",
+    "within a word": "syllables joined without a separator",
+    "between words": "one space (words from UD, or from the segmenter of crossling.data.segment)",
+}
+"""How romanised text is written, on both sides (pre-training and analysis); recorded in manifests."""
 
 
 def _chinese() -> Callable[[str], str]:
@@ -78,3 +95,29 @@ def romanize_words(words: Sequence[str], lang: str) -> list[str]:
             raise ValueError(f"word {i} is {word!r}: every word must be a non-empty string")
         out.append(convert(word) or word)
     return out
+
+
+def romanize_text(text: str, lang: str) -> str:
+    """Romanise raw text the way the analysis romanises words: segmented, word by word, words space-separated.
+
+    Parameters
+    ----------
+    text : str
+        A sentence or paragraph (Chinese or Japanese text has no spaces between words).
+    lang : {"zh", "ja"}
+
+    Returns
+    -------
+    str
+        ``" ".join(romanize_words(segment_words(text, lang), lang))``: the words of
+        :func:`crossling.data.segment.segment_words`, each romanised on its own (:data:`CONVENTION`); ``""``
+        for blank text.
+
+    Raises
+    ------
+    ValueError
+        For a language other than Chinese or Japanese.
+    """
+    if lang not in _CONVERTERS:
+        raise ValueError(f"romanisation is defined for {list(SUPPORTED)} only, not {lang!r}")
+    return " ".join(romanize_words(segment_words(text, lang), lang))

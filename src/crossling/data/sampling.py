@@ -103,8 +103,8 @@ class SampledCorpus:
     selected : dict of str to int
         Language -> items after sampling (``len(items[lang])``).
     probabilities : dict of str to float or None
-        Language -> ``p_L`` of :func:`temperature_probabilities` (temperature strategy; before any
-        low-resource cut), else None.
+        Language -> ``p_L`` of :func:`temperature_probabilities` (temperature strategy; over the item counts
+        after the low-resource cut), else None.
     strategy : {"equal", "temperature", "none"}
         The sampling strategy used (see :func:`sample_languages`).
     alpha : float or None
@@ -112,7 +112,7 @@ class SampledCorpus:
     seed : int
         The selection seed.
     low_resource : list of str, default []
-        Languages cut to ``low_resource_fraction`` of their items after the strategy.
+        Languages cut to ``low_resource_fraction`` of their items (see :func:`sample_languages` for when).
     low_resource_fraction : float, default 0.1
         Fraction in (0, 1] of its items a low-resource language keeps.
     """
@@ -163,16 +163,21 @@ def sample_languages(
     strategy : {"equal", "temperature", "none"}, default "equal"
         ``"equal"``: every language keeps ``size`` items (default: the smallest language's count;
         the study's setting, so models differ in multilinguality only). ``"temperature"``: a total of
-        ``size`` items (default: the corpus total) is split with :func:`temperature_probabilities`;
-        a language asked for more items than it has repeats them (upsampling). ``"none"``: all items.
+        ``size`` items (default: the corpus total after the low-resource cut) is split with
+        :func:`temperature_probabilities` over the item counts after the cut; a language asked for more items
+        than it has repeats them (upsampling). ``"none"``: all items.
     size : int, optional
         Items, at least 1: per language for ``"equal"`` (at most the smallest language's count), in total
         for ``"temperature"``; ignored for ``"none"``.
     alpha : float, default 0.3
         Temperature exponent in [0, 1] (``"temperature"`` only).
     low_resource : sequence of str, default ()
-        Languages cut, after the strategy, to ``low_resource_fraction`` of their items (rounded, at
-        least one), simulating low-resource languages.
+        Languages cut to ``low_resource_fraction`` of their items (rounded, at least one), simulating
+        low-resource languages. ``"temperature"`` and ``"none"``: the cut comes first, on the language's
+        items, and the strategy samples from what is left (Zhao, Ziser and Cohen 2023, App. D: cut to 10%,
+        then sample with alpha = 0.3, so the cut language is upsampled from its remaining items).
+        ``"equal"``: the language keeps that fraction of ``size`` (cutting first would make the smallest
+        language, hence every language, that small).
     low_resource_fraction : float, default 0.1
         Fraction in (0, 1] of its items a ``low_resource`` language keeps (Zhao, Ziser and Cohen 2023 cut to
         10%).
@@ -205,26 +210,31 @@ def sample_languages(
     if size is not None and size < 1:
         raise ValueError(f"size must be positive, got {size}")
 
+    def cut(n: int) -> int:
+        return max(1, round(n * low_resource_fraction))
+
+    # The items each language may be sampled from: a low-resource language's are cut first (all but "equal").
+    pools = {lang: _draw(n, cut(n), seed) if lang in low_resource and strategy != "equal" else np.arange(n)
+             for lang, n in available.items()}
+    sizes = {lang: len(pool) for lang, pool in pools.items()}
     probs = None
     if strategy == "equal":
         smallest = min(available.values())
         if size is not None and size > smallest:
             smallest_lang = min(available, key=available.__getitem__)
             raise ValueError(f"size={size} exceeds the smallest language ({smallest_lang}: {smallest} items)")
-        counts = dict.fromkeys(available, size or smallest)
+        counts = {lang: cut(size or smallest) if lang in low_resource else size or smallest for lang in available}
     elif strategy == "temperature":
-        probs = temperature_probabilities(available, alpha=alpha)
-        counts = allocate(size or sum(available.values()), probs)
+        probs = temperature_probabilities(sizes, alpha=alpha)
+        counts = allocate(size or sum(sizes.values()), probs)
     elif strategy == "none":
-        counts = dict(available)
+        counts = sizes
     else:
         raise ValueError(f"unknown strategy {strategy!r}: expected 'equal', 'temperature' or 'none'")
-    for lang in low_resource:
-        counts[lang] = max(1, round(counts[lang] * low_resource_fraction))
 
     items = {}
     for lang, seq in corpus.items():
-        idx = _draw(available[lang], counts[lang], seed)
+        idx = pools[lang][_draw(sizes[lang], counts[lang], seed)]
         items[lang] = [seq[i] for i in idx]
     return SampledCorpus(
         items=items, available=available, selected=counts, probabilities=probs, strategy=strategy,

@@ -8,7 +8,9 @@ the m words of a category,
 
 is the slice the joint factorization fits (Zhao, Ziser and Cohen 2023). Here:
 
-- :func:`category_words`: the words of a language that carry each UniMorph category (and :data:`ALL_WORDS`);
+- :func:`category_words`: the words of a language that carry each UniMorph category (and :data:`ALL_WORDS`,
+  the part-of-speech-bearing words), as syntactic words or as the surface tokens that hold them
+  (:func:`surface_sentence`: a multiword token such as Spanish "del" = "de" + "el" is one token);
 - :func:`align_words`: the rows of the two models' word-level stores that hold the same word (a word one model
   lost to truncation is left out of both sides);
 - :func:`cross_covariances`: Omega_l of every category at once, in one streaming pass over the two layers'
@@ -17,42 +19,150 @@ is the slice the joint factorization fits (Zhao, Ziser and Cohen 2023). Here:
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from crossling.data.records import Sentence
+from crossling.data.records import Sentence, Word
 from crossling.data.unimorph import UNIMORPH_CATEGORIES, CategoryIndex, words_by_category
 from crossling.exceptions import CategorySkippedWarning
 from crossling.moments import Moments
 
-__all__ = ["ALL_WORDS", "CATEGORIES", "AlignedWords", "align_words", "category_words", "cross_covariances"]
+__all__ = [
+    "ALL_WORDS",
+    "CATEGORIES",
+    "NOT_PART_OF_SPEECH",
+    "AlignedWords",
+    "align_words",
+    "category_words",
+    "cross_covariances",
+    "surface_sentence",
+]
 
 ALL_WORDS = "All words"
-"""Pseudo-category of every word of a language, whatever its features."""
+"""Pseudo-category of the words of a language that bear a part of speech (see :func:`category_words`)."""
 CATEGORIES: tuple[str, ...] = (*UNIMORPH_CATEGORIES, ALL_WORDS)
 """The study's categories: the 17 UniMorph categories and :data:`ALL_WORDS`."""
+NOT_PART_OF_SPEECH: tuple[str, ...] = ("PUNCT", "SYM", "X")
+"""UPOS tags that :data:`ALL_WORDS` leaves out by default: punctuation, symbols and "other" (10-21% of UD tokens)."""
+
+AllWords = Literal["pos", "every"]
+Multiword = Literal["words", "surface"]
 
 
-def category_words(sentences: Sequence[Sentence], categories: Sequence[str]) -> dict[str, CategoryIndex]:
+def surface_sentence(sentence: Sentence) -> tuple[Sentence, np.ndarray]:
+    """The sentence as written: each multiword token one word, with the map from syntactic words to tokens.
+
+    Parameters
+    ----------
+    sentence : Sentence
+        With its ``multiword`` ranges (CoNLL-U ``3-4 del``).
+
+    Returns
+    -------
+    surface : Sentence
+        The same sentence whose ``words`` are the surface tokens, numbered 1..T: a multiword token becomes one
+        word with its surface form (lemma, tags and features ``_``: they belong to its syntactic words), other
+        words are kept; no multiword ranges. A sentence without them is returned as it is.
+    token_of : ndarray of int64, shape (len(sentence.words),)
+        0-based index of the token that holds each syntactic word.
+    """
+    n = len(sentence.words)
+    if not sentence.multiword:
+        return sentence, np.arange(n, dtype=np.int64)
+    starts = {token.first: token for token in sentence.multiword}
+    tokens: list[Word] = []
+    token_of = np.empty(n, dtype=np.int64)
+    i = 0
+    while i < n:
+        token = starts.get(i + 1)
+        if token is None:
+            word = sentence.words[i]
+            tokens.append(replace(word, id=len(tokens) + 1))
+            token_of[i] = len(tokens) - 1
+            i += 1
+        else:
+            tokens.append(Word(len(tokens) + 1, token.form, "_", "_", "_", {}, None, "_", "_", token.misc))
+            token_of[token.first - 1:token.last] = len(tokens) - 1
+            i = token.last
+    return replace(sentence, words=tokens, multiword=[]), token_of
+
+
+def _is_punctuation(form: str) -> bool:
+    """Whether a form is written with punctuation and symbol characters only (Unicode classes P and S)."""
+    return all(unicodedata.category(ch)[0] in "PS" for ch in form)
+
+
+def _all_words(sentences: Sequence[Sentence], all_words: AllWords) -> CategoryIndex:
+    sentence_index, word_index, values = [], [], []
+    for i, sentence in enumerate(sentences):
+        for j, word in enumerate(sentence.words):
+            if all_words == "pos" and (word.upos in NOT_PART_OF_SPEECH
+                                       or word.upos == "_" and _is_punctuation(word.form)):
+                continue
+            sentence_index.append(i)
+            word_index.append(j)
+            values.append(word.upos)
+    return CategoryIndex(ALL_WORDS, np.array(sentence_index, dtype=np.int64), np.array(word_index, dtype=np.int64),
+                         np.array(values, dtype=str))
+
+
+def _to_tokens(index: CategoryIndex, token_of: Sequence[np.ndarray]) -> CategoryIndex:
+    """The same words as indices of the surface tokens that hold them; a token counts once (its first word)."""
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in token_of])]).astype(np.int64)
+    flat = np.concatenate(token_of) if token_of else np.zeros(0, np.int64)
+    tokens = flat[offsets[index.sentence_index] + index.word_index]
+    width = 1 + int(flat.max(initial=0))
+    _, first = np.unique(index.sentence_index * width + tokens, return_index=True)
+    return CategoryIndex(index.category, index.sentence_index[first], tokens[first], index.values[first])
+
+
+def category_words(
+    sentences: Sequence[Sentence],
+    categories: Sequence[str],
+    *,
+    all_words: AllWords = "pos",
+    multiword: Multiword = "words",
+) -> dict[str, CategoryIndex]:
     """The words of one language that carry each category (no minimum count).
 
     Parameters
     ----------
     sentences : sequence of Sentence
-        One language's corpus, in the order it is extracted.
+        One language's corpus (syntactic words, with their multiword ranges), in the order it is extracted.
     categories : sequence of str
         UniMorph categories (:data:`~crossling.data.unimorph.UNIMORPH_CATEGORIES`) and/or :data:`ALL_WORDS`.
+    all_words : {"pos", "every"}, default "pos"
+        What :data:`ALL_WORDS` holds. "pos": the part-of-speech-bearing words, as Zhao, Ziser and Cohen
+        (2023): every word but those tagged PUNCT, SYM or X (:data:`NOT_PART_OF_SPEECH`); a word without a
+        UPOS tag (``_``, raw text) is left out when it is written with punctuation and symbol characters
+        only. "every": every word (the earlier reading).
+    multiword : {"words", "surface"}, default "words"
+        "words": indices of syntactic words (Spanish "del" is "de" and "el"). "surface": indices of the surface
+        tokens of :func:`surface_sentence` (what the models are then fed); a token carries a category when one
+        of its words does, and counts once (with the value of its first such word).
 
     Returns
     -------
     dict of str to CategoryIndex
         Every requested category that at least one word carries, in the order of ``categories``;
-        :data:`ALL_WORDS` lists every word (its ``values`` are the UPOS tags).
+        :data:`ALL_WORDS`' ``values`` are the UPOS tags. ``word_index`` is into ``Sentence.words`` or, for
+        "surface", into the surface sentence's words.
+
+    Raises
+    ------
+    ValueError
+        For another ``all_words`` or ``multiword``.
     """
+    if all_words not in ("pos", "every"):
+        raise ValueError(f"all_words must be 'pos' or 'every', got {all_words!r}")
+    if multiword not in ("words", "surface"):
+        raise ValueError(f"multiword must be 'words' or 'surface', got {multiword!r}")
     with warnings.catch_warnings():
         # Counts are checked against min_words later, after alignment, where the skip is recorded.
         warnings.simplefilter("ignore", CategorySkippedWarning)
@@ -60,15 +170,12 @@ def category_words(sentences: Sequence[Sentence], categories: Sequence[str]) -> 
     out: dict[str, CategoryIndex] = {}
     for category in categories:
         if category == ALL_WORDS:
-            lengths = [len(s.words) for s in sentences]
-            out[category] = CategoryIndex(
-                ALL_WORDS,
-                np.repeat(np.arange(len(sentences), dtype=np.int64), lengths),
-                np.concatenate([np.arange(n, dtype=np.int64) for n in lengths]) if lengths else np.zeros(0, np.int64),
-                np.array([w.upos for s in sentences for w in s.words]),
-            )
+            out[category] = _all_words(sentences, all_words)
         elif category in found:
             out[category] = found[category]
+    if multiword == "surface":
+        token_of = [surface_sentence(s)[1] for s in sentences]
+        out = {category: _to_tokens(index, token_of) for category, index in out.items()}
     return out
 
 

@@ -34,6 +34,9 @@ __all__ = [
     "plot_correlation_heatmap",
     "plot_dendrogram",
     "plot_distance_heatmaps",
+    "plot_mean_correlations",
+    "plot_run_violins",
+    "plot_signature_changes",
     "plot_signature_violins",
     "write_factorization_figures",
 ]
@@ -124,6 +127,137 @@ def plot_signature_violins(
     default = "Average signature per layer" + (f" ({category})" if category is not None else "")
     ax.set_title(title or default + f", {table['language'].nunique()} languages")
     ax.grid(axis="y", alpha=0.3)
+    return save_figure(figure, path, svg=svg)
+
+
+def plot_run_violins(
+    combined: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    runs: Sequence[str],
+    highlight: Sequence[str] = (),
+    title: str | None = None,
+    svg: bool = False,
+) -> Path:
+    """Violins of the average signature per layer, one per run side by side (Zhao, Ziser and Cohen 2023, Fig. 2b).
+
+    Parameters
+    ----------
+    combined : DataFrame
+        Columns ``run``, ``layer``, ``language``, ``value``; an optional ``category`` column must hold a single
+        category (:attr:`crossling.factorization.compare.RunComparison.combined`).
+    path : path ending in .png
+    runs : sequence of str
+        The runs in the order of the violins at each layer (the baseline first).
+    highlight : sequence of str, default ()
+        Languages marked in every run (e.g. the romanised zh and ja), one marker shape each.
+    title : str, optional
+        Default: "Average signature per layer" with the category.
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns, several categories, no value, or runs it does not have.
+    """
+    for column in ("run", "layer", "language", "value"):
+        if column not in combined.columns:
+            raise ValueError(f"combined lacks column {column!r}")
+    category = _single(combined, "category", "combined")
+    table = combined.dropna(subset=["value"])
+    absent = [run for run in runs if run not in set(table["run"])]
+    if table.empty or absent:
+        raise ValueError(f"no values to plot for runs {absent or list(runs)}")
+    layers = np.sort(table["layer"].unique())
+    width = 0.8 / len(runs)
+    colours = matplotlib.colormaps["tab10"]
+    figure = new_figure(max(6.0, 0.35 * len(layers) * len(runs) + 3), 4.5)
+    ax = figure.add_subplot()
+    markers = "o^sDvP*X"
+    for r, run in enumerate(runs):
+        offset = (r - (len(runs) - 1) / 2) * width
+        mine = table[table["run"] == run]
+        present = [layer for layer in layers if (mine["layer"] == layer).any()]
+        groups = [mine.loc[mine["layer"] == layer, "value"].to_numpy() for layer in present]
+        parts = ax.violinplot(groups, positions=np.asarray(present) + offset, widths=width * 0.9, showmedians=True,
+                              showextrema=False)
+        for body in parts["bodies"]:
+            body.set_facecolor(colours(r % 10))
+            body.set_alpha(0.55)
+        parts["cmedians"].set_color(colours(r % 10))
+        for i, language in enumerate(highlight):
+            line = mine[mine["language"] == language]
+            ax.scatter(line["layer"] + offset, line["value"], marker=markers[i % len(markers)], s=28,
+                       color=colours(r % 10), edgecolor="black", zorder=4)
+    handles = [Line2D([], [], marker="s", ls="", color=colours(r % 10), label=run) for r, run in enumerate(runs)]
+    handles += [Line2D([], [], marker=markers[i % len(markers)], ls="", color="grey", markeredgecolor="black",
+                       label=language) for i, language in enumerate(highlight)]
+    ax.legend(handles=handles, fontsize=8, frameon=False)
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("average signature")
+    ax.yaxis.set_major_formatter(StrMethodFormatter(NUMBER_FORMAT))
+    default = "Average signature per layer" + (f" ({category})" if category is not None else "")
+    ax.set_title(title or default + ", runs side by side")
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(figure, path, svg=svg)
+
+
+def plot_signature_changes(
+    tests: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    order: Sequence[str] | None = None,
+    title: str | None = None,
+    svg: bool = False,
+) -> Path:
+    """Bars of each language's median change of the average signature in one run, significant ones starred.
+
+    Parameters
+    ----------
+    tests : DataFrame
+        Columns ``language``, ``median_change`` and ``significant``; an optional ``run`` column must hold a
+        single run (:attr:`crossling.factorization.compare.RunComparison.tests`).
+    path : path ending in .png
+    order : sequence of str, optional
+        Order of the languages; default the table's.
+    title : str, optional
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns or with several runs.
+    """
+    for column in ("language", "median_change", "significant"):
+        if column not in tests.columns:
+            raise ValueError(f"tests lacks column {column!r}")
+    run = _single(tests, "run", "tests")
+    table = tests.set_index("language")
+    languages = [lang for lang in (order or list(table.index)) if lang in table.index]
+    values = table.loc[languages, "median_change"].to_numpy(dtype=float)
+    figure = new_figure(max(5.0, 0.45 * len(languages) + 2), 4.0)
+    ax = figure.add_subplot()
+    colours = np.where(values >= 0, "#4393c3", "#d6604d")
+    ax.bar(range(len(languages)), np.nan_to_num(values), color=colours)
+    for i, language in enumerate(languages):
+        if bool(table.at[language, "significant"]):
+            ax.annotate("*", (i, values[i]), ha="center", va="bottom" if values[i] >= 0 else "top", fontsize=13)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(languages)), languages)
+    ax.set_xlabel("language")
+    ax.set_ylabel("median change of the average signature")
+    ax.yaxis.set_major_formatter(StrMethodFormatter(NUMBER_FORMAT))
+    where = f" in {run}" if run is not None else ""
+    ax.set_title(title or f"Change from the baseline{where} (* significant after BH correction)")
     return save_figure(figure, path, svg=svg)
 
 
@@ -300,6 +434,57 @@ def plot_correlation_heatmap(
             .reindex(rows).sort_index(axis=1))
     pvalues = (correlations.pivot(index="category", columns="layer", values="pvalue")
                .reindex_like(grid) if "pvalue" in correlations.columns else None)
+    label = "Pearson r" + (f" with {against}" if against is not None else "")
+    note = f" (* p < {alpha:g})" if pvalues is not None else ""
+    return _heatmap(grid, pvalues, path, xlabel="layer", label=label,
+                    title=title + (f": {against}" if against is not None else "") + note, alpha=alpha, svg=svg)
+
+
+def plot_mean_correlations(
+    means: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    categories: Sequence[str] | None = None,
+    title: str = "Pearson correlation averaged over layers",
+    svg: bool = False,
+) -> Path:
+    """Heatmap of correlations averaged over layers, categories by properties (Zhao, Ziser and Cohen 2023, Fig. 4).
+
+    Parameters
+    ----------
+    means : DataFrame
+        Columns ``category``, ``property``, ``mean_r``
+        (:func:`crossling.factorization.statistics.mean_correlations`).
+    path : path ending in .png
+    categories : sequence of str, optional
+        Order of the rows; default the order of first appearance.
+    title : str
+    svg : bool, default False
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        For a table without the columns, or ``categories`` that miss one of its categories.
+    """
+    for column in ("category", "property", "mean_r"):
+        if column not in means.columns:
+            raise ValueError(f"means lacks column {column!r}")
+    present = list(dict.fromkeys(means["category"]))
+    rows = present if categories is None else [c for c in categories if c in present]
+    if set(rows) != set(present):
+        raise ValueError(f"categories {list(categories)} miss {sorted(set(present) - set(rows))}")
+    grid = means.pivot(index="category", columns="property", values="mean_r").reindex(rows)
+    grid = grid[list(dict.fromkeys(means["property"]))]
+    return _heatmap(grid, None, path, xlabel="property", label="mean Pearson r over layers", title=title, svg=svg)
+
+
+def _heatmap(grid: pd.DataFrame, pvalues: pd.DataFrame | None, path: str | os.PathLike, *, xlabel: str, label: str,
+             title: str, alpha: float = 0.05, svg: bool = False) -> Path:
+    """Correlations in [-1, 1], rows by columns, with the values written in the cells (starred if p < alpha)."""
     n_rows, n_cols = grid.shape
     figure = new_figure(max(5.0, 0.6 * n_cols + 3), max(3.0, 0.4 * n_rows + 1.5))
     ax = figure.add_subplot()
@@ -316,12 +501,10 @@ def plot_correlation_heatmap(
                     fontsize=7, color="white" if abs(r) > 0.6 else "black", fontweight="bold" if significant else None)
     ax.set_xticks(range(n_cols), [str(c) for c in grid.columns])
     ax.set_yticks(range(n_rows), [str(c) for c in grid.index])
-    ax.set_xlabel("layer")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("category")
-    label = "Pearson r" + (f" with {against}" if against is not None else "")
     figure.colorbar(image, ax=ax, label=label, format=StrMethodFormatter(NUMBER_FORMAT))
-    note = f" (* p < {alpha:g})" if pvalues is not None else ""
-    ax.set_title(title + (f": {against}" if against is not None else "") + note)
+    ax.set_title(title)
     return save_figure(figure, path, svg=svg)
 
 
@@ -331,8 +514,10 @@ def write_factorization_figures(result: FactorizationResult, folder: str | os.Pa
 
     ``violins/<category>.png`` (average signature per layer), ``distances/<category>.png`` (heatmaps at the
     result's ``heatmap_layers``, also for the average over categories), ``dendrograms/average_layer_NN.png``
-    (the tree of the average distances per layer, leaves coloured by family) and
-    ``correlations/<property or task>.png``.
+    and ``dendrograms/all_words_layer_NN.png`` (the trees of the average distances and of "All words" per
+    layer, leaves coloured by family), ``correlations/<property or task>.png`` (per category and layer;
+    ``data_size`` is the words of each slice; a table whose correlations are all undefined gets no figure)
+    and ``mean_correlations/properties.png`` (averaged over layers).
 
     Parameters
     ----------
@@ -345,6 +530,7 @@ def write_factorization_figures(result: FactorizationResult, folder: str | os.Pa
     -------
     list of Path
     """
+    from crossling.factorization.crosscov import ALL_WORDS
     from crossling.factorization.study import AVERAGE, category_slug
 
     folder = Path(folder)
@@ -368,19 +554,28 @@ def write_factorization_figures(result: FactorizationResult, folder: str | os.Pa
                 order=[lang for lang in languages if lang in union],
                 title=f"Cosine distance between language signatures: {category}"))
     taxonomy = result.taxonomy.set_index("language")
-    for layer in result.layers:
-        tree = result.upgma_trees.get((AVERAGE, layer))
-        if tree is None:
-            continue
-        families = {lang: taxonomy.at[lang, "family"] if lang in taxonomy.index else "unknown" for lang in tree.labels}
-        figures.append(plot_dendrogram(tree, folder / "dendrograms" / f"average_layer_{layer:02d}.png",
-                                       families=families,
-                                       title=f"UPGMA tree of signatures, average over categories, layer {layer}"))
-    for table, column in ((result.property_correlations, "property"), (result.downstream_correlations, "task")):
-        if table is None or table.empty:
+    for category, what in ((AVERAGE, "average over categories"), (ALL_WORDS, ALL_WORDS)):
+        for layer in result.layers:
+            tree = result.upgma_trees.get((category, layer))
+            if tree is None:
+                continue
+            families = {lang: taxonomy.at[lang, "family"] if lang in taxonomy.index else "unknown"
+                        for lang in tree.labels}
+            name = f"{category_slug(category)}_layer_{layer:02d}.png"
+            figures.append(plot_dendrogram(tree, folder / "dendrograms" / name, families=families,
+                                           title=f"UPGMA tree of signatures, {what}, layer {layer}"))
+    for table, column in ((result.property_correlations, "property"), (result.data_size_correlations, "property"),
+                          (result.downstream_correlations, "task")):
+        if table is None:
             continue
         for value in table[column].unique():
-            figures.append(plot_correlation_heatmap(table[table[column] == value],
-                                                    folder / "correlations" / f"{category_slug(str(value))}.png",
-                                                    categories=result.categories))
+            selected = table[table[column] == value]
+            if selected["statistic"].notna().any():
+                figures.append(plot_correlation_heatmap(selected,
+                                                        folder / "correlations" / f"{category_slug(str(value))}.png",
+                                                        categories=result.categories))
+    means = result.mean_correlations
+    if means is not None and means["mean_r"].notna().any():
+        figures.append(plot_mean_correlations(means, folder / "mean_correlations" / "properties.png",
+                                              categories=result.categories))
     return figures

@@ -3,10 +3,13 @@
 :func:`run_factorization` is the only place of the study that touches models, corpora and the disk:
 
 1. the sentences of every language (:func:`study_sentences`: a UD corpus, or any corpus spec whose
-   unannotated text is split into words at whitespace, where only :data:`ALL_WORDS` is analysed), optionally
-   the first ``limit`` of each, Chinese and Japanese optionally romanised word by word
-   (:func:`crossling.data.romanize.romanize_words`);
-2. the words of each category (:func:`~crossling.factorization.crosscov.category_words`);
+   unannotated text is split into words, at whitespace or by a segmenter for Chinese and Japanese
+   (:mod:`crossling.data.segment`), where only :data:`ALL_WORDS` is analysed), optionally the first ``limit``
+   of each, Chinese and Japanese optionally romanised word by word
+   (:func:`crossling.data.romanize.romanize_words`); the models read the syntactic words or, with
+   ``multiword="surface"``, the surface tokens (:func:`~crossling.factorization.crosscov.surface_sentence`);
+2. the words of each category (:func:`~crossling.factorization.crosscov.category_words`; "All words" the
+   part-of-speech-bearing ones by default);
 3. one forward pass per model and language over all hidden states into a cached vector store
    (:func:`crossling.extraction.run.extract_stores`, under ``store_dir``): the experimental model E first,
    after the layers are checked against it, then each control model C_l, which must have as many hidden
@@ -16,7 +19,12 @@
 5. per layer, per language, one streaming pass over the two stores gives Omega_l of every category at once
    (:func:`~crossling.factorization.crosscov.cross_covariances`), handed one (category, layer) at a time to
    :func:`~crossling.factorization.study.compute_factorization`, which fits and computes every table;
-6. tables (parquet + CSV), ``trees/*.nwk``, figures, ``manifest.json``, ``config.yaml`` and ``report.json``,
+6. the language properties: distinct characters at 99.9% on the experimental model's pre-training text when
+   its folder records them, else on the analysed corpus; the type-token ratio of lemmas, or of forms where the
+   corpus has no lemmas (each row says which); and the models' pre-training records checked for a loss above
+   the unigram baseline and for a romanisation that differs from the analysis's
+   (:mod:`crossling.factorization.records`), said in the report;
+7. tables (parquet + CSV), ``trees/*.nwk``, figures, ``manifest.json``, ``config.yaml`` and ``report.json``,
    written by :func:`crossling.pipeline.write_run` (the folder is replaced whole at the end).
 
 Memory: per layer the Omegas of every (category, language) are held at once, n_categories x L x d_l x d
@@ -50,8 +58,23 @@ from crossling.config import (
 )
 from crossling.data.records import Sentence
 from crossling.data.romanize import SUPPORTED as ROMANIZABLE
+from crossling.data.segment import require_segmentation
 from crossling.exceptions import ConfigError
-from crossling.factorization.crosscov import ALL_WORDS, CATEGORIES, AlignedWords, align_words, category_words
+from crossling.factorization.crosscov import (
+    ALL_WORDS,
+    CATEGORIES,
+    NOT_PART_OF_SPEECH,
+    AlignedWords,
+    align_words,
+    category_words,
+    surface_sentence,
+)
+from crossling.factorization.records import (
+    model_caveats,
+    pretraining_characters,
+    read_training_record,
+    romanization_caveats,
+)
 from crossling.factorization.study import (
     FactorizationOptions,
     FactorizationResult,
@@ -71,8 +94,9 @@ __all__ = ["PROPERTIES", "STUDY", "FactorizationConfig", "run_factorization", "s
 STUDY = "joint factorization (Zhao, Ziser and Cohen 2023, Findings of EMNLP)"
 UD_SCHEMES = ("ud", "pud")
 """Corpus spec schemes whose sentences carry UD words and features; others give whitespace words only."""
-PROPERTIES: tuple[str, ...] = ("distinct_chars_99.9", "type_token_ratio", "data_size")
-"""The language properties the average signature is correlated with, measured on the study's own corpus."""
+PROPERTIES: tuple[str, ...] = ("distinct_chars_99.9", "type_token_ratio")
+"""The language properties the average signature is correlated with (the data size is per language and
+category: the words of each slice, ``data_size_correlations``)."""
 
 
 class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, FactorizationOptions):
@@ -92,9 +116,10 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
     corpus : str
         ``ud:PATH`` (a folder of UD treebanks ``<lang>_<code>-<split>.conllu[.gz]`` or one CoNLL-U file) or
         ``pud:DIR``: words with UD features, analysed per category. A corpus without UD annotation
-        (``text:PATH``, ``lohelp:``) is split into words at whitespace (a text without spaces, as Chinese or
-        Japanese, gives one "word" per space-separated run) and only "All words" is analysed: ``categories``
-        "all" means ["All words"] there, and a UniMorph category is an error.
+        (``text:PATH``, ``lohelp:``) is split into words at whitespace, Chinese and Japanese text by a word
+        segmenter (jieba; MeCab with UniDic-lite), other languages written without spaces (Thai, ...) are
+        refused, and only "All words" is analysed: ``categories`` "all" means ["All words"] there, and a
+        UniMorph category is an error.
     languages : list of str, optional
         Languages to analyse, in this order (the order of every table and figure); default: the order of
         ``control``.
@@ -109,7 +134,16 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
     min_words : int, default 100
         A language with fewer words (with a vector from both models) in a category is left out of it.
     romanize : list of str, default []
-        Languages (``zh``, ``ja``) whose words are romanised before extraction (the script ablation).
+        Languages (``zh``, ``ja``) whose words are romanised before extraction (the script ablation), each word
+        on its own with its syllables joined, words separated as in pre-training
+        (:data:`crossling.data.romanize.CONVENTION`).
+    all_words : {"pos", "every"}, default "pos"
+        What "All words" holds: "pos", the part-of-speech-bearing words (not PUNCT, SYM or X; in raw text,
+        not written with punctuation and symbols only), as Zhao, Ziser and Cohen (2023); "every": every word
+        (the earlier reading).
+    multiword : {"words", "surface"}, default "words"
+        What the models read of a multiword token (Spanish "del" = "de" + "el"): its syntactic "words" (UD's
+        word lines), or its "surface" form as written, one token holding its words' categories.
     pooling : {"mean", "first", "last"}, default "mean"
         Sub-words to word.
     chunk_size : int, default 4096
@@ -133,6 +167,8 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
     layers: LayerList = None
     min_words: int = Field(default=100, ge=1)
     romanize: CommaList = []
+    all_words: Literal["pos", "every"] = "pos"
+    multiword: Literal["words", "surface"] = "words"
     pooling: Literal["mean", "first", "last"] = "mean"
     chunk_size: int = Field(default=4096, ge=1)
     scores: Optional[Path] = None
@@ -212,8 +248,9 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
         Raises
         ------
         ConfigError
-            For languages given twice or without a control model, fewer than 2 languages, or a romanised
-            language that is not analysed.
+            For languages given twice or without a control model, fewer than 2 languages, a romanised
+            language that is not analysed, or (a corpus without UD annotation) a language written without
+            spaces that has no segmenter.
         """
         languages = list(self.control) if self.languages is None else list(self.languages)
         if len(set(languages)) != len(languages):
@@ -226,6 +263,8 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
         stray = [lang for lang in self.romanize if lang not in languages]
         if stray:
             raise ConfigError(f"romanize: {stray} not among the analysed languages {languages}")
+        if not self.annotated():
+            require_segmentation(languages, what=f"the factorization of {self.corpus}")
         return languages
 
     def analysed_categories(self) -> list[str]:
@@ -313,14 +352,29 @@ def _read_scores(path: Path) -> pd.DataFrame:
     return table
 
 
-def _properties(sentences: Mapping[str, Sequence[Sentence]]) -> pd.DataFrame:
-    """The :data:`PROPERTIES` of every language, measured on its sentences: ``language, property, value``."""
+def _properties(sentences: Mapping[str, Sequence[Sentence]], corpus: str, pretraining: Mapping[str, int],
+                experimental: str) -> pd.DataFrame:
+    """The :data:`PROPERTIES` of every language: ``language, property, value, source``.
+
+    Distinct characters come from the pre-training record where it has the language (``pretraining``), else
+    from the analysed sentences; the type-token ratio is of lemmas, or of forms where no word has a lemma.
+    """
     from crossling.data.languages import language_properties
 
-    wide = language_properties(sentences)
-    columns = {"char_coverage": "distinct_chars_99.9", "type_token_ratio": "type_token_ratio", "tokens": "data_size"}
-    long = wide.drop(columns="language").rename(columns={"iso639_1": "language", **columns})[["language", *PROPERTIES]]
-    return long.melt(id_vars="language", var_name="property", value_name="value").astype({"value": float})
+    wide = language_properties(sentences).set_index("iso639_1")
+    rows = []
+    for lang in sentences:
+        if lang in pretraining:
+            chars, source = pretraining[lang], f"pre-training text of {experimental} (training_record.json)"
+        else:
+            chars, source = wide.at[lang, "char_coverage"], f"analysed corpus {corpus}"
+        rows.append({"language": lang, "property": "distinct_chars_99.9", "value": float(chars), "source": source})
+        unit = wide.at[lang, "type_token_unit"]
+        rows.append({"language": lang, "property": "type_token_ratio",
+                     "value": float(wide.at[lang, "type_token_ratio"]),
+                     "source": f"analysed corpus {corpus}, "
+                               + ("lemmas" if unit == "lemmas" else "word forms (the corpus has no lemmas)")})
+    return pd.DataFrame(rows)
 
 
 class _Extraction(NamedTuple):
@@ -414,8 +468,11 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     ``variance_tests`` and ``downstream_correlations`` when computed, ``distances``, ``trees``);
     ``trees/<category>_layer_NN.nwk``; ``figures/`` (unless ``figures`` is off); ``manifest.json`` (the common
     keys of :mod:`crossling._utils.provenance`, plus ``languages``, ``categories``, ``fitted_categories``,
-    ``layers``, ``min_words``, ``parafac2``, ``skipped_analyses``, ``tables`` and ``figures``) and
-    ``report.json``.
+    ``layers``, ``min_words``, ``parafac2``, ``skipped_analyses``, ``model_quality`` (held-out loss against
+    the unigram baseline of the models with a pre-training record), ``caveats`` (what the report warns of),
+    ``property_sources`` (``"<language>/<property>"`` -> where the value was measured), ``tables`` and
+    ``figures``; the corpus section also says how words were made: ``segmentation``, ``all_words``,
+    ``multiword``, ``romanization``) and ``report.json``.
 
     Parameters
     ----------
@@ -440,6 +497,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         When a model cannot be loaded.
     """
     from crossling.data.corpus import corpus_name, corpus_record
+    from crossling.data.segment import segmenter_record
     from crossling.extraction.extract import ExtractionOptions
     from crossling.extraction.run import stores_record
     from crossling.factorization.plots import write_factorization_figures
@@ -453,10 +511,20 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         sentences = study_sentences(config.corpus, languages, split=config.split, limit=config.limit,
                                     lenient=config.lenient,
                                     romanize=config.romanize)
-    words = {lang: category_words(sentences[lang], categories) for lang in languages}
+    words = {lang: category_words(sentences[lang], categories, all_words=config.all_words, multiword=config.multiword)
+             for lang in languages}
+    # What the models read: the syntactic words, or the tokens as written (category_words indexes the same)
+    model_input = sentences if config.multiword == "words" else {
+        lang: [surface_sentence(s)[0] for s in sentences[lang]] for lang in languages}
+    records = {"experimental": read_training_record(config.experimental),
+               **{f"control/{lang}": read_training_record(config.control[lang]) for lang in languages}}
+    model_quality, caveats = model_caveats(records, {"experimental": languages,
+                                                     **{f"control/{lang}": [lang] for lang in languages}})
+    romanization, romanization_notes = romanization_caveats(records["experimental"], config.romanize, languages)
+    caveats += romanization_notes
     extraction = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,
                                    max_length=config.max_length)
-    extracted = _extract(config, sentences, languages, extraction, provenance, progress)
+    extracted = _extract(config, model_input, languages, extraction, provenance, progress)
     stores = extracted.stores
 
     aligned = {lang: align_words(words[lang], stores["experimental"][lang].meta, stores["control"][lang].meta)
@@ -476,8 +544,9 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     with provenance.stage("cross-covariances and fits"):
         result = compute_factorization(
             _omega_stream(stores, aligned, plan.kept, languages, extracted.layers, config.chunk_size, progress),
-            languages=languages, n_words=n_words, properties=_properties(sentences), scores=scores,
-            skipped=plan.skipped, options=options)
+            languages=languages, n_words=n_words, scores=scores, skipped=plan.skipped, options=options,
+            properties=_properties(sentences, config.corpus, pretraining_characters(records["experimental"], languages),
+                                   config.experimental))
 
     fits = result.fits
     provenance.record.update(
@@ -486,15 +555,22 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                               for lang in languages}),
         corpus={**corpus_record(config.corpus, sentences, split=config.split, limit=config.limit),
                 "annotated": config.annotated(),
-                "word_source": "UD words" if config.annotated() else f"whitespace words; only {ALL_WORDS!r} analysed",
-                "romanized": list(config.romanize),
+                "word_source": "UD words" if config.annotated() else f"words of raw text; only {ALL_WORDS!r} analysed",
+                "segmentation": None if config.annotated() else {lang: segmenter_record(lang) for lang in languages},
+                "all_words": (f"part-of-speech-bearing words (not {', '.join(NOT_PART_OF_SPEECH)})"
+                              if config.all_words == "pos" else "every word"),
+                "multiword": ("syntactic words (a multiword token's words each read on their own)"
+                              if config.multiword == "words" else "surface tokens (a multiword token read as written)"),
+                "romanized": list(config.romanize), "romanization": romanization,
                 "aligned_words": {lang: int(aligned[lang].control_rows.size) for lang in languages}},
         seeds={"parafac2": config.seed, "tree_permutations": config.seed},
         diagnostics={"not_converged": [list(key) for key in result.not_converged],
                      "max_relative_error": float(fits["relative_error"].max())},
         engine={**provenance.record["engine"], "chunk_size": config.chunk_size},
         languages=languages, categories=categories, fitted_categories=plan.kept, layers=list(result.layers),
-        min_words=config.min_words, skipped_analyses=result.skipped_analyses,
+        min_words=config.min_words, skipped_analyses=result.skipped_analyses, model_quality=model_quality,
+        caveats=caveats,
+        property_sources={f"{row.language}/{row.property}": row.source for row in result.properties.itertuples()},
         parafac2={"rank": options.rank, "init": "svd", "nonnegative": True, "n_iter_max": options.n_iter_max,
                   "tol": options.tol, "n_starts": options.n_starts, "seed": options.seed,
                   "normalize_slices": options.normalize_slices, "n_fits": len(fits),
@@ -518,7 +594,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                    if config.figures else [])
         provenance.record["figures"] = [str(path.relative_to(folder)) for path in figures]
         files += figures
-        files.append(write_factorization_section(result, folder, figures, source))
+        files.append(write_factorization_section(result, folder, figures, source, caveats=caveats))
         return files
 
     files = write_run(config.out, config, provenance, write)

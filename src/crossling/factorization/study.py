@@ -8,11 +8,14 @@
   component, value), ``average_signatures`` (the mean signature over the components, with the word counts) and
   ``fits`` (relative error, iterations, convergence, spread over starts);
 - Mann-Kendall trends of each language's average signature over layers with BH FDR (``trends``), Pearson
-  correlations with language properties and downstream scores, and the chi-square variance test of the diverse
-  set against the related sets (:mod:`crossling.factorization.statistics`);
-- cosine distances between signatures, their average over the UniMorph categories of a layer (category
-  :data:`AVERAGE`), UPGMA trees with their Newick text and their agreement with the WALS family/genus
-  classification (:mod:`crossling.trees`).
+  correlations with language properties, with the words of each slice (``data_size_correlations``) and with
+  downstream scores, each also averaged over layers (``mean_correlations``), the variance tests of the diverse
+  set against the related sets (chi-square and F; by default on signatures fitted per set, ``set_signatures``),
+  the spread over languages per layer (``signature_spread``) and the words per category and language
+  (``word_counts``, the paper's Table 3) (:mod:`crossling.factorization.statistics`);
+- cosine distances between signatures, their average over the UniMorph categories of a layer but part of
+  speech (category :data:`AVERAGE`), UPGMA trees with their Newick text and their agreement with the WALS
+  family/genus classification (:mod:`crossling.trees`).
 
 It reads no file and loads no model: :func:`crossling.factorization.run.run_factorization` does that and writes
 the result. Every table names its languages in a ``language`` column, in the analysis order; nothing is
@@ -26,7 +29,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Optional
+from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
@@ -38,11 +41,17 @@ from crossling.factorization.crosscov import ALL_WORDS
 from crossling.factorization.parafac2 import N_ITER_MAX, TOL
 from crossling.factorization.signatures import fit_signatures, signature_table
 from crossling.factorization.statistics import (
+    data_size_correlations,
     downstream_correlations,
+    mean_correlations,
     property_correlations,
+    signature_spread,
     trend_tests,
+    variance_coverage,
+    variance_sets,
     variance_tests,
 )
+from crossling.stats import Alternative
 from crossling.trees import (
     DistanceMatrix,
     Tree,
@@ -66,7 +75,9 @@ __all__ = [
 ]
 
 AVERAGE = "average"
-"""Category name of the distance matrices and trees averaged over the UniMorph categories of a layer."""
+"""Category name of the distance matrices and trees averaged over the UniMorph categories of a layer (all but
+part of speech, as Zhao, Ziser and Cohen 2023)."""
+_NOT_AVERAGED = (ALL_WORDS, "Part of Speech")
 
 _SKIPPED_COLUMNS = ["category", "language", "n_words", "reason"]
 
@@ -97,6 +108,13 @@ class FactorizationOptions(BaseModel):
         Layers of the distance heatmaps; default the first, middle and last analysed layer.
     variance_layers : list of int, optional
         Layers of the variance test; default every analysed layer.
+    variance_signatures : {"per_set", "joint"}, default "per_set"
+        Signatures of the variance test. "per_set": one PARAFAC2 per language set (the diverse set, each related
+        set) over its own languages, as Zhao, Ziser and Cohen (2023); "joint": those of the fit over all
+        analysed languages (the earlier default; no extra fits).
+    variance_alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        Alternative of the variance tests: "two-sided" asks whether the diverse set's variance differs from a
+        related set's (the paper's question); "greater" whether it is larger (the earlier default).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,6 +129,8 @@ class FactorizationOptions(BaseModel):
     n_permutations: int = Field(default=9999, ge=1)
     heatmap_layers: LayerList = None
     variance_layers: LayerList = None
+    variance_signatures: Literal["per_set", "joint"] = "per_set"
+    variance_alternative: Alternative = "two-sided"
 
 
 class FitPlan(NamedTuple):
@@ -272,13 +292,27 @@ class FactorizationResult:
         One Mann-Kendall test per (category, language) over the layers
         (:func:`~crossling.factorization.statistics.trend_tests`).
     properties : DataFrame or None
-        language, property, value: the language properties given.
+        language, property, value (and whatever other columns were given): the language properties given.
     property_correlations : DataFrame or None
-        category, layer, property, statistic, pvalue, n.
+        category, layer, property, statistic, pvalue, n; only the properties that can be correlated (see
+        ``skipped_analyses``).
+    data_size_correlations : DataFrame or None
+        category, layer, property ("data_size"), statistic, pvalue, n: with the words of each slice.
+    mean_correlations : DataFrame or None
+        category, property, mean_r, min_r, max_r, n_layers, significant_layers: the property and data-size
+        correlations averaged over layers.
     variance_tests : DataFrame or None
-        The chi-square variance test per category, layer and related set.
+        The chi-square and F variance tests per category, layer and related set.
+    set_signatures : DataFrame or None
+        category, layer, set, language, value, converged: the average signatures of the per-set fits of the
+        variance test (None for ``variance_signatures="joint"`` or when no fit holds two sets).
     downstream_correlations : DataFrame or None
         category, layer, task, statistic, pvalue, n.
+    signature_spread : DataFrame
+        Per (category, layer): the spread of the average signature over languages.
+    word_counts : DataFrame or None
+        The paper's Table 3: one row per category, one column per language (analysis order) with its words
+        (with a vector from both models), and ``fitted`` (the languages kept); None without word counts.
     distances : DataFrame
         category, layer, language_a, language_b, distance (cosine, between signatures); category
         :data:`AVERAGE` is the average over the UniMorph categories of a layer.
@@ -308,8 +342,13 @@ class FactorizationResult:
     trends: pd.DataFrame
     properties: pd.DataFrame | None
     property_correlations: pd.DataFrame | None
+    data_size_correlations: pd.DataFrame | None
+    mean_correlations: pd.DataFrame | None
     variance_tests: pd.DataFrame | None
+    set_signatures: pd.DataFrame | None
     downstream_correlations: pd.DataFrame | None
+    signature_spread: pd.DataFrame
+    word_counts: pd.DataFrame | None
     distances: pd.DataFrame
     trees: pd.DataFrame
     languages: tuple[str, ...]
@@ -331,8 +370,9 @@ class FactorizationResult:
         -------
         dict of str to DataFrame
         """
-        names = ("signatures", "average_signatures", "fits", "skipped", "trends", "properties",
-                 "property_correlations", "variance_tests", "downstream_correlations", "distances", "trees")
+        names = ("signatures", "average_signatures", "fits", "skipped", "word_counts", "trends", "signature_spread",
+                 "properties", "property_correlations", "data_size_correlations", "mean_correlations",
+                 "variance_tests", "set_signatures", "downstream_correlations", "distances", "trees")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
@@ -388,10 +428,12 @@ def compute_factorization(
         The analysis order: each fit's slices are put in this order, and the average distances, variance
         test and tables follow it. Default: the languages in order of first appearance.
     n_words : mapping of (category, language) to int, optional
-        Words behind each Omega_l; adds the ``n_words`` column of ``average_signatures``.
+        Words behind each Omega_l (also of the languages left out); adds the ``n_words`` column of
+        ``average_signatures``, the data-size correlations and the table ``word_counts``.
     properties : DataFrame, optional
         ``language, property, value`` (e.g. from :func:`crossling.data.languages.language_properties`): the
-        property correlations.
+        property correlations. A property defined for fewer than 3 languages, or equal for all, is left out
+        of them, with the reason in ``skipped_analyses``.
     scores : DataFrame, optional
         ``language, task, score``: the downstream correlations.
     skipped : DataFrame, optional
@@ -417,9 +459,19 @@ def compute_factorization(
     -----
     ConvergenceWarning
         Once, naming the fits that stopped at ``n_iter_max`` before meeting ``tol`` (each is also marked in
-        the ``converged`` column of ``fits``).
+        the ``converged`` column of ``fits``, and of ``set_signatures`` for the per-set fits).
+
+    Notes
+    -----
+    With ``options.variance_signatures == "per_set"``, every (category, layer) of the variance layers whose
+    languages hold 2 or more of the diverse set and of a related set
+    (:func:`~crossling.factorization.statistics.variance_sets`) gets one more PARAFAC2 per such set, with the
+    same settings as the joint fit.
     """
     items = omegas.items() if isinstance(omegas, Mapping) else omegas
+    order = None if languages is None else list(languages)
+    set_layers = _set_fit_layers(options)
+    set_frames: list[pd.DataFrame] = []
     signature_frames, average_frames, fit_rows = [], [], []
     matrices: dict[tuple[str, int], DistanceMatrix] = {}
     seen: dict[str, None] = {}
@@ -431,7 +483,6 @@ def compute_factorization(
         langs = list(slices)
         seen.update(dict.fromkeys(langs))
         fit, rank, hit, seconds = _fit(slices, options)
-        del slices
         if hit:
             budget_hit.append((category, layer))
         signature_frames.append(signature_table(langs, fit.S, category=category, layer=layer))
@@ -447,27 +498,48 @@ def compute_factorization(
                          "n_iter": fit.n_iter, "converged": fit.converged, "spread": fit.spread,
                          "n_starts": options.n_starts, "best_start": fit.best_start, "seconds": round(seconds, 3)})
         matrices[category, layer] = cosine_distances(fit.S, labels=langs)
+        if set_layers is not None and (not set_layers or layer in set_layers):
+            set_frames += _set_signatures(slices, category, layer, options)
+        del slices
     if not fit_rows:
         raise ValueError("no slices to fit: omegas is empty")
     languages = list(seen) if languages is None else [lang for lang in languages if lang in seen]
     categories = list(dict.fromkeys(row["category"] for row in fit_rows))
     layers = sorted({row["layer"] for row in fit_rows})
     heatmap_layers, variance_layers = analysis_layers(options, layers, range(layers[-1] + 1))
+    set_missed = _set_missed(set_frames)
     if budget_hit:
         shown = ", ".join(f"{c} layer {layer}" for c, layer in budget_hit[:10]) + (", ..." if len(budget_hit) > 10
                                                                                     else "")
         warnings.warn(f"{len(budget_hit)} of {len(fit_rows)} PARAFAC2 fits stopped at n_iter_max="
                       f"{options.n_iter_max} before meeting tol={options.tol:g}: {shown} (see the 'converged' "
-                      "column of the fits table; raise n_iter_max)", ConvergenceWarning, stacklevel=2)
+                      "column of the fits table; raise n_iter_max)" + (f"; {set_missed} too" if set_missed else ""),
+                      ConvergenceWarning, stacklevel=2)
+    elif set_missed:
+        warnings.warn(f"{set_missed} stopped at n_iter_max={options.n_iter_max} before meeting tol={options.tol:g} "
+                      "(see the 'converged' column of the set_signatures table)", ConvergenceWarning, stacklevel=2)
 
     average = pd.concat(average_frames, ignore_index=True)
     skipped_analyses: dict[str, str] = {}
+    correlations = None
     if properties is not None:
-        correlations = property_correlations(average, properties)
+        usable, reasons = _usable_properties(properties)
+        skipped_analyses.update({f"property_correlations: {name}": why for name, why in reasons.items()})
+        if not usable.empty:
+            correlations = property_correlations(average, usable)
     else:
-        correlations = None
         skipped_analyses["property_correlations"] = "no language properties given"
-    variance, reason = variance_tests(average, languages, layers=variance_layers)
+    sizes = data_size_correlations(average) if n_words is not None else None
+    correlated = [table for table in (correlations, sizes) if table is not None]
+    means = mean_correlations(pd.concat(correlated, ignore_index=True)) if correlated else None
+    set_table = pd.concat(set_frames, ignore_index=True) if set_frames else None
+    if options.variance_signatures == "per_set" and set_table is None:
+        variance = None
+        reason = variance_coverage(languages) or ("no fitted category holds 2 or more languages of the diverse set "
+                                                  "and of a related set (the per-set fits need them)")
+    else:
+        variance, reason = variance_tests(average if set_table is None else set_table, languages,
+                                          layers=variance_layers, alternative=options.variance_alternative)
     if variance is None:
         skipped_analyses["variance_tests"] = reason
     if scores is not None:
@@ -483,11 +555,66 @@ def compute_factorization(
         signatures=pd.concat(signature_frames, ignore_index=True), average_signatures=average,
         fits=pd.DataFrame(fit_rows), skipped=pd.DataFrame(columns=_SKIPPED_COLUMNS) if skipped is None else skipped,
         trends=trend_tests(average[["category", "layer", "language", "value"]]), properties=properties,
-        property_correlations=correlations, variance_tests=variance, downstream_correlations=downstream,
+        property_correlations=correlations, data_size_correlations=sizes, mean_correlations=means,
+        variance_tests=variance, set_signatures=set_table, downstream_correlations=downstream,
+        signature_spread=signature_spread(average),
+        word_counts=None if n_words is None else _word_counts(n_words, order or languages, fit_rows),
         distances=distances, trees=trees, languages=tuple(languages), categories=tuple(categories),
         layers=tuple(layers), heatmap_layers=tuple(heatmap_layers), variance_layers=tuple(variance_layers),
         skipped_analyses=skipped_analyses, not_converged=tuple(budget_hit), options=options, taxonomy=taxonomy,
         distance_matrices=matrices, upgma_trees=upgma_trees)
+
+
+def _set_fit_layers(options: FactorizationOptions) -> set[int] | None:
+    """Layers that get per-set fits: None for none, an empty set for every layer (also when a layer is given
+    from the end, which is resolved only once the analysed layers are known)."""
+    if options.variance_signatures != "per_set":
+        return None
+    chosen = options.variance_layers
+    return set() if chosen is None or any(layer < 0 for layer in chosen) else set(chosen)
+
+
+def _set_signatures(slices: dict[str, np.ndarray], category: str, layer: int, options: FactorizationOptions
+                    ) -> list[pd.DataFrame]:
+    """Average signatures of one PARAFAC2 per language set of the variance test, over the fit's languages."""
+    frames = []
+    for name, members in variance_sets(list(slices)).items():
+        fit = _fit({lang: slices[lang] for lang in members}, options)[0]
+        frames.append(pd.DataFrame({"category": category, "layer": layer, "set": name, "language": members,
+                                    "value": fit.S.mean(axis=1), "converged": bool(fit.converged)}))
+    return frames
+
+
+def _set_missed(frames: list[pd.DataFrame]) -> str:
+    """"m of n per-set fits of the variance test" when m > 0 of them stopped at their budget, else ""."""
+    converged = [bool(frame["converged"].iloc[0]) for frame in frames]
+    missed = converged.count(False)
+    return f"{missed} of {len(converged)} per-set fits of the variance test" if missed else ""
+
+
+def _usable_properties(properties: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The properties a correlation across languages can use, and why each other one cannot."""
+    reasons = {}
+    for name, group in properties.groupby("property", sort=False):
+        values = group["value"].dropna()
+        if len(values) < 3:
+            reasons[name] = (f"defined for {len(values)} of {len(group)} languages; a correlation needs 3 "
+                             "(e.g. a type-token ratio without lemmas or forms)")
+        elif values.nunique() == 1:
+            reasons[name] = f"the same value ({values.iloc[0]:g}) for every language: no correlation"
+    return properties[~properties["property"].isin(list(reasons))], reasons
+
+
+def _word_counts(n_words: Mapping[tuple[str, str], int], languages: Sequence[str], fit_rows: list[dict[str, Any]]
+                 ) -> pd.DataFrame:
+    """Table 3 of the paper: words per category (rows) and language (columns), with the languages fitted."""
+    fitted: dict[str, dict[str, None]] = {}
+    for row in fit_rows:
+        fitted.setdefault(row["category"], {}).update(dict.fromkeys(row["languages"].split(",")))
+    categories = list(dict.fromkeys(category for category, _ in n_words))
+    return pd.DataFrame([{"category": category, **{lang: int(n_words.get((category, lang), 0)) for lang in languages},
+                          "fitted": ",".join(lang for lang in languages if lang in fitted.get(category, {}))}
+                         for category in categories])
 
 
 def _tree_row(dm: DistanceMatrix, category: str, layer: int, taxonomy: pd.DataFrame, options: FactorizationOptions
@@ -514,17 +641,18 @@ def _tree_row(dm: DistanceMatrix, category: str, layer: int, taxonomy: pd.DataFr
 def _trees(matrices: dict[tuple[str, int], DistanceMatrix], categories: list[str], languages: list[str],
            layers: list[int], taxonomy: pd.DataFrame, options: FactorizationOptions
            ) -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[str, int], Tree], str]:
-    """Distance and tree tables, per (category, layer) and averaged over the UniMorph categories per layer.
+    """Distance and tree tables, per (category, layer) and averaged over the UniMorph categories per layer
+    (part of speech left out).
 
     Adds the average matrices to ``matrices``; returns the tables, the trees and why there is no average tree
     ("" when there is one).
     """
     note = ""
-    unimorph = [c for c in categories if c != ALL_WORDS]
+    unimorph = [c for c in categories if c not in _NOT_AVERAGED]
     for layer in layers:
         mats = [matrices[c, layer] for c in unimorph if (c, layer) in matrices]
         if not mats:
-            note = "no UniMorph category was fitted: no average tree"
+            note = "no UniMorph category but part of speech was fitted: no average tree"
             continue
         present = {lang for m in mats for lang in m.labels}
         matrices[AVERAGE, layer] = average_distances(mats, labels=[lang for lang in languages if lang in present])

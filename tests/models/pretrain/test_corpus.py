@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from crossling.data.languages import count_characters, coverage_size
 from crossling.data.lohelp import read_lohelp
+from crossling.data.romanize import CONVENTION
 from crossling.exceptions import ConfigError, CorpusSpecError
 from crossling.models.pretrain import PretrainConfig, corpus_texts, prepare_corpus, read_texts
 
@@ -41,6 +43,22 @@ def test_prepare_corpus_romanizes():
     texts = {"zh": [f"中国 {i}" for i in range(10)]}
     corpus = prepare_corpus(texts, validation_items=2, romanize=["zh"], seed=0)
     assert all(t.startswith("zhongguo ") for t in corpus.train["zh"] + corpus.validation["zh"])
+    # a sentence without spaces is segmented first: words separated by a space, as the analysis feeds them
+    corpus = prepare_corpus({"zh": [f"我们学习中文{i}" for i in range(10)]}, validation_items=2, romanize=["zh"])
+    assert all(t.startswith("women xuexi zhongwen ") for t in corpus.train["zh"])
+    assert corpus.record["romanized"] == ["zh"] and corpus.record["romanization"] == CONVENTION
+
+
+def test_prepare_corpus_records_the_characters_of_the_training_texts():
+    # en: 100 texts "ab<i>"; after 20 held out, 80 are sampled; counted with repeats, as the models see them
+    texts = {"en": [f"ab{i:03d}" for i in range(100)], "de": [f"xyz{i:03d}" for i in range(100)]}
+    corpus = prepare_corpus(texts, validation_items=20, sampling="temperature", sample_size=400, seed=0)
+    record = corpus.record["characters"]
+    for lang in ("en", "de"):
+        counts = count_characters(corpus.train[lang])
+        assert record[lang] == {"characters": sum(counts.values()), "distinct": len(counts), "coverage": 0.999,
+                                "distinct_at_coverage": coverage_size(counts, coverage=0.999)}
+    assert record["en"]["characters"] == 5 * len(corpus.train["en"])
 
 
 def test_text_folder_languages_are_read_on_their_own(tmp_path):

@@ -2,8 +2,11 @@
 
 :func:`read_texts` reads ``config.corpus`` with :func:`crossling.data.corpus.load_corpus`, each language on its
 own (pre-training needs no translations), and keeps each sentence's text. :func:`prepare_corpus` removes exact
-duplicates, optionally romanises, holds out validation texts per language and samples the rest across
-languages (:func:`crossling.data.sampling.sample_languages`).
+duplicates, optionally romanises (:func:`crossling.data.romanize.romanize_text`: segmented into words, each word
+romanised, words separated by spaces, as the analysis romanises and feeds its words), holds out validation
+texts per language and samples the rest across languages (:func:`crossling.data.sampling.sample_languages`).
+Its record keeps, per language, the character counts of the training texts the models see (the
+factorization's "distinct characters at 99.9%" is measured on them, as Zhao, Ziser and Cohen 2023 do).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from crossling.data.records import Sentence
+from crossling.data.romanize import CONVENTION, romanize_text
 from crossling.data.sampling import sample_languages
 from crossling.exceptions import ConfigError
 
@@ -90,8 +94,12 @@ class PreparedCorpus:
         Held out from every model and disjoint from ``train`` as texts (duplicates are removed before the
         split).
     record : dict
-        ``texts`` (read per language), ``duplicates_removed``, ``validation_texts``, ``romanized`` and
-        ``sampling`` (:meth:`crossling.data.sampling.SampledCorpus.record`).
+        ``texts`` (read per language), ``duplicates_removed``, ``validation_texts``, ``romanized`` (the
+        languages), ``romanization`` (:data:`crossling.data.romanize.CONVENTION`, when any language is
+        romanised), ``sampling`` (:meth:`crossling.data.sampling.SampledCorpus.record`) and ``characters``
+        (per language, of the training texts as sampled, repeats included: ``characters`` (non-whitespace
+        occurrences), ``distinct``, ``coverage`` (0.999) and ``distinct_at_coverage``
+        (:func:`crossling.data.languages.coverage_size`)).
     """
 
     train: dict[str, list[str]]
@@ -99,11 +107,16 @@ class PreparedCorpus:
     record: dict[str, Any]
 
 
-def _romanize(texts: list[str], lang: str) -> list[str]:
-    from crossling.data.romanize import romanize_words
+_CHARACTER_COVERAGE = 0.999
+"""Coverage of the distinct-character count recorded per language (Zhao, Ziser and Cohen 2023)."""
 
-    # Romanisation works on words; a text without spaces (zh, ja) is one "word" that it segments itself.
-    return [" ".join(romanize_words(t.split(), lang)) for t in texts]
+
+def _characters(texts: Sequence[str]) -> dict[str, Any]:
+    from crossling.data.languages import count_characters, coverage_size
+
+    counts = count_characters(texts)
+    return {"characters": sum(counts.values()), "distinct": len(counts), "coverage": _CHARACTER_COVERAGE,
+            "distinct_at_coverage": coverage_size(counts, coverage=_CHARACTER_COVERAGE) if counts else None}
 
 
 def prepare_corpus(
@@ -140,7 +153,7 @@ def prepare_corpus(
         Languages cut to ``low_resource_fraction`` of their training texts.
     low_resource_fraction : float, default 0.1
     romanize : sequence of str
-        Languages whose texts go through :func:`crossling.data.romanize.romanize_words`.
+        Languages whose texts go through :func:`crossling.data.romanize.romanize_text`.
     seed : int, default 0
         Seed of the validation split (with each language's size) and of the sampling.
 
@@ -158,7 +171,7 @@ def prepare_corpus(
     for lang, items in texts.items():
         kept = list(dict.fromkeys(t for t in (" ".join(x.split()) for x in items) if t))
         if lang in romanize:
-            kept = list(dict.fromkeys(_romanize(kept, lang)))
+            kept = list(dict.fromkeys(romanize_text(t, lang) for t in kept))
         unique[lang], removed[lang] = kept, len(items) - len(kept)
         if len(kept) < 2 * validation_items:
             raise ConfigError(
@@ -182,6 +195,8 @@ def prepare_corpus(
         "duplicates_removed": removed,
         "validation_texts": {lang: len(v) for lang, v in validation.items()},
         "romanized": list(romanize),
+        **({"romanization": CONVENTION} if romanize else {}),
         "sampling": sampled.record(),
+        "characters": {lang: _characters(items) for lang, items in sampled.items.items()},
     }
     return PreparedCorpus(train=sampled.items, validation=validation, record=record)
