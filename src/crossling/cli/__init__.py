@@ -48,7 +48,17 @@ def main(
 
 def _register() -> None:
     # Each command's module registers itself on the app; their imports are light (no torch).
-    from crossling.cli import concepts, demo, extract, factorization, models, pretrain, report, similarity  # noqa: F401
+    from crossling.cli import (  # noqa: F401
+        compare_similarity,
+        concepts,
+        demo,
+        extract,
+        factorization,
+        models,
+        pretrain,
+        report,
+        similarity,
+    )
 
 
 _register()
