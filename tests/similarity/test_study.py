@@ -350,3 +350,13 @@ def test_presets_fill_what_is_not_given(tmp_path):
     assert SimilarityConfig(**base).cca_summary == "mean"
     with pytest.raises(ValueError, match="jackknife_shards"):
         SimilarityConfig(**base, jackknife_shards=1)
+
+
+def test_threads_do_not_change_a_number(stores):
+    kwargs = dict(layers=[1, 2], indices=["cka_debiased", "cca", "pwcca", "matching"], anc_matrix=False,
+                  per_neuron=False, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = compute_similarity(stores, [("en", "de"), ("de", "fr")], workers=1, **kwargs).table
+        two = compute_similarity(stores, [("en", "de"), ("de", "fr")], workers=3, **kwargs).table
+    pd.testing.assert_frame_equal(one, two)

@@ -238,11 +238,18 @@ def _data_side(C: np.ndarray, mean: np.ndarray) -> _Side:
 
 
 def _ridge_side(C: np.ndarray, ridge: float) -> _Side:
-    """Whitener of ``C + ridge * (tr C / d) I`` on all d neurons (its Cholesky factor: the matrix is definite)."""
-    d = C.shape[0]
-    shifted = C + ridge * np.trace(C) / d * np.eye(d)
-    L = np.linalg.cholesky(shifted)
-    return _Side(scipy.linalg.solve_triangular(L, np.eye(d), lower=True).T, 0, 0)
+    """Whitener of ``C + ridge * (tr C / d) I`` on all d neurons (its Cholesky factor: the matrix is definite).
+
+    Memoised by content and ridge.
+    """
+
+    def make():
+        d = C.shape[0]
+        L = np.linalg.cholesky(C + ridge * np.trace(C) / d * np.eye(d))
+        return (scipy.linalg.solve_triangular(L, np.eye(d), lower=True).T,)
+
+    (W,) = _EIGH_CACHE.get(_key("ridge", C) + (ridge,), make)
+    return _Side(W, 0, 0)
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,6 +29,11 @@ _CAUSAL = ("This is a causal (decoder-only) model: Del and Fishel found such mod
            "in one language (\"first align, then predict\"): look for a rise and a late fall above the null line.")
 
 
+def _two(value: float) -> str:
+    """Two decimals, without a sign on a value that rounds to zero."""
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
 def noise_reading(table: pd.DataFrame, index: str, label: str) -> str:
     """Plain words on which values of one index are within reach of their null baseline.
 
@@ -53,8 +58,8 @@ def noise_reading(table: pd.DataFrame, index: str, label: str) -> str:
     if "null" not in rows.columns or rows["null"].isna().all():
         return ""
     beyond = rows["beyond_null"].fillna(False).astype(bool)
-    null = f"unrelated sentences score {rows['null'].mean():.2f} on average here ({rows['null'].min():.2f} to " \
-           f"{rows['null'].max():.2f})"
+    null = (f"unrelated sentences score {_two(rows['null'].mean())} here, {_two(rows['null'].min())} to "
+            f"{_two(rows['null'].max())} across layers and pairs")
     if beyond.all():
         return f"{label}: every value rises beyond its null baseline ({null}), so the curves show similarity."
     layers = sorted(int(layer) for layer, part in rows.groupby("layer") if not part["beyond_null"].fillna(False).any())
@@ -62,7 +67,8 @@ def noise_reading(table: pd.DataFrame, index: str, label: str) -> str:
     if not beyond.any():
         return (f"{label}: no value rises beyond its null baseline ({null}): at this number of sentences these "
                 "values are what unrelated sentences score, so read them as noise, not as similarity.")
-    where = f"; at layers {', '.join(map(str, layers))} no pair is beyond it" if layers else ""
+    where = (f"; at layer{'s' * (len(layers) > 1)} {', '.join(map(str, layers))} no pair is beyond it"
+             if layers else "")
     return f"{label}: {within}{where}. Read those values as noise; only the others show similarity."
 
 

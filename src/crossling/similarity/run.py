@@ -16,6 +16,7 @@ preset).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -99,6 +100,9 @@ class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions, 
         Rows read from a store at a time when accumulating moments.
     blas_threads : int, optional
         BLAS threads for the indices (default 1; none: the library's default).
+    workers : int, optional
+        Threads computing the jackknife replicates and null baselines (default: every core; the values do
+        not depend on it).
     out : path
         Folder for the tables, figures, manifest and report section (replaced whole at the end of the run).
     """
@@ -120,6 +124,7 @@ class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions, 
     include_special: bool = False
     chunk_size: int = Field(default=4096, ge=1)
     blas_threads: Optional[int] = Field(default=1, ge=1)
+    workers: Optional[int] = Field(default=None, ge=1)
     out: Path
 
     @model_validator(mode="before")
@@ -230,14 +235,16 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
             stores, pairs, indices=config.indices, layers=config.layers, focus_layer=config.focus_layer,
             anc_matrix=config.anc_matrix, per_neuron=config.per_neuron,
             per_neuron_layers=config.per_neuron_layers, options=config.index_options(),
-            uncertainty=config.uncertainty_options(), chunk_size=config.chunk_size, progress=progress)
+            uncertainty=config.uncertainty_options(), chunk_size=config.chunk_size,
+            workers=config.workers or os.cpu_count() or 1, progress=progress)
 
     notes = result.table.loc[result.table["note"] != "", "note"]
     provenance.record.update(
         models={"model": identity}, extraction=extraction.as_dict(), stores=stores_record(stores),
         corpus=corpus_record(config.corpus, corpus, split=config.split, limit=config.limit),
         diagnostics={"degenerate_values": len(notes), "degenerate_messages": sorted(set(notes))[:20]},
-        engine={**provenance.record["engine"], "blas_threads": config.blas_threads, "chunk_size": config.chunk_size},
+        engine={**provenance.record["engine"], "blas_threads": config.blas_threads, "chunk_size": config.chunk_size,
+                "workers": config.workers or os.cpu_count() or 1},
         n=result.n, languages=languages, pairs=[f"{a}-{b}" for a, b in pairs], layers=result.layers,
         focus_layer=result.focus_layer, preset=config.preset,
         indices={name: {"reads": INDICES[name].reads, "definition": INDICES[name].definition(result.options),
