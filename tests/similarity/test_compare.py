@@ -66,10 +66,10 @@ def test_compare_command_writes_table_figures_and_report(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out / "comparison.parquet")
     assert set(table["model"]) == {"me5-small", "multilingual"}
-    for index in ("cca", "matching"):
-        assert (out / "figures" / f"compare_{index}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("overview", "cca", "matching"):
+        assert (out / "figures" / f"compare_{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     section = json.loads((out / "report.json").read_text())
-    assert len(section["figures"]) == 2 and "normalised depth" in section["figures"][0]["caption"]
+    assert len(section["figures"]) == 3 and all("normalised depth" in f["caption"] for f in section["figures"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["runs"]) == {"me5-small", "multilingual"}
     bad = CliRunner().invoke(app, ["compare-similarity", "--run", str(a), "--out", str(tmp_path / "x")])

@@ -160,6 +160,14 @@ class _Cache:
                 self._items.popitem(last=False)
         return value
 
+    def peek(self, key: tuple):
+        """The value memoised under ``key``, or None (without computing anything)."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
     def nbytes(self) -> int:
         return sum(part.nbytes for value in self._items.values() for part in value if isinstance(part, np.ndarray))
 
@@ -174,6 +182,8 @@ class _Cache:
 # needs about 4 x 11 of them per layer to reuse a language's factorisations across its pairs.
 _EIGH_CACHE_SIZE = 64
 _EIGH_CACHE = _Cache(_EIGH_CACHE_SIZE, 256 * 2**20)
+# Decompositions are reused only right away (PWCCA's, then CCA's of the same moments), by up to a few threads.
+_SVD_CACHE = _Cache(4, 64 * 2**20)
 
 
 def _key(kind: str, *arrays: np.ndarray) -> tuple:
@@ -195,11 +205,15 @@ def _eigh_desc(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class _Side:
-    """How one side enters CCA: a whitener ``W`` (d x r) with ``W^T C W = I_r`` on the kept neurons."""
+    """How one side enters CCA: a whitener ``W`` (d x r) with ``W^T C W = I_r`` on the kept neurons.
+
+    ``key`` names the whitener by content when it is memoised (None otherwise).
+    """
 
     W: np.ndarray
     n_constant: int
     n_collinear: int
+    key: tuple | None = None
 
     @property
     def rank(self) -> int:
@@ -233,8 +247,9 @@ def _data_side(C: np.ndarray, mean: np.ndarray) -> _Side:
             n_collinear = len(live) - rank
         return W, np.array([len(variance) - len(live), n_collinear])
 
-    W, counts = _EIGH_CACHE.get(_key("side", C, mean), make)
-    return _Side(W, int(counts[0]), int(counts[1]))
+    key = _key("side", C, mean)
+    W, counts = _EIGH_CACHE.get(key, make)
+    return _Side(W, int(counts[0]), int(counts[1]), key)
 
 
 def _ridge_side(C: np.ndarray, ridge: float) -> _Side:
@@ -248,8 +263,9 @@ def _ridge_side(C: np.ndarray, ridge: float) -> _Side:
         L = np.linalg.cholesky(C + ridge * np.trace(C) / d * np.eye(d))
         return (scipy.linalg.solve_triangular(L, np.eye(d), lower=True).T,)
 
-    (W,) = _EIGH_CACHE.get(_key("ridge", C) + (ridge,), make)
-    return _Side(W, 0, 0)
+    key = _key("ridge", C) + (ridge,)
+    (W,) = _EIGH_CACHE.get(key, make)
+    return _Side(W, 0, 0, key)
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,13 +317,33 @@ def _canonical(x: _Side, y: _Side, ridged: Callable[[float], tuple[_Side, _Side]
                     f"{side.n_collinear} collinear with the others: less than {COLLINEAR_RTOL:g} of their variance "
                     "is their own); CCA is computed on the span of the rest, which it is invariant to",
                     DataLossWarning, stacklevel=6)
-    T = x.W.T @ cxy @ y.W
-    if directions:
-        U, rho, Vt = np.linalg.svd(T, full_matrices=False)
-        A, B = x.W @ U, y.W @ Vt.T
-    else:
-        rho, A, B = np.linalg.svd(T, compute_uv=False), None, None
+    rho, U, Vt = _decompose(x, y, cxy, directions)
+    A, B = (x.W @ U, y.W @ Vt.T) if directions else (None, None)
     return _Canonical(np.clip(rho, 0.0, 1.0), A, B, x, y, ridge)
+
+
+def _decompose(x: _Side, y: _Side, cxy: np.ndarray, directions: bool):
+    """Singular values (and vectors, when asked) of the whitened cross-covariance ``Wx^T Cxy Wy``.
+
+    Memoised when both whiteners are: PWCCA's decomposition, with vectors, then serves CCA of the same
+    moments, whose value needs only the singular values.
+    """
+
+    def make():
+        T = x.W.T @ cxy @ y.W
+        if directions:
+            U, rho, Vt = np.linalg.svd(T, full_matrices=False)
+            return rho, U, Vt
+        return np.linalg.svd(T, compute_uv=False), None, None
+
+    if x.key is None or y.key is None:
+        return make()
+    base = ("svd", x.key, y.key, _key("cxy", cxy))
+    if not directions:
+        hit = _SVD_CACHE.peek(base + (True,))
+        if hit is not None:
+            return hit
+    return _SVD_CACHE.get(base + (directions,), make)
 
 
 def summarise(rho: np.ndarray, summary: str) -> float:

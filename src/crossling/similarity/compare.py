@@ -151,8 +151,8 @@ def _labels(config: CompareSimilarityConfig, manifests: Sequence[dict]) -> list[
 def run_compare_similarity(config: CompareSimilarityConfig) -> RunResult[pd.DataFrame]:
     """Overlay finished similarity runs on normalised depth: table, one figure per index, manifest, report section.
 
-    Writes into ``config.out``: ``config.yaml``, ``comparison`` (parquet + csv), ``figures/compare_<index>.png``,
-    ``manifest.json`` and ``report.json``.
+    Writes into ``config.out``: ``config.yaml``, ``comparison`` (parquet + csv), ``figures/compare_overview.png``
+    and ``figures/compare_<index>.png``, ``manifest.json`` and ``report.json``.
 
     Parameters
     ----------
@@ -170,7 +170,7 @@ def run_compare_similarity(config: CompareSimilarityConfig) -> RunResult[pd.Data
         For fewer than two runs, a folder without a similarity result, labels that do not fit, or indices
         some run lacks.
     """
-    from crossling.similarity.plots import plot_comparison
+    from crossling.similarity.plots import plot_comparison, plot_comparison_overview
     from crossling.similarity.report import write_comparison_section
     from crossling.similarity.study import INDICES
 
@@ -190,11 +190,15 @@ def run_compare_similarity(config: CompareSimilarityConfig) -> RunResult[pd.Data
                       "pairs": manifest.get("pairs"), "indices": manifest.get("indices")}
               for label, run, (_, manifest) in zip(labels, config.runs, loaded)})
 
+    labels_of = {name: INDICES[name].label for name in INDICES}
+
     def write(folder: Path) -> list[Path]:
         files = list(write_table(comparison, folder, "comparison"))
+        figures = folder / "figures"
+        files.append(plot_comparison_overview(comparison, figures / "compare_overview.png", labels=labels_of))
         for name in dict.fromkeys(comparison["index"]):
-            label = INDICES[name].label if name in INDICES else name
-            files.append(plot_comparison(comparison, name, folder / "figures" / f"compare_{name}.png", label=label))
+            files.append(plot_comparison(comparison, name, figures / f"compare_{name}.png",
+                                         label=labels_of.get(name, name)))
         files.append(write_comparison_section(comparison, folder, runs={k: m for k, (_, m) in zip(labels, loaded)}))
         return files
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "plot_anc_matrix",
     "plot_comparison",
+    "plot_comparison_overview",
     "plot_index_by_layer",
     "plot_overview",
     "plot_per_neuron",
@@ -326,6 +327,33 @@ def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
     return save_figure(figure, path)
 
 
+def _draw_comparison(ax, rows: pd.DataFrame, *, legend_nulls: bool) -> np.ndarray:
+    """Each model's mean over pairs on normalised depth over its band, and its null dashed; returns the values drawn."""
+    colours = matplotlib.colormaps["tab10"]
+    drawn = []
+    for k, (model, part) in enumerate(rows.groupby("model", sort=False)):
+        part = part.sort_values("depth")
+        colour = colours(k % 10)
+        depth = part["depth"].to_numpy()
+        ax.fill_between(depth, part["band_low"], part["band_high"], color=colour, alpha=0.2, lw=0, zorder=1)
+        ax.plot(depth, part["mean"], color=colour, lw=2.2, marker="o", ms=3, label=model, zorder=3)
+        drawn += [part["mean"].to_numpy(), part["band_low"].to_numpy(), part["band_high"].to_numpy()]
+        if part["null"].notna().any():
+            ax.plot(depth, part["null"], color=colour, lw=1.1, ls="--", zorder=2,
+                    label=f"{model}: null" if legend_nulls else None)
+            drawn.append(part["null"].to_numpy())
+    ax.set_xlim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    return np.concatenate([np.asarray(d, dtype=float) for d in drawn])
+
+
+def _comparison_rows(comparison: pd.DataFrame, index: str) -> pd.DataFrame:
+    rows = comparison[comparison["index"] == index]
+    if rows.empty:
+        raise ValueError(f"no values of index {index!r} in the comparison")
+    return rows
+
+
 def plot_comparison(comparison: pd.DataFrame, index: str, path: str | os.PathLike, *,
                     label: str | None = None) -> Path:
     """Several models on one axis of normalised depth: mean over pairs, its band, and each model's null line.
@@ -352,31 +380,62 @@ def plot_comparison(comparison: pd.DataFrame, index: str, path: str | os.PathLik
     ValueError
         If the table has no row of ``index``, or ``path`` does not end in ``.png``.
     """
-    rows = comparison[comparison["index"] == index]
-    if rows.empty:
-        raise ValueError(f"no values of index {index!r} in the comparison")
+    rows = _comparison_rows(comparison, index)
     label = label or index
     figure = new_figure(7.6, 4.6)
     ax = figure.add_subplot()
-    colours = matplotlib.colormaps["tab10"]
-    drawn = []
-    for k, (model, part) in enumerate(rows.groupby("model", sort=False)):
-        part = part.sort_values("depth")
-        colour = colours(k % 10)
-        depth = part["depth"].to_numpy()
-        ax.fill_between(depth, part["band_low"], part["band_high"], color=colour, alpha=0.2, lw=0, zorder=1)
-        ax.plot(depth, part["mean"], color=colour, lw=2.2, marker="o", ms=3, label=model, zorder=3)
-        drawn += [part["mean"].to_numpy(), part["band_low"].to_numpy(), part["band_high"].to_numpy()]
-        if part["null"].notna().any():
-            ax.plot(depth, part["null"], color=colour, lw=1.1, ls="--", zorder=2, label=f"{model}: null")
-            drawn.append(part["null"].to_numpy())
-    _limits(ax, np.concatenate([np.asarray(d, dtype=float) for d in drawn]))
-    ax.set_xlim(-0.02, 1.02)
+    _limits(ax, _draw_comparison(ax, rows, legend_nulls=True))
     ax.set_xlabel("normalised depth (0 = embeddings, 1 = last layer)")
     ax.set_ylabel(label)
     ax.set_title(f"{label} of {rows['model'].nunique()} models: mean over language pairs, band over pairs")
-    ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", frameon=False)
+    return save_figure(figure, path)
+
+
+def plot_comparison_overview(comparison: pd.DataFrame, path: str | os.PathLike, *,
+                             labels: Mapping[str, str] | None = None) -> Path:
+    """Small multiples of :func:`plot_comparison`: one panel per index, the models in every panel.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        :func:`crossling.similarity.compare.compare_similarity`'s table.
+    path : path-like
+        The PNG file to write (must end in ``.png``); written atomically, folders created.
+    labels : mapping of str to str, optional
+        Display name of each index (default: the index's name).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If the table is empty, or ``path`` does not end in ``.png``.
+    """
+    indices = list(dict.fromkeys(comparison["index"]))
+    if not indices:
+        raise ValueError("no index to plot")
+    labels = dict(labels or {})
+    ncols = min(3, len(indices))
+    nrows = -(-len(indices) // ncols)
+    figure = new_figure(4.0 * ncols, 3.1 * nrows + 0.8)
+    axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True)
+    for ax, index in zip(axes.flat, indices):
+        _limits(ax, _draw_comparison(ax, _comparison_rows(comparison, index), legend_nulls=False))
+        ax.set_title(labels.get(index, index), fontsize="medium")
+    for ax in axes.flat[len(indices):]:
+        ax.set_visible(False)
+    for column in range(ncols):
+        lowest = axes[(len(indices) - 1 - column) // ncols, column]
+        lowest.set_xlabel("normalised depth")
+        lowest.tick_params(labelbottom=True)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), frameon=False)
+    figure.suptitle("Models on normalised depth (0 = embeddings, 1 = last layer): mean over pairs, band over pairs, "
+                    "null dashed", fontsize="medium")
     return save_figure(figure, path)
 
 

@@ -166,7 +166,8 @@ def write_comparison_section(comparison: pd.DataFrame, out: Path, *, runs: Mappi
     """
     names = list(dict.fromkeys(comparison["index"]))
     models = list(dict.fromkeys(comparison["model"]))
-    figures = []
+    figures = [{"file": "figures/compare_overview.png", "caption": f"Every index of {len(models)} models on normalised "
+                "depth", "reading": "One panel per index, the models in every panel, as in the figures below."}]
     for name in names:
         label = INDICES[name].label if name in INDICES else name
         rows = comparison[comparison["index"] == name]

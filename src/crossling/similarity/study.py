@@ -433,6 +433,11 @@ def _observed(fn: Callable[..., Any], *args) -> _Observed:
     return seen
 
 
+def _evaluation_order(names: Sequence[str]) -> list[str]:
+    """PWCCA first: its canonical decomposition (with vectors) is memoised and CCA of the same moments reuses it."""
+    return sorted(names, key=lambda name: name != "pwcca")
+
+
 def _values(make: Callable[[Any], Any], items: Sequence[Any], names: Sequence[str], options: IndexOptions,
             workers: int) -> list[dict[str, float]]:
     """Every index on the statistics ``make(item)`` of each item (replicates, derangements), warnings silenced.
@@ -445,7 +450,7 @@ def _values(make: Callable[[Any], Any], items: Sequence[Any], names: Sequence[st
     def one(item: Any) -> dict[str, float]:
         inputs = make(item)  # statistics, or (X, Y) for an index on vectors
         args = inputs if isinstance(inputs, tuple) else (inputs,)
-        return {name: float(INDICES[name].compute(*args, options)) for name in names}
+        return {name: float(INDICES[name].compute(*args, options)) for name in _evaluation_order(names)}
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -480,7 +485,7 @@ def _moment_estimates(X, Y, names: Sequence[str], options: IndexOptions, uncerta
     shards = uncertainty.jackknife_shards
     parts = shard_stats(X, Y, max(shards, 1), rownorm=rownorm, chunk_size=chunk_size)
     total = merge_all(parts)
-    out = {name: _Estimate(_observed(INDICES[name].compute, total, options)) for name in names}
+    out = {name: _Estimate(_observed(INDICES[name].compute, total, options)) for name in _evaluation_order(names)}
     if shards:
         replicates = _values(lambda g: merge_all(parts[:g] + parts[g + 1:]), range(shards), names, options, workers)
         for name in names:
