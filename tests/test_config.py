@@ -143,7 +143,9 @@ def test_similarity_index_options_are_one_declaration(tmp_path):
     assert config.index_options() == IndexOptions(ridge=0.1, metric="euclidean", svcca_dims=20)
     assert config.indices == ["anc", "cka"]
     assert IndexOptions().model_dump() == dict(anc_absolute=True, ridge=None, svcca_variance=0.99, svcca_dims=None,
-                                               rbf_sigma=0.8, metric="cosine")
+                                               rbf_sigma=0.8, metric="cosine", cca_summary="mean",
+                                               pwcca_weights="morcos", matching_direction="x_to_y",
+                                               matching_ties="share")
     with pytest.raises(ValidationError, match="frozen"):
         IndexOptions().ridge = 1.0
     with pytest.raises(ValidationError, match="cosine"):

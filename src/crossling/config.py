@@ -324,8 +324,9 @@ class CorpusOptions(RunConfig):
     ----------
     corpus : str
         ``pud:DIR`` (Parallel UD), ``ud:PATH`` (CoNLL-U file or treebank folder), ``text:PATH`` (one segment
-        per line; a folder of ``LANG.txt`` files is parallel) or ``lohelp:`` (LibreOffice Help from
-        Debian's packages).
+        per line; a folder of ``LANG.txt`` files is parallel), ``tsv:FILE`` (a column per language),
+        ``xnli:DIR`` (one XNLI-style TSV per language: the hypotheses; ``xnli:DIR#premise`` another column)
+        or ``lohelp:`` (LibreOffice Help from Debian's packages).
     languages : list of str, optional
         Comma-separated language codes; default every language of the corpus.
     split : {"all", "train", "dev", "test"}, default "all"

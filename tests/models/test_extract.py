@@ -96,6 +96,15 @@ def test_sentence_pooling_equals_direct_computation(tiny, pooling):
         np.testing.assert_allclose(got[:, i], expected, atol=1e-5, rtol=0)
 
 
+def test_mean_over_the_attention_mask_pools_special_tokens_too(tiny):
+    """Del and Fishel's code: masked mean of every token the attention mask covers, special tokens included."""
+    texts = [" ".join(s) for s in SENTENCES]
+    got = sentence_vectors(tiny, texts, pooling="mean", include_special=True, max_length=8, progress=False)
+    for i, text in enumerate(texts):
+        ids = tiny.tokenizer(text, truncation=True, max_length=8)["input_ids"]
+        np.testing.assert_allclose(got[:, i], _states(tiny, ids).mean(1), atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("shift", [False, True])
 def test_t5_decoder_states(tmp_path, shift):
     lm = load_model(build_tiny("t5", tmp_path / "t5"))

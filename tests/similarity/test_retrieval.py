@@ -1,4 +1,4 @@
-"""Matching accuracy: equal to a brute-force argmax; Procrustes is fitted on held-out pairs only."""
+"""Matching accuracy: equal to a brute-force argmax; the paper's direction and honest ties; Procrustes held out."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from crossling.exceptions import DegenerateInputWarning
 from crossling.similarity import retrieval_accuracy
 
 from .similarity_data import orthogonal
@@ -32,7 +33,7 @@ def test_matches_brute_force(metric):
     want_xy, want_yx = _brute_force(X, Y, metric)
     assert 0.1 < want_xy.mean() < 0.9 and (want_xy != want_yx).any()
     for chunk in (1, 16, 1024):
-        res = retrieval_accuracy(X, Y, metric=metric, chunk_size=chunk)
+        res = retrieval_accuracy(X, Y, metric=metric, chunk_size=chunk, direction="both")
         np.testing.assert_array_equal(res.correct_x_to_y, want_xy)
         np.testing.assert_array_equal(res.correct_y_to_x, want_yx)
     assert res.x_to_y == want_xy.mean() and res.y_to_x == want_yx.mean()
@@ -45,8 +46,44 @@ def test_identical_rows_match_perfectly_and_ties_count_as_misses():
     assert retrieval_accuracy(X, X).value == 1.0
     Xd = X.copy()
     Xd[1] = Xd[0]  # rows 0 and 1 are now indistinguishable
-    res = retrieval_accuracy(Xd, Xd)
+    with pytest.warns(DegenerateInputWarning, match="1 of 50 rows are duplicates"):
+        res = retrieval_accuracy(Xd, Xd, ties="miss")
     assert not res.correct_x_to_y[:2].any() and res.correct_x_to_y[2:].all()
+
+
+def test_the_paper_scores_x_to_y_and_both_directions_are_kept():
+    """Del and Fishel (2022) score English -> X: value = acc(X -> Y); direction="both" is the mean of the two."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(120, 5))
+    Y = X + 1.2 * rng.normal(size=(120, 5))
+    xy, yx = (h.mean() for h in _brute_force(X, Y, "cosine"))
+    assert xy != yx
+    res = retrieval_accuracy(X, Y)
+    assert (res.value, res.x_to_y, res.y_to_x, res.direction) == (xy, xy, yx, "x_to_y")
+    assert retrieval_accuracy(X, Y, direction="both").value == (xy + yx) / 2
+
+
+def test_tied_partners_share_their_credit():
+    """A partner tied with t - 1 rivals earns 1/t: a corpus of every sentence twice scores 1/2, not 0."""
+    X = np.random.default_rng(8).normal(size=(40, 6))
+    doubled = np.concatenate([X, X])
+    Y = doubled + 1e-3 * np.random.default_rng(9).normal(size=doubled.shape)
+    Y[40:] = Y[:40]  # both copies of a sentence have the same translation too
+    with pytest.warns(DegenerateInputWarning, match="40 of 80 rows are duplicates"):
+        shared = retrieval_accuracy(doubled, Y)
+        strict = retrieval_accuracy(doubled, Y, ties="miss")
+    assert shared.duplicate_rows == 40
+    # each row's partner ties with its duplicate's partner: credit 1/2 in both directions
+    np.testing.assert_array_equal(shared.correct_x_to_y, np.full(80, 0.5))
+    np.testing.assert_array_equal(shared.correct_y_to_x, np.full(80, 0.5))
+    assert (shared.value, strict.value) == (0.5, 0.0)
+    # three-way tie, counted across chunks: credit 1/3 whatever the chunking
+    T = np.repeat(np.eye(4), [3, 1, 1, 1], axis=0)
+    with pytest.warns(DegenerateInputWarning):
+        for chunk in (1, 2, 7):
+            res = retrieval_accuracy(T, T, chunk_size=chunk, direction="both")
+            np.testing.assert_allclose(res.correct_x_to_y, [1 / 3] * 3 + [1] * 3)
+            np.testing.assert_allclose(res.correct_y_to_x, [1 / 3] * 3 + [1] * 3)
 
 
 def test_procrustes_recovers_a_rotation_from_held_out_pairs():

@@ -8,6 +8,7 @@ Known answer: two identical text files give 1 for every index.
 from __future__ import annotations
 
 import json
+import warnings
 from itertools import product
 from pathlib import Path
 from types import SimpleNamespace
@@ -268,3 +269,94 @@ def test_cli_misaligned_text_files_fail_clearly(tmp_path, tiny_dir):
     assert result.exit_code == 2 and "Error: parallel files differ in length" in result.output
     assert not (tmp_path / "out").exists()
     assert "differ in length" in result.output and "de.txt" in result.output
+
+
+def test_every_value_names_its_convention_and_carries_its_null_and_band(study, stores):
+    from crossling.similarity.baseline import shuffled_null
+    from crossling.similarity.jackknife import jackknife, shard_stats
+
+    table = study.result.table
+    definition = table.drop_duplicates("index").set_index("index")["definition"]
+    assert definition["cca"] == "mean rho (Raghu et al. 2017)"
+    assert definition["pwcca"] == "Morcos et al. 2018 weights" and definition["svcca"].startswith("99% of variance")
+    assert definition["matching"] == "top-1 cosine, x->y (Del and Fishel 2022), ties shared"
+    finite = table[np.isfinite(table["se"])]
+    assert len(finite) == len(table)
+    assert ((finite["low"] <= finite["value"]) & (finite["value"] <= finite["high"])).all()
+    np.testing.assert_allclose(table.loc[table["index"] == "matching", "null"], 1 / N)
+    # one row of each kind against the public functions on the stored vectors
+    row = table.set_index(["layer", "pair", "index"]).loc[(1, "en-de")]
+    X, Y = stores["en"].vectors(1), stores["de"].vectors(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        band = jackknife(cca, shard_stats(X, Y, 10))
+        null = shuffled_null(cca, X, Y, permutations=3, seed=0)
+        cka_null = shuffled_null(linear_cka, X, Y, permutations=3, seed=0)
+    assert row.loc["cca", "se"] == pytest.approx(band.se, abs=1e-10)
+    assert row.loc["cca", "low"] == pytest.approx(band.low, abs=1e-10)
+    assert row.loc["cca", "null"] == pytest.approx(null.mean, abs=1e-10)
+    assert row.loc["cca", "null_sd"] == pytest.approx(null.sd, abs=1e-10)
+    assert row.loc["cka", "null"] == pytest.approx(cka_null.mean, abs=1e-10)
+    manifest = study.manifest
+    assert manifest["uncertainty"]["jackknife_shards"] == 10 and manifest["seeds"] == {"derangements": 0}
+    assert manifest["indices"]["cca"]["definition"] == "mean rho (Raghu et al. 2017)"
+
+
+def test_conventions_are_options_and_the_table_says_which(stores):
+    from crossling.similarity.study import IndexOptions, UncertaintyOptions
+
+    options = IndexOptions(cca_summary="mean_squared", pwcca_weights="uncentred", svcca_dims=20,
+                           matching_direction="both", matching_ties="miss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = compute_similarity(stores, [("en", "de")], layers=[1], indices=["cca", "svcca", "pwcca", "matching"],
+                                    options=options, uncertainty=UncertaintyOptions(null_permutations=0,
+                                                                                    jackknife_shards=0),
+                                    anc_matrix=False, per_neuron=False, progress=False)
+        X, Y = stores["en"].vectors(1), stores["de"].vectors(1)
+        want = {"cca": cca(X, Y, summary="mean_squared").value,
+                "svcca": svcca(X, Y, dims=20, summary="mean_squared").value,
+                "pwcca": pwcca(X, Y, weights="uncentred").value,
+                "matching": retrieval_accuracy(X, Y, direction="both", ties="miss").value}
+    table = result.table.set_index("index")
+    for name, value in want.items():
+        assert table.loc[name, "value"] == pytest.approx(value, abs=1e-10)
+    assert table.loc["cca", "definition"] == "mean rho^2 (Del and Fishel 2022, Eq. 1)"
+    assert table.loc["svcca", "definition"] == "20 directions; mean rho^2 (Del and Fishel 2022, Eq. 1)"
+    assert table.loc["pwcca", "definition"] == "uncentred weights (svcca code)"
+    assert table.loc["matching", "definition"] == "top-1 cosine, mean of x->y and y->x, ties missed"
+    assert table[["se", "null"]].isna().all().all() and table["beyond_null"].isna().all()
+
+
+def test_per_neuron_correlations_at_every_layer(stores):
+    result = compute_similarity(stores, [("en", "de")], indices=["anc"], per_neuron_layers="all", anc_matrix=False,
+                                progress=False)
+    neurons = result.per_neuron
+    assert sorted(neurons["layer"].unique()) == [0, 1, 2] and len(neurons) == 3 * 32
+    details = result.details.set_index(["layer", "quantity"])["value"]
+    for layer in range(3):
+        r = neurons.loc[neurons["layer"] == layer, "r"].to_numpy()
+        assert details[layer, "mean_r"] == pytest.approx(np.mean(r), abs=1e-12)  # the signed ANC
+        assert details[layer, "mean_abs_r"] == pytest.approx(np.mean(np.abs(r)), abs=1e-12)
+
+
+def test_presets_fill_what_is_not_given(tmp_path):
+    base = dict(model="m", corpus="pud:x", out=tmp_path)
+    code = SimilarityConfig(**base, preset="authors-code", svcca_dims=10)
+    assert (code.cca_summary, code.svcca_dims, code.pwcca_weights) == ("leading", 10, "uncentred")
+    assert (code.include_special, code.max_length, code.matching_direction) == (True, 100, "x_to_y")
+    paper = SimilarityConfig.resolve(None, **base, preset="paper")
+    assert paper.cca_summary == "mean_squared" and paper.pwcca_weights == "morcos"
+    assert SimilarityConfig(**base).cca_summary == "mean"
+    with pytest.raises(ValueError, match="jackknife_shards"):
+        SimilarityConfig(**base, jackknife_shards=1)
+
+
+def test_threads_do_not_change_a_number(stores):
+    kwargs = dict(layers=[1, 2], indices=["cka_debiased", "cca", "pwcca", "matching"], anc_matrix=False,
+                  per_neuron=False, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = compute_similarity(stores, [("en", "de"), ("de", "fr")], workers=1, **kwargs).table
+        two = compute_similarity(stores, [("en", "de"), ("de", "fr")], workers=3, **kwargs).table
+    pd.testing.assert_frame_equal(one, two)

@@ -49,6 +49,7 @@ def main(
 def _register() -> None:
     # Each command's module registers itself on the app; their imports are light (no torch).
     from crossling.cli import (  # noqa: F401
+        compare_similarity,
         concepts,
         demo,
         extract,

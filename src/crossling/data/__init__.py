@@ -21,7 +21,7 @@ from crossling.data.languages import (
     language_table,
     type_token_ratio,
 )
-from crossling.data.parallel import read_parallel, read_parallel_tsv, whitespace_sentence
+from crossling.data.parallel import read_parallel, read_parallel_tsv, read_xnli, whitespace_sentence
 from crossling.data.pud import pud_files, pud_languages, read_pud
 from crossling.data.records import MultiwordToken, Sentence, Word
 from crossling.data.segment import segment_words
@@ -66,6 +66,7 @@ __all__ = [
     "read_conllu",
     "read_parallel",
     "read_parallel_tsv",
+    "read_xnli",
     "read_pud",
     "segment_words",
     "type_token_ratio",

@@ -6,6 +6,9 @@
                        ``split`` picks train/test/all files of each language in a folder.
 ``text:PATH``          Plain text, one segment per line: a file (one language), or a folder of ``<lang>.txt``
                        files aligned line by line (parallel).
+``tsv:FILE``           One TSV whose header names the languages, one translation unit per row (XNLI 15-way).
+``xnli:DIR[#COLUMN]``  One XNLI-style TSV per language (``*.<lang>.tsv``, a header, examples translated row by
+                       row): the ``hypo`` column (hypotheses, as Del and Fishel 2022), or the one named.
 ``lohelp:``            LibreOffice Help, parallel paragraphs fetched from Debian's packages (needs apt); with
                        ``parallel=False`` every translated paragraph of each language.
 =====================  ====================================================================================
@@ -19,17 +22,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from crossling.data.records import Sentence
-from crossling.exceptions import CorpusSpecError
+from crossling.exceptions import AlignmentError, CorpusSpecError, FileFormatError
 
 __all__ = ["PARALLEL_SCHEMES", "SCHEMES", "check_parallel_spec", "corpus_checksum", "corpus_name", "corpus_record",
            "load_corpus"]
 
-SCHEMES = ("pud", "ud", "text", "lohelp")
+SCHEMES = ("pud", "ud", "text", "lohelp", "tsv", "xnli")
 #: Schemes whose languages are translations of each other, row by row.
-PARALLEL_SCHEMES = ("pud", "text", "lohelp")
+PARALLEL_SCHEMES = ("pud", "text", "lohelp", "tsv", "xnli")
 
 
-_NAMES = {"pud": "Parallel UD", "ud": "UD", "text": "text", "lohelp": "LibreOffice Help"}
+_NAMES = {"pud": "Parallel UD", "ud": "UD", "text": "text", "tsv": "parallel TSV", "xnli": "XNLI",
+          "lohelp": "LibreOffice Help"}
 
 
 def corpus_name(spec: str) -> str:
@@ -48,7 +52,9 @@ def corpus_name(spec: str) -> str:
     """
     scheme, _, location = spec.partition(":")
     name = _NAMES.get(scheme, scheme)
-    return f"{name} ({Path(location).name})" if location and scheme != "lohelp" else name
+    location, _, column = location.partition("#")
+    suffix = f", {column}" if column else ""
+    return f"{name} ({Path(location).name}{suffix})" if location and scheme != "lohelp" else name
 
 
 def check_parallel_spec(spec: str, study: str) -> None:
@@ -68,7 +74,7 @@ def check_parallel_spec(spec: str, study: str) -> None:
     scheme, _, location = spec.partition(":")
     if scheme == "ud":
         raise CorpusSpecError(f"corpus {spec!r}: {study} compares translations, and UD treebanks are not parallel; "
-                              "use pud:DIR, text:DIR (aligned LANG.txt files) or lohelp:")
+                              "use pud:DIR, text:DIR (aligned LANG.txt files), tsv:FILE, xnli:DIR or lohelp:")
     if scheme == "text" and Path(location).is_file():
         raise CorpusSpecError(f"corpus {spec!r} is one file: {study} needs a folder of aligned LANG.txt files")
 
@@ -106,10 +112,13 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
     Raises
     ------
     CorpusSpecError
-        For an unknown scheme, a location that does not exist, or a language the corpus does not have.
+        For an unknown scheme, a location that does not exist, a language the corpus does not have, or a
+        TSV without the column or languages asked for.
     FileFormatError
         For a file that breaks its format (``file:line: what is wrong``; a CoNLL-U file raises the subclass
         :class:`~crossling.exceptions.ConlluError`).
+    AlignmentError
+        When the files of a parallel corpus differ in length.
     """
     corpus = _read(spec, languages, split, parallel, lenient)
     if limit is not None:
@@ -128,6 +137,7 @@ def _read(spec: str, languages: Sequence[str] | None, split: str, parallel: bool
         if not languages:
             raise CorpusSpecError("lohelp: name the languages (e.g. --languages en,de,fr)")
         return read_lohelp(list(languages), location or None, parallel=parallel)
+    location, _, column = location.partition("#") if scheme == "xnli" else (location, "", "")
     path = Path(location)
     if not path.exists():
         raise CorpusSpecError(f"corpus {spec!r}: {path} does not exist")
@@ -141,7 +151,27 @@ def _read(spec: str, languages: Sequence[str] | None, split: str, parallel: bool
         return read_pud(path, languages, lenient=lenient)
     if scheme == "ud":
         return _read_ud(path, languages, split, lenient)
+    if scheme in ("tsv", "xnli"):
+        return _read_tsv(spec, scheme, path, languages, column or "hypo", lenient)
     return _read_text(path, languages, parallel, lenient)
+
+
+def _read_tsv(spec: str, scheme: str, path: Path, languages: Sequence[str] | None,
+              column: str, lenient: bool) -> dict[str, list[Sentence]]:
+    from crossling.data.parallel import read_parallel_tsv, read_xnli
+
+    try:
+        if scheme == "xnli":
+            return read_xnli(path, languages, column=column, lenient=lenient)
+        corpus = read_parallel_tsv(path, lenient=lenient)
+    except (AlignmentError, FileFormatError):
+        raise
+    except (FileNotFoundError, ValueError) as error:
+        raise CorpusSpecError(f"corpus {spec!r}: {error}") from None
+    absent = [lang for lang in languages or () if lang not in corpus]
+    if absent:
+        raise CorpusSpecError(f"corpus {spec!r} has no {', '.join(absent)}; it has {', '.join(corpus)}")
+    return {lang: corpus[lang] for lang in languages} if languages else corpus
 
 
 def corpus_checksum(sentences: Sequence[Sentence]) -> str:

@@ -1,4 +1,5 @@
-"""Readers of sentence-aligned parallel text: one file per language, or one TSV with a column per language.
+"""Readers of sentence-aligned parallel text: one file per language, one TSV with a column per language, or
+one XNLI-style TSV per language (a header, then one example per row; a named column holds the sentences).
 
 Segments are aligned by position (line k of every file is one translation unit), so the readers insist that
 every language has the same number of segments. Words come from :func:`crossling.data.segment.segment_words`:
@@ -26,7 +27,7 @@ from crossling.data.segment import segment_words
 from crossling.data.textfile import Repairs, read_lines
 from crossling.exceptions import AlignmentError, FileFormatError
 
-__all__ = ["read_parallel", "read_parallel_tsv", "whitespace_sentence"]
+__all__ = ["read_parallel", "read_parallel_tsv", "read_xnli", "whitespace_sentence"]
 
 
 def whitespace_sentence(text: str, *, lang: str, sent_id: str, source: str = "", line: int = 0) -> Sentence:
@@ -166,6 +167,81 @@ def read_parallel_tsv(
             result[lang].append(whitespace_sentence(text, lang=lang, sent_id=str(k), source=path.name, line=k))
     repairs.warn()
     return result
+
+
+def read_xnli(folder: str | os.PathLike, languages: Sequence[str] | None = None, *,
+              column: str = "hypo", lenient: bool = False) -> dict[str, list[Sentence]]:
+    """Read one XNLI-style TSV per language and keep one column: by default the hypotheses, row by row.
+
+    The data shape of Del and Fishel (2022): the XNLI extension (Salesforce) has ``multinli.train.<lang>.tsv``
+    per language, a header ``premise, hypo, label`` and the examples translated row by row; the paper
+    compares the first N hypotheses of every language (``limit`` of the corpus spec). A file's language is
+    the last dot-separated part of its name before ``.tsv`` (``multinli.train.de.tsv`` -> ``de``). The text
+    is taken as it is in the file: the XNLI extension is Moses-tokenised (``word ,``), and Del and Fishel
+    detokenised it with sacremoses before encoding, which this reader does not do.
+
+    Parameters
+    ----------
+    folder : path-like
+        Folder of ``*.<lang>.tsv`` files (UTF-8; gzip detected).
+    languages : sequence of str, optional
+        Languages to read, in this order; default every language found, in name order.
+    column : str, default "hypo"
+        The header name of the column to read (``premise`` for the premises).
+    lenient : bool, default False
+        Read the files leniently (:func:`crossling.data.textfile.read_lines`).
+
+    Returns
+    -------
+    dict of str to list of Sentence
+        As :func:`read_parallel`: sentence ``k`` of every language is data row ``k`` (1-based, after the
+        header), ``sent_id`` ``str(k)``, ``line`` ``k + 1``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` has no ``*.<lang>.tsv`` file, or none for a language asked for.
+    ValueError
+        If two files give the same language, a header lacks ``column``, or a row has fewer columns than the
+        header needs.
+    FileFormatError
+        If a file breaks the text-file rules (invalid UTF-8, not NFC unless ``lenient``, empty).
+    AlignmentError
+        If the languages have different numbers of rows.
+    """
+    folder = Path(folder)
+    found: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.tsv")) + sorted(folder.glob("*.tsv.gz")):
+        lang = path.name.removesuffix(".gz").removesuffix(".tsv").rsplit(".", 1)[-1]
+        if lang in found:
+            raise ValueError(f"{folder}: {found[lang].name} and {path.name} are both {lang!r}; keep one per language")
+        found[lang] = path
+    if not found:
+        raise FileNotFoundError(f"{folder}: no *.<lang>.tsv files")
+    wanted = list(languages) if languages else sorted(found)
+    absent = [lang for lang in wanted if lang not in found]
+    if absent:
+        raise FileNotFoundError(f"{folder}: no TSV file for {', '.join(absent)} (have {', '.join(sorted(found))})")
+    texts: dict[str, list[str]] = {}
+    for lang in wanted:
+        header, *rows = _read_lines(found[lang], lenient)
+        names = header.split("\t")
+        if column not in names:
+            raise ValueError(f"{found[lang]}: no column {column!r} in the header (columns: {', '.join(names)})")
+        k = names.index(column)
+        texts[lang] = []
+        for number, row in enumerate(rows, 2):
+            cells = row.split("\t")
+            if len(cells) <= k:
+                raise ValueError(f"{found[lang]}:{number}: {len(cells)} columns, no {column!r}")
+            texts[lang].append(cells[k])
+    first = wanted[0]
+    mismatches = [f"{found[lang].name} has {len(rows)} rows but {found[first].name} has {len(texts[first])}"
+                  for lang, rows in texts.items() if len(rows) != len(texts[first])]
+    if mismatches:
+        raise AlignmentError("XNLI-style files differ in length: " + "; ".join(mismatches))
+    return {lang: [whitespace_sentence(text, lang=lang, sent_id=str(k), source=found[lang].name, line=k + 1)
+                   for k, text in enumerate(rows, 1)] for lang, rows in texts.items()}
 
 
 def _header(line: str, path: Path, lenient: bool, repairs: Repairs) -> list[str]:

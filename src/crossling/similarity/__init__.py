@@ -21,11 +21,20 @@ index                             input                invariant to
 
 Degenerate inputs (constant neurons, too few items for CCA, constant representations) give NaN or a
 recorded fallback with a :class:`crossling.exceptions.DegenerateInputWarning` naming the cause.
+
+Which values are noise: :func:`shuffled_null` gives an index's value for the same sentences with the
+translations deranged (its null baseline), and :func:`jackknife` its delete-a-group interval over mergeable
+shards of the moments; neither forms an n x n matrix (see :mod:`crossling.similarity.baseline` and
+:mod:`crossling.similarity.jackknife` for their cost). Where Del and Fishel's paper, their code and the
+textbook differ, the convention is an option of the index (``summary`` of :func:`cca`, ``weights`` of
+:func:`pwcca`, ``dims`` of :func:`svcca`, ``direction`` and ``ties`` of :func:`retrieval_accuracy`).
 """
 
 from crossling.similarity._common import per_layer
+from crossling.similarity.baseline import NullBaseline, shuffled_null
 from crossling.similarity.canonical import DEFAULT_RIDGE, CCAResult, cca, pwcca, svcca
 from crossling.similarity.cka import CKAResult, linear_cka, rbf_cka
+from crossling.similarity.jackknife import Interval, jackknife
 from crossling.similarity.neuronwise import ANCResult, anc
 from crossling.similarity.retrieval import RetrievalResult, retrieval_accuracy
 from crossling.similarity.rownorm import RowNormMoments
@@ -35,14 +44,18 @@ __all__ = [
     "CCAResult",
     "CKAResult",
     "DEFAULT_RIDGE",
+    "Interval",
+    "NullBaseline",
     "RetrievalResult",
     "RowNormMoments",
     "anc",
     "cca",
+    "jackknife",
     "linear_cka",
     "per_layer",
     "pwcca",
     "rbf_cka",
     "retrieval_accuracy",
+    "shuffled_null",
     "svcca",
 ]

@@ -15,6 +15,28 @@ from crossling.similarity.rownorm import RowNormMoments
 R = TypeVar("R")
 Stats = Moments | RowNormMoments
 
+# A neuron counts as constant when its standard deviation is at most this fraction of its mean's magnitude:
+# float64 sums of identical values leave rounding residue of ~1e-16 relative, far below this.
+CONSTANT_RTOL = 1e-12
+
+
+def constant_neurons(variance: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Which neurons are constant: standard deviation at most ``CONSTANT_RTOL`` times the mean's magnitude.
+
+    Parameters
+    ----------
+    variance : ndarray, shape (p,)
+        Each neuron's variance (any normalisation; only its square root is compared).
+    mean : ndarray, shape (p,)
+        Each neuron's mean.
+
+    Returns
+    -------
+    ndarray of bool, shape (p,)
+        True for a constant neuron (exactly 0 variance counts as constant whatever the mean).
+    """
+    return np.sqrt(np.clip(variance, 0.0, None)) <= CONSTANT_RTOL * np.abs(mean)
+
 
 @dataclass(frozen=True, eq=False)
 class ScalarResult:

@@ -7,14 +7,17 @@ from typing import Any
 
 import numpy as np
 
-from crossling.similarity._common import ScalarResult, as_pair, degenerate, moments_of, resolve, single_layer
+from crossling.similarity._common import (
+    ScalarResult,
+    as_pair,
+    constant_neurons,
+    degenerate,
+    moments_of,
+    resolve,
+    single_layer,
+)
 
 __all__ = ["ANCResult", "anc"]
-
-# A neuron counts as constant when its standard deviation is below this fraction of its mean's magnitude:
-# float64 sums of identical values leave rounding residue of ~1e-16 relative, far below this.
-_CONSTANT_RTOL = 1e-12
-
 
 @dataclass(frozen=True, eq=False)
 class ANCResult(ScalarResult):
@@ -43,9 +46,7 @@ class ANCResult(ScalarResult):
 
 def _anc(sxx_d, syy_d, sxy_d, mean_x, mean_y, n: int, absolute: bool) -> ANCResult:
     """ANC from the diagonals of the centred sums (one source of truth for both input paths)."""
-    constant = (np.sqrt(sxx_d / n) <= _CONSTANT_RTOL * np.abs(mean_x)) | (
-        np.sqrt(syy_d / n) <= _CONSTANT_RTOL * np.abs(mean_y)
-    )
+    constant = constant_neurons(sxx_d / n, mean_x) | constant_neurons(syy_d / n, mean_y)
     r = np.full(sxx_d.shape, np.nan)
     ok = ~constant
     r[ok] = np.clip(sxy_d[ok] / np.sqrt(sxx_d[ok] * syy_d[ok]), -1.0, 1.0)

@@ -1,9 +1,11 @@
-"""Figures of the cross-lingual similarity study: indices against layer, the ANC matrix, per-neuron ANC.
+"""Figures of the cross-lingual similarity study: indices against layer, the ANC matrix, per-neuron ANC, models.
 
 Each function takes the study's tidy tables and an output path, draws one figure with the object-oriented
 Matplotlib API on the Agg canvas (no pyplot state), writes it atomically as PNG and returns the path.
-The layer plots follow Del and Fishel (2022, Figures 3-6): one line per language pair, with the mean over
-pairs drawn thick and the spread across pairs (mean +- one standard deviation) as a band.
+The layer plots follow Del and Fishel (2022, Figures 3-6): one line per language pair, each over its
+confidence band (the table's ``low``/``high``), the mean over pairs drawn thick over the spread across pairs
+(mean +- one standard deviation), and the shuffled-pairing null (mean over pairs) as a dashed line. The
+comparison plot puts several models on one normalised depth axis (0 = embeddings, 1 = last layer).
 """
 
 from __future__ import annotations
@@ -21,18 +23,35 @@ from crossling._utils.figures import new_figure, save_figure
 if TYPE_CHECKING:
     from crossling.similarity.study import SimilarityResult
 
-__all__ = ["plot_anc_matrix", "plot_index_by_layer", "plot_overview", "plot_per_neuron", "write_similarity_figures"]
+__all__ = [
+    "plot_anc_matrix",
+    "plot_comparison",
+    "plot_comparison_overview",
+    "plot_index_by_layer",
+    "plot_overview",
+    "plot_per_neuron",
+    "write_similarity_figures",
+]
 
 _BAND = "#9e9e9e"
+_NULL = "#b03a2e"
 
 
-def _curves(table: pd.DataFrame, index: str) -> pd.DataFrame:
-    """Layer x pair values of one index (pairs in their order of appearance)."""
+def _curves(table: pd.DataFrame, index: str, column: str = "value") -> pd.DataFrame:
+    """Layer x pair values of one index (pairs in their order of appearance); ``column`` picks what."""
     rows = table[table["index"] == index]
     if rows.empty:
         raise ValueError(f"no values of index {index!r} in the table (indices: {sorted(table['index'].unique())})")
-    wide = rows.pivot(index="layer", columns="pair", values="value").sort_index()
-    return wide[list(dict.fromkeys(rows["pair"]))]
+    wide = rows.pivot(index="layer", columns="pair", values=column).sort_index()
+    return wide[list(dict.fromkeys(rows["pair"]))].astype(float)
+
+
+def _optional(table: pd.DataFrame, index: str, column: str) -> pd.DataFrame | None:
+    """:func:`_curves` of ``column`` when the table has it with a finite value, else None."""
+    if column not in table.columns:
+        return None
+    wide = _curves(table, index, column)
+    return wide if np.isfinite(wide.to_numpy()).any() else None
 
 
 def _pair_styles(n: int) -> list[tuple]:
@@ -48,30 +67,47 @@ def _chance(table: pd.DataFrame, index: str) -> float | None:
     return 1.0 / n if index == "matching" and n else None
 
 
-def _draw_index(ax, wide: pd.DataFrame, *, pair_lines: str, chance: float | None = None) -> None:
-    """Pair lines (coloured and labelled, or faint grey), the band of +-1 sd across pairs, the mean, chance.
+def _draw_index(ax, table: pd.DataFrame, index: str, *, pair_lines: str) -> np.ndarray:
+    """Pair lines over their confidence bands, the spread (+-1 sd) across pairs, the mean, and the null line.
 
-    The band is clipped to the index's range: [0, 1], or [-1, 1] when a value is negative (signed ANC,
-    debiased CKA), so it never shows values the index cannot take.
+    Bands are clipped to the index's range: [0, 1], or [-1, 1] when a value is negative (signed ANC,
+    debiased CKA), so they never show values the index cannot take. Matching gets a chance line (1/n)
+    when the table has no null. Returns every value drawn (for the axis limits).
     """
+    wide = _curves(table, index)
+    low, high, null = (_optional(table, index, c) for c in ("low", "high", "null"))
     layers = wide.index.to_numpy()
     mean = wide.mean(axis=1, skipna=True).to_numpy()
     sd = wide.std(axis=1, ddof=0, skipna=True).to_numpy()
+    drawn = [wide.to_numpy()]
     floor = -1.0 if np.nanmin(wide.to_numpy(dtype=float), initial=0.0) < 0 else 0.0
     if wide.shape[1] > 1:
         ax.fill_between(layers, np.clip(mean - sd, floor, 1.0), np.clip(mean + sd, floor, 1.0), color=_BAND,
-                        alpha=0.35, lw=0, label="mean ± 1 sd", zorder=1)
-    if chance is not None:
-        ax.axhline(chance, color="#b03a2e", lw=1, ls="--", label=f"chance (1/n = {chance:.3g})", zorder=1)
+                        alpha=0.3, lw=0, label="mean ± 1 sd over pairs", zorder=1)
+    if null is not None:
+        null_mean = null.mean(axis=1).to_numpy()
+        ax.plot(layers, null_mean, color=_NULL, lw=1.2, ls="--", zorder=2,
+                label="null: shuffled pairs" + (" (mean over pairs)" if wide.shape[1] > 1 else ""))
+        drawn.append(null_mean)
+    elif _chance(table, index) is not None:
+        ax.axhline(_chance(table, index), color=_NULL, lw=1, ls="--", zorder=1,
+                   label=f"chance (1/n = {_chance(table, index):.3g})")
+    labelled = pair_lines == "labelled"
     for (colour, dash), pair in zip(_pair_styles(wide.shape[1]), wide.columns):
-        if pair_lines == "labelled":
-            ax.plot(layers, wide[pair], lw=1.2, ls=dash, marker="o", ms=2.5, color=colour, label=pair, zorder=2)
+        shade = colour if labelled else "#7a8a99"
+        if low is not None and high is not None:
+            ax.fill_between(layers, np.clip(low[pair], floor, 1.0), np.clip(high[pair], floor, 1.0), color=shade,
+                            alpha=0.18 if labelled else 0.08, lw=0, zorder=2)
+            drawn += [low[pair].to_numpy(), high[pair].to_numpy()]
+        if labelled:
+            ax.plot(layers, wide[pair], lw=1.2, ls=dash, marker="o", ms=2.5, color=colour, label=pair, zorder=3)
         else:
-            ax.plot(layers, wide[pair], lw=0.7, color="#7a8a99", alpha=0.6, zorder=2)
+            ax.plot(layers, wide[pair], lw=0.7, color=shade, alpha=0.6, zorder=3)
     if wide.shape[1] > 1:
-        ax.plot(layers, mean, lw=2.6, color="black", label="mean over pairs", zorder=3)
+        ax.plot(layers, mean, lw=2.6, color="black", label="mean over pairs", zorder=4)
     ax.set_xticks(layers)
     ax.grid(alpha=0.3)
+    return np.concatenate([np.ravel(np.asarray(d, dtype=float)) for d in drawn])
 
 
 def _limits(ax, values: np.ndarray) -> None:
@@ -87,12 +123,15 @@ def _limits(ax, values: np.ndarray) -> None:
 def plot_index_by_layer(table: pd.DataFrame, index: str, path: str | os.PathLike, *, label: str | None = None) -> Path:
     """One index against layer: a labelled line per language pair, the mean over pairs and its +-1 sd band.
 
-    Matching accuracy also gets a dashed line at chance, 1/n, when the table has one ``n`` for it.
+    Each pair's line lies over its confidence band (columns ``low``, ``high``) and the shuffled-pairing null
+    (column ``null``, mean over pairs) is a dashed line, when the table has them; matching accuracy
+    without a null gets a dashed line at chance, 1/n, when the table has one ``n`` for it.
 
     Parameters
     ----------
     table : DataFrame
-        The study's tidy table (columns ``layer, pair, index, value, n``, n in sentences; one model).
+        The study's tidy table (columns ``layer, pair, index, value, n``, n in sentences, and optionally
+        ``low, high, null``; one model).
     index : str
         Which index to draw (a value of the ``index`` column).
     path : path-like
@@ -114,8 +153,7 @@ def plot_index_by_layer(table: pd.DataFrame, index: str, path: str | os.PathLike
     label = label or index
     figure = new_figure(8.0 if wide.shape[1] > 1 else 6.4, 4.6)
     ax = figure.add_subplot()
-    _draw_index(ax, wide, pair_lines="labelled", chance=_chance(table, index))
-    _limits(ax, wide.to_numpy(dtype=float))
+    _limits(ax, _draw_index(ax, table, index, pair_lines="labelled"))
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel(label)
     n = _single_n(table, index)
@@ -133,12 +171,13 @@ def _single_n(table: pd.DataFrame, index: str) -> int | None:
 
 def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mapping[str, str] | None = None,
                   indices: Sequence[str] | None = None) -> Path:
-    """Small multiples: every index against layer, pairs as faint lines, mean over pairs with a +-1 sd band.
+    """Small multiples: every index against layer, pairs as faint lines over their bands, the mean and the null.
 
     Parameters
     ----------
     table : DataFrame
-        The study's tidy table (columns ``layer, pair, index, value, n``; one model).
+        The study's tidy table (columns ``layer, pair, index, value, n``, optionally ``low, high, null``; one
+        model).
     path : path-like
         The PNG file to write (must end in ``.png``); written atomically, folders created.
     labels : mapping of str to str, optional
@@ -166,9 +205,7 @@ def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mappi
     figure = new_figure(4.0 * ncols, 3.1 * nrows + 0.5)
     axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, index in zip(axes.flat, indices):
-        wide = _curves(table, index)
-        _draw_index(ax, wide, pair_lines="faint", chance=_chance(table, index))
-        _limits(ax, wide.to_numpy(dtype=float))
+        _limits(ax, _draw_index(ax, table, index, pair_lines="faint"))
         ax.set_title(labels.get(index, index), fontsize="medium")
         ax.set_ylabel(labels.get(index, index), fontsize="small")
     for ax in axes.flat[len(indices):]:
@@ -178,7 +215,9 @@ def plot_overview(table: pd.DataFrame, path: str | os.PathLike, *, labels: Mappi
         lowest.set_xlabel("layer")
         lowest.tick_params(labelbottom=True)
     pairs = table["pair"].nunique()
-    figure.suptitle(f"Cross-lingual similarity per layer: {pairs} language pairs (grey), mean (black), ± 1 sd (band)")
+    null = " and shuffled-pairing null (red, dashed)" if "null" in table.columns and table["null"].notna().any() else ""
+    figure.suptitle(f"Cross-lingual similarity per layer: {pairs} language pairs (grey, over their intervals), "
+                    f"mean (black) ± 1 sd{null}", fontsize="medium")
     return save_figure(figure, path)
 
 
@@ -288,11 +327,123 @@ def plot_per_neuron(per_neuron: pd.DataFrame, path: str | os.PathLike) -> Path:
     return save_figure(figure, path)
 
 
+def _draw_comparison(ax, rows: pd.DataFrame, *, legend_nulls: bool) -> np.ndarray:
+    """Each model's mean over pairs on normalised depth over its band, and its null dashed; returns the values drawn."""
+    colours = matplotlib.colormaps["tab10"]
+    drawn = []
+    for k, (model, part) in enumerate(rows.groupby("model", sort=False)):
+        part = part.sort_values("depth")
+        colour = colours(k % 10)
+        depth = part["depth"].to_numpy()
+        ax.fill_between(depth, part["band_low"], part["band_high"], color=colour, alpha=0.2, lw=0, zorder=1)
+        ax.plot(depth, part["mean"], color=colour, lw=2.2, marker="o", ms=3, label=model, zorder=3)
+        drawn += [part["mean"].to_numpy(), part["band_low"].to_numpy(), part["band_high"].to_numpy()]
+        if part["null"].notna().any():
+            ax.plot(depth, part["null"], color=colour, lw=1.1, ls="--", zorder=2,
+                    label=f"{model}: null" if legend_nulls else None)
+            drawn.append(part["null"].to_numpy())
+    ax.set_xlim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    return np.concatenate([np.asarray(d, dtype=float) for d in drawn])
+
+
+def _comparison_rows(comparison: pd.DataFrame, index: str) -> pd.DataFrame:
+    rows = comparison[comparison["index"] == index]
+    if rows.empty:
+        raise ValueError(f"no values of index {index!r} in the comparison")
+    return rows
+
+
+def plot_comparison(comparison: pd.DataFrame, index: str, path: str | os.PathLike, *,
+                    label: str | None = None) -> Path:
+    """Several models on one axis of normalised depth: mean over pairs, its band, and each model's null line.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        :func:`crossling.similarity.compare.compare_similarity`'s table (columns ``model, index, depth,
+        mean, band_low, band_high, null``), one row per model, index and layer.
+    index : str
+        Which index to draw.
+    path : path-like
+        The PNG file to write (must end in ``.png``); written atomically, folders created.
+    label : str, optional
+        Name of the index on the axis (default: ``index``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If the table has no row of ``index``, or ``path`` does not end in ``.png``.
+    """
+    rows = _comparison_rows(comparison, index)
+    label = label or index
+    figure = new_figure(7.6, 4.6)
+    ax = figure.add_subplot()
+    _limits(ax, _draw_comparison(ax, rows, legend_nulls=True))
+    ax.set_xlabel("normalised depth (0 = embeddings, 1 = last layer)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label} of {rows['model'].nunique()} models: mean over language pairs, band over pairs")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small", frameon=False)
+    return save_figure(figure, path)
+
+
+def plot_comparison_overview(comparison: pd.DataFrame, path: str | os.PathLike, *,
+                             labels: Mapping[str, str] | None = None) -> Path:
+    """Small multiples of :func:`plot_comparison`: one panel per index, the models in every panel.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        :func:`crossling.similarity.compare.compare_similarity`'s table.
+    path : path-like
+        The PNG file to write (must end in ``.png``); written atomically, folders created.
+    labels : mapping of str to str, optional
+        Display name of each index (default: the index's name).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If the table is empty, or ``path`` does not end in ``.png``.
+    """
+    indices = list(dict.fromkeys(comparison["index"]))
+    if not indices:
+        raise ValueError("no index to plot")
+    labels = dict(labels or {})
+    ncols = min(3, len(indices))
+    nrows = -(-len(indices) // ncols)
+    figure = new_figure(4.0 * ncols, 3.1 * nrows + 0.8)
+    axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True)
+    for ax, index in zip(axes.flat, indices):
+        _limits(ax, _draw_comparison(ax, _comparison_rows(comparison, index), legend_nulls=False))
+        ax.set_title(labels.get(index, index), fontsize="medium")
+    for ax in axes.flat[len(indices):]:
+        ax.set_visible(False)
+    for column in range(ncols):
+        lowest = axes[(len(indices) - 1 - column) // ncols, column]
+        lowest.set_xlabel("normalised depth")
+        lowest.tick_params(labelbottom=True)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), frameon=False)
+    figure.suptitle("Models on normalised depth (0 = embeddings, 1 = last layer): mean over pairs, band over pairs, "
+                    "null dashed", fontsize="medium")
+    return save_figure(figure, path)
+
+
 def write_similarity_figures(result: "SimilarityResult", folder: str | os.PathLike) -> list[Path]:
     """Draw every figure of a similarity result into ``folder``.
 
     The overview of every index, one figure per index against layer, the ANC matrix and the per-neuron
-    breakdown (when computed).
+    breakdown at the focus layer (when computed).
 
     Parameters
     ----------
@@ -317,5 +468,6 @@ def write_similarity_figures(result: "SimilarityResult", folder: str | os.PathLi
     if result.anc_matrix is not None:
         files.append(plot_anc_matrix(result.anc_matrix, folder / "anc_matrix.png", languages=result.languages))
     if result.per_neuron is not None:
-        files.append(plot_per_neuron(result.per_neuron, folder / "per_neuron_anc.png"))
+        focus = result.per_neuron[result.per_neuron["layer"] == result.focus_layer]
+        files.append(plot_per_neuron(focus, folder / "per_neuron_anc.png"))
     return files

@@ -1,17 +1,26 @@
 """``crossling similarity`` as a function: corpus and model in, tables, figures, manifest and report section out.
 
 :func:`run_similarity` is the only place of the study that touches models, corpora and the disk: it reads a
-parallel corpus, extracts (or reuses) mean-pooled sentence vectors of every layer per language
+parallel corpus, extracts (or reuses) pooled sentence vectors of every layer per language
 (:func:`crossling.extraction.run.extract_stores`), calls :func:`crossling.similarity.study.compute_similarity`
 and writes the results (:func:`crossling.pipeline.write_run`).
+
+Sentence vectors: the mean over the tokens (Del and Fishel pool every model, causal ones included, by the
+mean). For a causal (decoder-only) model the state at a token has read only the tokens before it, so the
+mean weighs the sentence's beginning more, and ``pooling="last"`` (the last real token, the only one that
+has read the whole sentence) is the alternative; ``pooling="first"`` is refused for such a model, since its
+first state has read one token. Del and Fishel's code pools over the attention mask, special tokens
+included, with inputs cut at 100 tokens: ``include_special=True, max_length=100`` (the ``authors-code``
+preset).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from crossling._utils.io import write_table
 from crossling._utils.provenance import Provenance
@@ -24,27 +33,44 @@ from crossling.similarity.study import (
     INDICES,
     IndexOptions,
     SimilarityResult,
+    UncertaintyOptions,
     compute_similarity,
     parse_indices,
     parse_pairs,
 )
 
-__all__ = ["STUDY", "SimilarityConfig", "run_similarity"]
+__all__ = ["PRESETS", "STUDY", "SimilarityConfig", "run_similarity"]
 
 STUDY = "cross-lingual similarity (Del and Fishel 2022)"
 
+#: Settings that reproduce a published set of conventions; options given explicitly win over a preset's.
+#: ``paper``: the definitions of Del and Fishel (2022) as written (Eq. 1 for CCA, English -> X matching).
+#: ``authors-code``: what the code they ran computes (google/svcca's CCA mean over the leading correlations
+#: and its uncentred PWCCA weights, SVCCA on 20 directions, mean pooling over the attention mask with special
+#: tokens, inputs cut at 100 tokens).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"cca_summary": "mean_squared", "matching_direction": "x_to_y"},
+    "authors-code": {"cca_summary": "leading", "svcca_dims": 20, "pwcca_weights": "uncentred",
+                     "matching_direction": "x_to_y", "include_special": True, "max_length": 100},
+}
 
-class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions):
+
+class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions, UncertaintyOptions):
     """Settings of ``crossling similarity`` (a YAML file with these keys, or the command's flags).
 
     Model loading and batching: :class:`~crossling.config.ModelOptions`; the corpus:
     :class:`~crossling.config.CorpusOptions`; the vector stores: :class:`~crossling.config.StoreOptions`; the
-    indices' settings: :class:`~crossling.similarity.study.IndexOptions`.
+    indices' settings: :class:`~crossling.similarity.study.IndexOptions`; null baselines and intervals:
+    :class:`~crossling.similarity.study.UncertaintyOptions`.
 
     Attributes
     ----------
     model : str
         Hugging Face model folder or hub id.
+    preset : {"paper", "authors-code"}, optional
+        Fill the conventions of Del and Fishel's paper (``paper``: Eq. 1 for CCA) or of the code they ran
+        (``authors-code``: CCA mean of the leading correlations, uncentred PWCCA, SVCCA on 20 directions,
+        special tokens pooled, 100 tokens); options given explicitly win.
     pairs : str, optional
         ``en-*`` (English with every other language; the default when English is present), ``all`` (every
         unordered pair, the default otherwise), or explicit pairs ``en-de,en-fr``.
@@ -59,15 +85,24 @@ class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions):
     anc_matrix : bool, default True
         Compute ANC between every two languages at ``focus_layer``.
     per_neuron : bool, default True
-        Keep the correlation of every neuron at ``focus_layer``.
+        Keep the correlation of every neuron (signed) for the pairs.
+    per_neuron_layers : {"focus", "all"}, default "focus"
+        Per-neuron correlations at ``focus_layer`` only, or at every layer computed.
     prefix : str, default ""
         Text put before every sentence (E5 models: ``passage: ``).
     pooling : {"mean", "first", "last"}, default "mean"
-        Sentence vector: mean over the non-special tokens, the first token, or the last real token.
+        Sentence vector: mean over the tokens (Del and Fishel, for every model), the first token, or the last
+        real token (for a causal model, the only one that has read the whole sentence; ``first`` is refused
+        for causal models).
+    include_special : bool, default False
+        Mean pooling includes the special tokens (the attention mask, as Del and Fishel's code pools).
     chunk_size : int, default 4096
         Rows read from a store at a time when accumulating moments.
     blas_threads : int, optional
         BLAS threads for the indices (default 1; none: the library's default).
+    workers : int, optional
+        Threads computing the jackknife replicates and null baselines (default: every core; the values do
+        not depend on it).
     out : path
         Folder for the tables, figures, manifest and report section (replaced whole at the end of the run).
     """
@@ -76,17 +111,28 @@ class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions):
     model_config = ConfigDict(frozen=False)
 
     model: str = Field(json_schema_extra=MODEL_PATH)
+    preset: Optional[Literal["paper", "authors-code"]] = None
     pairs: Optional[str] = None
     indices: CommaList = list(DEFAULT_INDICES)
     layers: LayerList = None
     focus_layer: Optional[int] = None
     anc_matrix: bool = True
     per_neuron: bool = True
+    per_neuron_layers: Literal["focus", "all"] = "focus"
     prefix: str = ""
     pooling: Literal["mean", "first", "last"] = "mean"
+    include_special: bool = False
     chunk_size: int = Field(default=4096, ge=1)
     blas_threads: Optional[int] = Field(default=1, ge=1)
+    workers: Optional[int] = Field(default=None, ge=1)
     out: Path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") in PRESETS:
+            data = {**PRESETS[data["preset"]], **{k: v for k, v in data.items() if v is not None}}
+        return data
 
     @field_validator("indices")
     @classmethod
@@ -106,6 +152,15 @@ class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions):
         IndexOptions
         """
         return self.subset(IndexOptions)
+
+    def uncertainty_options(self) -> UncertaintyOptions:
+        """The null baselines' and intervals' settings of this run.
+
+        Returns
+        -------
+        UncertaintyOptions
+        """
+        return UncertaintyOptions(**self.model_dump(include=set(UncertaintyOptions.model_fields)))
 
 
 def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunResult[SimilarityResult]:
@@ -137,7 +192,8 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
         When the languages' sentences do not pair up (parallel text files of different lengths, stores
         whose sentence ids differ).
     ConfigError
-        For fewer than two languages, unknown pairs, or layers the model does not have.
+        For fewer than two languages, unknown pairs, layers the model does not have, first-token pooling of a
+        causal model, or more jackknife shards than half the sentences.
     ModelLoadError
         When the model cannot be loaded.
     """
@@ -162,8 +218,13 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
     resolve_layers(config.layers, available)
     if config.focus_layer is not None:
         resolve_layers([config.focus_layer], available, what="focus_layer")
+    if lm.kind == "decoder" and config.pooling == "first":
+        raise ConfigError(f"--pooling first: {config.model} is a causal (decoder-only) model, whose first state has "
+                          "read only the first token; use --pooling mean (Del and Fishel) or last (the state that "
+                          "has read the whole sentence)")
     extraction = ExtractionOptions(level="sentence", pooling=config.pooling, batch_size=config.batch_size,
-                                   max_length=config.max_length, prefix=config.prefix)
+                                   max_length=config.max_length, prefix=config.prefix,
+                                   include_special=config.include_special)
     with provenance.stage("extraction"):
         stores = extract_stores(lm, corpus, extraction, config.stores_root(), shard_size=config.shard_size,
                                 progress=progress)
@@ -173,20 +234,29 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
     with provenance.stage("indices"), blas_limit(config.blas_threads):
         result = compute_similarity(
             stores, pairs, indices=config.indices, layers=config.layers, focus_layer=config.focus_layer,
-            anc_matrix=config.anc_matrix, per_neuron=config.per_neuron, options=config.index_options(),
-            chunk_size=config.chunk_size, progress=progress)
+            anc_matrix=config.anc_matrix, per_neuron=config.per_neuron,
+            per_neuron_layers=config.per_neuron_layers, options=config.index_options(),
+            uncertainty=config.uncertainty_options(), chunk_size=config.chunk_size,
+            workers=config.workers or os.cpu_count() or 1, progress=progress)
 
     notes = result.table.loc[result.table["note"] != "", "note"]
     provenance.record.update(
         models={"model": identity}, extraction=extraction.as_dict(), stores=stores_record(stores),
         corpus=corpus_record(config.corpus, corpus, split=config.split, limit=config.limit),
         diagnostics={"degenerate_values": len(notes), "degenerate_messages": sorted(set(notes))[:20]},
-        engine={**provenance.record["engine"], "blas_threads": config.blas_threads, "chunk_size": config.chunk_size},
+        engine={**provenance.record["engine"], "blas_threads": config.blas_threads, "chunk_size": config.chunk_size,
+                "workers": config.workers or os.cpu_count() or 1},
         n=result.n, languages=languages, pairs=[f"{a}-{b}" for a, b in pairs], layers=result.layers,
-        focus_layer=result.focus_layer,
-        indices={name: {"reads": INDICES[name].reads,
+        focus_layer=result.focus_layer, preset=config.preset,
+        indices={name: {"reads": INDICES[name].reads, "definition": INDICES[name].definition(result.options),
                         "options": {o: getattr(result.options, o) for o in INDICES[name].options}}
-                 for name in config.indices})
+                 for name in config.indices},
+        uncertainty={**result.uncertainty.model_dump(),
+                     "null": "shuffled pairing: the same sentences with the translations deranged (matching: the "
+                             "exact expectation 1/n)",
+                     "interval": "delete-a-group jackknife over contiguous shards of the sentences (Student t "
+                                 "quantile); matching: over the rows' credits"},
+        seeds={"derangements": result.uncertainty.seed})
 
     def write(folder: Path) -> list[Path]:
         from crossling.similarity.plots import write_similarity_figures
