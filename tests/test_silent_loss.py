@@ -15,6 +15,8 @@ import json
 import pytest
 from tiny_models import build_tiny
 
+from crossling.data.corpus import Corpus, drop_blank
+from crossling.data.parallel import whitespace_sentence
 from crossling.exceptions import DataLossWarning
 from crossling.extraction.run import ExtractConfig, run_extract
 from crossling.factorization.run import study_sentences
@@ -73,3 +75,19 @@ def test_sentences_without_words_are_counted_by_the_factorization_study(corpus):
     assert [len(sentences[lang]) for lang in ("en", "de")] == [12, 12]
     assert sentences.skipped == [{"what": "sentence", "reason": "no words and no text", "language": lang, "count": 8}
                                  for lang in ("en", "de")]
+
+
+def test_drop_blank_keeps_units_aligned_and_counts_them():
+    def sentences(lang, texts):
+        return [whitespace_sentence(t, lang=lang, sent_id=str(k)) for k, t in enumerate(texts, 1)]
+
+    corpus = Corpus({"en": sentences("en", ["a b", "", "c", " "]), "de": sentences("de", ["x y", "z", "", "w"])},
+                    [{"what": "paragraph", "reason": "earlier", "language": "en", "count": 2}])
+    aligned = drop_blank(corpus, aligned=True)
+    assert [s.sent_id for s in aligned["en"]] == [s.sent_id for s in aligned["de"]] == ["1"]
+    assert aligned.skipped[0]["reason"] == "earlier"
+    assert [(e["language"], e["count"]) for e in aligned.skipped[1:]] == [("en", 3), ("de", 3)]
+    each = drop_blank(corpus, aligned=False)
+    assert [s.sent_id for s in each["en"]] == ["1", "3"] and [s.sent_id for s in each["de"]] == ["1", "2", "4"]
+    assert [(e["language"], e["count"], e["reason"]) for e in each.skipped[1:]] == [
+        ("en", 2, "blank: no words and no text"), ("de", 1, "blank: no words and no text")]

@@ -207,9 +207,8 @@ def drop_blank(corpus: Corpus, *, aligned: bool) -> Corpus:
         return not sentence.words and not (sentence.text or "").strip()
 
     skipped = list(corpus.skipped)
-    if aligned and corpus:
-        n = min(len(sentences) for sentences in corpus.values())
-        gone = {k for sentences in corpus.values() for k, s in enumerate(sentences[:n]) if blank(s)}
+    if aligned:
+        gone = {k for sentences in corpus.values() for k, s in enumerate(sentences) if blank(s)}
         kept = {lang: [s for k, s in enumerate(sentences) if k not in gone] for lang, sentences in corpus.items()}
         reason = "blank, or its translation is: a parallel unit is dropped from every language"
     else:
