@@ -8,6 +8,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crossling import Moments
 
@@ -112,3 +114,79 @@ def test_streaming_a_million_rows_keeps_memory_bounded():
     n, extra_mb = out.stdout.split()
     assert int(n) == 1_000_010
     assert float(extra_mb) < 200, f"streaming used {extra_mb} MB more than the start"
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+# Any way of cutting the rows into parts (empty parts included) and any order of merging the parts gives the
+# statistics of one pass over all rows: what lets shards computed anywhere, in any order, be combined.
+
+_STATS = ("mean_x", "mean_y", "sxx", "syy", "sxy")
+
+
+@st.composite
+def _split_data(draw):
+    n = draw(st.integers(1, 40))
+    p, q = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    layers = draw(st.sampled_from([None, 2]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    offset = draw(st.sampled_from([0.0, 1e3, -1e5]))  # a common offset is what breaks naive formulas
+    lead = () if layers is None else (layers,)
+    X = rng.normal(size=lead + (n, p)) * draw(st.sampled_from([1e-3, 1.0, 1e3])) + offset
+    Y = rng.normal(size=lead + (n, q)) + offset
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=8)))
+    bounds = [0, *cuts, n]
+    return X, Y, list(zip(bounds[:-1], bounds[1:]))
+
+
+def _close(a, b):
+    scale = max(np.abs(b).max(), 1.0)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * scale)
+
+
+def _assert_same(m, whole):
+    assert m.n == whole.n
+    for name in _STATS:
+        _close(getattr(m, name), getattr(whole, name))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_split_data(), st.data())
+def test_any_split_and_merge_order_gives_one_pass(split, data):
+    X, Y, parts = split
+    whole = Moments.from_arrays(X, Y)
+    pool = [Moments.from_arrays(X[..., a:b, :], Y[..., a:b, :]) for a, b in parts]
+    while len(pool) > 1:  # merge two parts drawn at random, in a random order, until one is left
+        i = data.draw(st.integers(0, len(pool) - 1))
+        left = pool.pop(i)
+        j = data.draw(st.integers(0, len(pool) - 1))
+        pool[j] = left.merge(pool[j]) if data.draw(st.booleans()) else pool[j].merge(left)
+    _assert_same(pool[0], whole)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_split_data(), st.permutations(range(9)))
+def test_batches_in_any_order_give_one_pass(split, order):
+    X, Y, parts = split
+    m = Moments.from_arrays(X[..., :0, :], Y[..., :0, :])
+    for k in (k for k in order if k < len(parts)):
+        a, b = parts[k]
+        m.update(X[..., a:b, :], Y[..., a:b, :])
+    _assert_same(m, Moments.from_arrays(X, Y))
+
+
+@settings(max_examples=30, deadline=None)
+@given(_split_data())
+def test_save_and_load_round_trip(tmp_path_factory, split):
+    X, Y, _ = split
+    m = Moments.from_arrays(X, Y)
+    loaded = Moments.load(m.save(tmp_path_factory.mktemp("m") / "m.npz"))
+    assert (loaded.n, loaded.p, loaded.q, loaded.n_layers) == (m.n, m.p, m.q, m.n_layers)
+    for name in _STATS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(m, name))
+
+
+def test_a_pickled_file_is_not_loaded(tmp_path):
+    path = tmp_path / "m.npz"
+    np.savez(path, n_layers=np.array([object()], dtype=object))  # an object array is stored as a pickle
+    with pytest.raises(ValueError, match="allow_pickle"):
+        Moments.load(path)

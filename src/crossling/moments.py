@@ -349,7 +349,7 @@ class Moments:
         Moments
             New statistics equal to the saved ones (arrays in float64).
         """
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             n_layers = int(z["n_layers"])
             m = cls(int(z["p"]), int(z["q"]), n_layers=None if n_layers < 0 else n_layers)
             m.n = int(z["n"])

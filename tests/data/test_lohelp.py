@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from crossling.data import lohelp
+from crossling.data.corpus import load_corpus
 from crossling.data.lohelp import fetch_lohelp, lohelp_package, parse_help_page, read_lohelp
 from crossling.exceptions import LohelpError
 
@@ -140,3 +141,21 @@ def test_real_packages_are_parallel():
     loose = read_lohelp(["de"], parallel=False)["de"]
     megabytes = sum(len(s.text.encode()) for s in loose) / 1e6
     assert len(loose) > 40_000 and 3 < megabytes < 8
+
+
+def test_every_paragraph_left_out_is_counted_with_its_reason(fake_cache):
+    units = {lang: len(pd.read_parquet(path)) for lang, path in fetch_lohelp(["de", "fr"], fake_cache).items()}
+    for parallel in (True, False):
+        corpus = read_lohelp(["de", "fr"], fake_cache, parallel=parallel)
+        for lang in ("de", "fr"):
+            counted = sum(e["count"] for e in corpus.skipped if e["language"] == lang)
+            assert len(corpus[lang]) + counted == units[lang]  # kept + counted = every unit of the package
+    corpus = read_lohelp(["de", "fr"], fake_cache)
+    reasons = {(e["language"], e["reason"].split(":")[0]): e["count"] for e in corpus.skipped}
+    # par_id10 is the same text in every language; de leaves "Cell text" (par_id12) untranslated, so fr's
+    # par_id12 has no German side; par_only has no French side.
+    assert reasons == {("de", "untranslated"): 2, ("fr", "untranslated"): 1, ("de", "not parallel"): 1,
+                       ("fr", "not parallel"): 1}
+    assert all(e["what"] == "paragraph" for e in corpus.skipped)
+    loaded = load_corpus("lohelp:" + str(fake_cache), ["de", "fr"], limit=2)
+    assert loaded.skipped == corpus.skipped and [len(s) for s in loaded.values()] == [2, 2]

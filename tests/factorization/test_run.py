@@ -23,7 +23,7 @@ from scipy.spatial.distance import cosine
 from tiny_models import build_tiny
 from typer.testing import CliRunner
 
-from crossling.data.corpus import corpus_checksum, load_corpus
+from crossling.data.corpus import Corpus, corpus_checksum, load_corpus
 from crossling.data.unimorph import unimorph_features
 from crossling.exceptions import CategorySkippedWarning, ConfigError
 from crossling.extraction.store import VectorStore
@@ -162,9 +162,16 @@ def test_skipped_languages_are_recorded_with_counts(study, sentences):
     for row in result.average_signatures.itertuples():
         assert row.n_words == counts[row.category, row.language]
     recorded = [{key: entry[key] for key in ("category", "language", "n_words", "reason")}
-                for entry in run.manifest["skipped"]]
+                for entry in run.manifest["skipped"] if entry["what"] == "language"]
     assert recorded == result.skipped.to_dict(orient="records")
-    assert {entry["what"] for entry in run.manifest["skipped"]} == {"language"}
+    # beside the languages, only the words extraction left without a vector, as each store counted them
+    words: dict[str, int] = {}
+    for entry in run.manifest["skipped"]:
+        if entry["what"] != "language":
+            words[entry["store"]] = words.get(entry["store"], 0) + entry["count"]
+    assert {entry["what"] for entry in run.manifest["skipped"]} == {"language", "word"}
+    assert words == {name: info["words_without_vector"] for name, info in run.manifest["stores"].items()
+                     if info["words_without_vector"]}
 
 
 @pytest.mark.slow
@@ -488,9 +495,11 @@ def test_any_corpus_gives_whitespace_words_and_only_all_words(models, stores_dir
     # Sentences without words (LibreOffice Help paragraphs) get their whitespace words; empty ones are dropped.
     bare = [replace(s, words=[], multiword=[]) for s in sentences["en"][:3]]
     bare.insert(1, replace(bare[0], words=[], text="  "))
-    monkeypatch.setattr("crossling.data.corpus.load_corpus", lambda spec, languages, split, lenient: {"en": bare})
+    monkeypatch.setattr("crossling.data.corpus.load_corpus",
+                        lambda spec, languages, split, lenient: Corpus({"en": bare}))
     loaded = study_sentences("lohelp:", ["en"])
     assert [[w.form for w in s.words] for s in loaded["en"]] == [s.text.split() for s in sentences["en"][:3]]
+    assert loaded.skipped == [{"what": "sentence", "reason": "no words and no text", "language": "en", "count": 1}]
     assert [s.sent_id for s in loaded["en"]] == [s.sent_id for s in sentences["en"][:3]]
     with pytest.raises(ValidationError, match="no UD annotation"):
         _config(models, stores_dir, data_dir, tmp_path, corpus=f"text:{text_dir}", categories=["Number"])

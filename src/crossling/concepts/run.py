@@ -188,7 +188,7 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
     """
     from crossling.data.corpus import check_parallel_spec, corpus_record, load_corpus
     from crossling.extraction.extract import ExtractionOptions
-    from crossling.extraction.run import extract_stores, stores_record
+    from crossling.extraction.run import extract_stores, stores_record, stores_skipped
 
     provenance = Provenance(STUDY, "crossling concepts", config.model_dump(mode="json"))
     check_parallel_spec(config.corpus, "the concept study")
@@ -198,7 +198,7 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
         corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit,
                              lenient=config.lenient)
     languages = _order_languages(list(corpus), config.pivot)
-    corpus = {lang: corpus[lang] for lang in languages}
+    corpus = corpus.select(languages)
     _check_parallel(corpus)
     directions = [d for other in languages[1:] for d in ((config.pivot, other), (other, config.pivot))]
     supplied = _supplied_directions(config.dictionaries, directions)
@@ -262,6 +262,8 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
                     "dictionaries and CALIGN; the dictionaries used are saved under dictionaries/ and can be "
                     "passed back with --dictionary SRC-TGT=PATH to reproduce these numbers exactly.",
         } if alignments else None)
+    for entry in [*corpus.skipped, *stores_skipped(stores)]:
+        provenance.skip(**entry)
 
     def write(folder: Path) -> list[Path]:
         from crossling.concepts.plots import aligned_examples_markdown, write_concepts_figures

@@ -24,8 +24,8 @@ from typing import Any, Mapping, Sequence
 from crossling.data.records import Sentence
 from crossling.exceptions import AlignmentError, CorpusSpecError, FileFormatError
 
-__all__ = ["PARALLEL_SCHEMES", "SCHEMES", "check_parallel_spec", "corpus_checksum", "corpus_name", "corpus_record",
-           "load_corpus"]
+__all__ = ["PARALLEL_SCHEMES", "SCHEMES", "Corpus", "check_parallel_spec", "corpus_checksum", "corpus_name",
+           "corpus_record", "drop_blank", "load_corpus"]
 
 SCHEMES = ("pud", "ud", "text", "lohelp", "tsv", "xnli")
 #: Schemes whose languages are translations of each other, row by row.
@@ -34,6 +34,51 @@ PARALLEL_SCHEMES = ("pud", "text", "lohelp", "tsv", "xnli")
 
 _NAMES = {"pud": "Parallel UD", "ud": "UD", "text": "text", "tsv": "parallel TSV", "xnli": "XNLI",
           "lohelp": "LibreOffice Help"}
+
+
+class Corpus(dict):
+    """Language -> sentences, as read, and what reading left out.
+
+    A plain ``dict`` of sentence lists (every caller that indexes it by language keeps working) with one
+    attribute more, ``skipped``: an entry ``{"what", "reason", "count", "language"}`` for every kind of unit a
+    reader dropped (LibreOffice Help paragraphs left untranslated, or missing in another language of a
+    parallel read; sentences without words or text), which a run copies into its manifest's ``skipped``.
+
+    Parameters
+    ----------
+    sentences : mapping of str to list of Sentence, optional
+    skipped : iterable of dict, optional
+
+    Attributes
+    ----------
+    skipped : list of dict
+        What was left out, by language and reason, with counts.
+    """
+
+    def __init__(self, sentences: Mapping[str, list[Sentence]] | None = None,
+                 skipped: Sequence[Mapping[str, Any]] = ()):
+        super().__init__(sentences or {})
+        self.skipped: list[dict[str, Any]] = [dict(entry) for entry in skipped]
+
+    def select(self, languages: Sequence[str]) -> Corpus:
+        """These languages, in this order, with what was left out of them.
+
+        Parameters
+        ----------
+        languages : sequence of str
+            Languages of the corpus.
+
+        Returns
+        -------
+        Corpus
+
+        Raises
+        ------
+        KeyError
+            For a language the corpus does not have.
+        """
+        return Corpus({lang: self[lang] for lang in languages},
+                      [entry for entry in self.skipped if entry.get("language") in languages])
 
 
 def corpus_name(spec: str) -> str:
@@ -106,8 +151,11 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
 
     Returns
     -------
-    dict
-        Language -> sentences, in the corpus's order (parallel corpora: aligned across languages).
+    Corpus
+        Language -> sentences, in the corpus's order (parallel corpora: aligned across languages), with
+        ``skipped``: what the reader left out and why (LibreOffice Help: untranslated paragraphs, and those
+        not in every language of a parallel read). Sentences past ``limit`` are not counted there: the
+        manifest's corpus section records the limit.
 
     Raises
     ------
@@ -121,9 +169,10 @@ def load_corpus(spec: str, languages: Sequence[str] | None = None, *, split: str
         When the files of a parallel corpus differ in length.
     """
     corpus = _read(spec, languages, split, parallel, lenient)
+    skipped = corpus.skipped if isinstance(corpus, Corpus) else []
     if limit is not None:
         corpus = {lang: sentences[:limit] for lang, sentences in corpus.items()}
-    return corpus
+    return Corpus(corpus, skipped)
 
 
 def _read(spec: str, languages: Sequence[str] | None, split: str, parallel: bool,
@@ -172,6 +221,41 @@ def _read_tsv(spec: str, scheme: str, path: Path, languages: Sequence[str] | Non
     if absent:
         raise CorpusSpecError(f"corpus {spec!r} has no {', '.join(absent)}; it has {', '.join(corpus)}")
     return {lang: corpus[lang] for lang in languages} if languages else corpus
+
+
+def drop_blank(corpus: Corpus, *, aligned: bool) -> Corpus:
+    """The corpus without its blank sentences (no words and no text but whitespace), each counted.
+
+    A blank line of a text file is kept by the reader as a sentence without words, so that line k stays
+    line k in every language; a command that needs a vector per sentence cannot embed it.
+
+    Parameters
+    ----------
+    corpus : Corpus
+    aligned : bool
+        True for a parallel corpus read by position: a unit blank in any language is dropped from every
+        language, so the lists stay aligned. False: each language loses only its own blank sentences.
+
+    Returns
+    -------
+    Corpus
+        The same languages, with one ``skipped`` entry more per language that lost sentences
+        (``what="sentence"``).
+    """
+    def blank(sentence: Sentence) -> bool:
+        return not sentence.words and not (sentence.text or "").strip()
+
+    skipped = list(corpus.skipped)
+    if aligned:
+        gone = {k for sentences in corpus.values() for k, s in enumerate(sentences) if blank(s)}
+        kept = {lang: [s for k, s in enumerate(sentences) if k not in gone] for lang, sentences in corpus.items()}
+        reason = "blank, or its translation is: a parallel unit is dropped from every language"
+    else:
+        kept = {lang: [s for s in sentences if not blank(s)] for lang, sentences in corpus.items()}
+        reason = "blank: no words and no text"
+    skipped += [{"what": "sentence", "reason": reason, "language": lang, "count": len(corpus[lang]) - len(kept[lang])}
+                for lang in corpus if len(kept[lang]) < len(corpus[lang])]
+    return Corpus(kept, skipped)
 
 
 def corpus_checksum(sentences: Sequence[Sentence]) -> str:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from crossling._utils.io import atomic_path
 from crossling._utils.paths import crossling_home
+from crossling.data.corpus import Corpus
 from crossling.data.parallel import whitespace_sentence
 from crossling.data.records import Sentence
 from crossling.exceptions import LohelpError
@@ -332,13 +333,14 @@ def read_lohelp(
 
     Returns
     -------
-    dict of str to list of Sentence
+    Corpus
         Language -> list of :class:`~crossling.data.records.Sentence` (one per paragraph or heading, in
         document order, that of the first language when ``parallel``; a language listed twice is read once),
         with ``sent_id = "<file>#<id>"``, ``text`` the paragraph text, ``words`` its words
         (:func:`crossling.data.parallel.whitespace_sentence`: whitespace tokens, segmented words for Chinese
         and Japanese), ``source`` the Debian package file name with its version
-        (``libreoffice-help-de_4:7.4.7-1+deb12u14_all``).
+        (``libreoffice-help-de_4:7.4.7-1+deb12u14_all``). Its ``skipped`` counts, per language, the paragraphs
+        dropped as untranslated and those dropped for not being in every language (``parallel``).
 
     Raises
     ------
@@ -354,6 +356,7 @@ def read_lohelp(
     paths = fetch_lohelp(needed, cache_dir)
     tables = {lang: pd.read_parquet(paths[lang]) for lang in needed}
     tables_attrs = {lang: tables[lang].attrs.get("package", lohelp_package(lang)) for lang in needed}
+    skipped = []
     if drop_untranslated:
         english = tables["en"].rename(columns={"text": "en_text"})
         for lang in languages:
@@ -361,6 +364,8 @@ def read_lohelp(
                 continue
             df = tables[lang].merge(english, on=["file", "par_id"], how="left")
             tables[lang] = df.loc[df["text"] != df["en_text"], ["file", "par_id", "text"]]
+            skipped.append(_skip(lang, len(df) - len(tables[lang]), "untranslated: the same text as the English "
+                                 "paragraph with its id"))
     if parallel:
         keys = None
         for lang in languages:
@@ -370,6 +375,8 @@ def read_lohelp(
             df = tables[lang]
             keep = [key in keys for key in zip(df["file"], df["par_id"])]
             tables[lang] = df.loc[keep]
+            skipped.append(_skip(lang, len(df) - len(tables[lang]), "not parallel: missing or untranslated in "
+                                 f"another language of the run ({', '.join(languages)})"))
         # Document order of the first language, applied to all, so lists align index by index.
         first = tables[languages[0]]
         order = {key: i for i, key in enumerate(zip(first["file"], first["par_id"]))}
@@ -384,4 +391,8 @@ def read_lohelp(
             whitespace_sentence(t, lang=lang, sent_id=f"{f}#{p}", source=package)
             for f, p, t in zip(df["file"], df["par_id"], df["text"])
         ]
-    return out
+    return Corpus(out, [entry for entry in skipped if entry["count"]])
+
+
+def _skip(lang: str, count: int, reason: str) -> dict[str, object]:
+    return {"what": "paragraph", "reason": reason, "count": int(count), "language": lang}

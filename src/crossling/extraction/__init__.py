@@ -27,11 +27,12 @@ __all__ = [
     "run_extract",
     "sentence_vectors",
     "stores_record",
+    "stores_skipped",
     "word_vectors",
 ]
 
 _HOME = {"VectorStore": "store", "extract_to_store": "store", "ExtractConfig": "run", "extract_stores": "run",
-         "run_extract": "run", "stores_record": "run"}
+         "run_extract": "run", "stores_record": "run", "stores_skipped": "run"}
 
 
 def __getattr__(name: str):

@@ -15,7 +15,10 @@ Sentence level: ``mean`` over the non-special tokens (default), the ``first`` to
 Inputs are sorted by length before batching, so little compute goes to padding; batches are yielded in
 that (deterministic) order with the indices of their sentences, and :func:`word_vectors` /
 :func:`sentence_vectors` put them back in corpus order. Inputs longer than the model accepts are truncated
-with a warning; the count of truncated inputs and of words lost is recorded in :class:`ExtractionStats`.
+with a warning. At word level a word that truncation cuts, wholly or in part, gets no vector: pooling the
+pieces that survived would give the vector of another string (with ``pooling="last"``, of a piece that is not
+the word's last). The counts of truncated inputs and of words lost, by cause, are in :class:`ExtractionStats`
+and in every store's manifest.
 
 Encoder-decoder models (T5, mT5): ``stack="encoder"`` (default) gives the encoder's hidden states.
 ``stack="decoder"`` runs the decoder on the same tokens (teacher forcing) and gives its states; with
@@ -28,7 +31,8 @@ t and is the one that predicts token t.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterator, Literal, Sequence
 
 import numpy as np
@@ -109,6 +113,29 @@ class ExtractionOptions:
         if self.stack not in ("encoder", "decoder"):
             raise ValueError(f"stack must be 'encoder' or 'decoder', got {self.stack!r}")
 
+    def applied(self, lm: LoadedModel) -> ExtractionOptions:
+        """These options as they apply to ``lm``: ``layers`` resolved, ``max_length`` capped at the model's.
+
+        Two option sets that extract the same vectors from ``lm`` (every layer by default or listed; no limit
+        or the model's own) become equal, so they share a cache key.
+
+        Parameters
+        ----------
+        lm : LoadedModel
+
+        Returns
+        -------
+        ExtractionOptions
+            With ``layers`` a tuple of non-negative hidden-state indices and ``max_length`` an int.
+
+        Raises
+        ------
+        ConfigError
+            If a layer is not a hidden state of ``lm``, or is selected twice.
+        """
+        return replace(self, layers=tuple(resolve_layers(self.layers, range(lm.n_hidden_states))),
+                       max_length=min(self.max_length or lm.max_length, lm.max_length))
+
     def as_dict(self) -> dict:
         """The options as a plain dict, for cache keys and provenance records.
 
@@ -122,7 +149,7 @@ class ExtractionOptions:
 
 @dataclass
 class ExtractionStats:
-    """What happened to the inputs: how many were truncated and how many words were lost.
+    """What happened to the inputs: how many were truncated and how many words were lost, and why.
 
     :func:`encode` fills the input counts; :func:`iter_batches` adds the token counts of every batch it runs.
 
@@ -132,9 +159,13 @@ class ExtractionStats:
         Inputs (sentences) encoded.
     n_truncated : int, default 0
         Inputs longer than the maximum length, truncated.
+    n_words_truncated : int, default 0
+        Word level: words that truncation cut, wholly or in part (a word whose last sub-words were cut is
+        dropped, not pooled over the pieces left); 0 at sentence level.
+    n_words_empty : int, default 0
+        Word level: words the tokenizer maps to no token (a zero-width character); 0 at sentence level.
     n_words_dropped : int, default 0
-        Word level: words without a vector, lost to truncation or mapped by the tokenizer to no token (a
-        zero-width character); 0 at sentence level.
+        Word level: words without a vector, ``n_words_truncated + n_words_empty``.
     n_tokens : int, default 0
         Tokens (special tokens included, padding not) run through the model so far.
     n_padding : int, default 0
@@ -143,6 +174,8 @@ class ExtractionStats:
 
     n_inputs: int = 0
     n_truncated: int = 0
+    n_words_truncated: int = 0
+    n_words_empty: int = 0
     n_words_dropped: int = 0
     n_tokens: int = 0
     n_padding: int = 0
@@ -223,11 +256,11 @@ def encode(
     Warns
     -----
     DataLossWarning
-        When inputs are truncated (with the number of words left without a vector, at word level), or
-        words map to no token.
+        When inputs are truncated (with the number of words it cut, at word level: a word that lost any of
+        its sub-words is dropped), or words map to no token.
     """
-    layers = tuple(resolve_layers(options.layers, range(lm.n_hidden_states)))
-    max_length = min(options.max_length or lm.max_length, lm.max_length)
+    applied = options.applied(lm)
+    layers, max_length = applied.layers, applied.max_length
     word_level = options.level == "word"
     tokenizer = lm.word_tokenizer if word_level else lm.tokenizer
     prefix_words = options.prefix.split() if word_level else []
@@ -246,30 +279,46 @@ def encode(
         full = tokenizer(batch, truncation=False, **kwargs)
     for i in range(len(batch)):
         ids, wids, enc, index = full["input_ids"][i], full.word_ids(i), full, i
+        with_tokens = {w for w in wids if w is not None and w >= len(prefix_words)}
         if len(ids) > max_length:
             stats.n_truncated += 1
             enc = tokenizer([batch[i]], truncation=True, max_length=max_length, **kwargs)
-            ids, wids, index = enc["input_ids"][0], enc.word_ids(0), 0
+            ids, index = enc["input_ids"][0], 0
+            wids = _whole_words(wids, enc.word_ids(0))
         special = [bool(s) for s in enc["special_tokens_mask"][index]]
         if prefix_words:  # the prefix's tokens belong to no word of the input
             wids = [None if w is None or w < len(prefix_words) else w - len(prefix_words) for w in wids]
         if word_level:
-            # Words lost to truncation, or that the tokenizer maps to no token (a zero-width character).
-            stats.n_words_dropped += len(batch[i]) - len(prefix_words) - len({w for w in wids if w is not None})
+            kept = len({w for w in wids if w is not None})
+            stats.n_words_empty += len(batch[i]) - len(prefix_words) - len(with_tokens)
+            stats.n_words_truncated += len(with_tokens) - kept
         elif all(special):
             raise ValueError(f"input {i} is empty: it has no tokens besides the special ones")
         items.append(_Encoded(list(ids), list(wids), special))
+    stats.n_words_dropped = stats.n_words_truncated + stats.n_words_empty
     if stats.n_truncated:
         warnings.warn(
             f"{stats.n_truncated} of {len(batch)} inputs are longer than {max_length} tokens and were truncated"
-            + (f"; {stats.n_words_dropped} words have no vector" if word_level else ""),
+            + (f"; {stats.n_words_truncated} words cut by it (wholly or in part) have no vector" if word_level else ""),
             DataLossWarning,
             stacklevel=2,
         )
-    elif stats.n_words_dropped:
-        warnings.warn(f"{stats.n_words_dropped} words produced no tokens and have no vector", DataLossWarning,
+    if stats.n_words_empty:
+        warnings.warn(f"{stats.n_words_empty} words produced no tokens and have no vector", DataLossWarning,
                       stacklevel=2)
     return EncodedCorpus(items, layers, stats)
+
+
+def _whole_words(full: Sequence[int | None], truncated: Sequence[int | None]) -> list[int | None]:
+    """The truncated encoding's word ids with every word that lost a sub-word to truncation set to None.
+
+    A word cut in the middle would be pooled over the pieces that survived (``pooling="last"``: a piece
+    that is not its last), a vector of another word than the one written; it is dropped instead and
+    counted with the words truncation removed whole.
+    """
+    pieces = Counter(w for w in full if w is not None)
+    left = Counter(w for w in truncated if w is not None)
+    return [None if w is None or left[w] < pieces[w] else w for w in truncated]
 
 
 def _hidden_states(lm: LoadedModel, input_ids: torch.Tensor, attention: torch.Tensor, options: ExtractionOptions):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the store pulls in torch, which a command line must not loa
     from crossling.extraction.store import VectorStore
     from crossling.models.loading import LoadedModel
 
-__all__ = ["ExtractConfig", "extract_stores", "run_extract", "stores_record"]
+__all__ = ["ExtractConfig", "extract_stores", "run_extract", "stores_record", "stores_skipped"]
 
 
 def extract_stores(lm: LoadedModel, corpus: Mapping[str, Sequence[Sentence]], options: ExtractionOptions,
@@ -61,16 +61,50 @@ def stores_record(stores: Mapping[str, VectorStore]) -> dict[str, Any]:
     Returns
     -------
     dict
-        Name -> ``path, key, corpus_checksum, n_sentences, n_rows, truncated_inputs, words_without_vector,
-        extraction_seconds``.
+        Name -> ``path, key, corpus_checksum, dtype, device, n_sentences, n_rows, truncated_inputs,
+        words_truncated, words_empty, words_without_vector, extraction_seconds``.
     """
     return {name: {"path": str(store.path), "key": store.manifest["key"],
                    "corpus_checksum": store.manifest["corpus_checksum"],
+                   "dtype": store.manifest["model"]["dtype"], "device": store.manifest["model"]["device"],
                    "n_sentences": store.manifest["n_sentences"], "n_rows": store.n_rows,
                    "truncated_inputs": store.manifest["truncated_inputs"],
+                   "words_truncated": store.manifest["words_truncated"],
+                   "words_empty": store.manifest["words_empty"],
                    "words_without_vector": store.manifest["words_without_vector"],
                    "extraction_seconds": store.manifest["seconds"]}
             for name, store in stores.items()}
+
+
+def stores_skipped(stores: Mapping[str, VectorStore]) -> list[dict[str, Any]]:
+    """What extraction left out of each store, as entries of a manifest's ``skipped`` list.
+
+    Parameters
+    ----------
+    stores : mapping of name (a language, or ``"role/language"``) to VectorStore
+
+    Returns
+    -------
+    list of dict
+        ``what, reason, count, store`` for each non-zero count: words cut (wholly or in part) by truncation
+        and words without a token (word level), inputs truncated (sentence level: their vectors read only
+        the first ``max_length`` tokens).
+    """
+    entries = []
+    for name, store in stores.items():
+        m = store.manifest
+        limit = m["max_length"]
+        if m["options"]["level"] == "word":
+            counts = [("word", f"cut by truncation at {limit} tokens, wholly or in part: no vector",
+                       m["words_truncated"]),
+                      ("word", "the tokenizer gives it no token (e.g. only zero-width characters): no vector",
+                       m["words_empty"])]
+        else:
+            counts = [("sentence tail", f"sentence longer than {limit} tokens: its vector reads only the first "
+                       f"{limit}", m["truncated_inputs"])]
+        entries += [{"what": what, "reason": reason, "count": int(count), "store": name}
+                    for what, reason, count in counts if count]
+    return entries
 
 
 class ExtractConfig(ModelOptions, CorpusOptions):
@@ -131,13 +165,15 @@ def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, Ve
     ConfigError
         When a layer does not exist in the model.
     """
-    from crossling.data.corpus import corpus_record, load_corpus
+    from crossling.data.corpus import corpus_record, drop_blank, load_corpus
     from crossling.extraction.extract import ExtractionOptions
 
     provenance = Provenance("extraction", "crossling extract", config.model_dump(mode="json"))
     with provenance.stage("reading the corpus"):
         corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit,
                              lenient=config.lenient)
+        if config.level == "sentence":  # a blank line has no sentence vector: left out, counted in the manifest
+            corpus = drop_blank(corpus, aligned=False)
     with provenance.stage("loading the model"):
         lm = config.load_model(config.model)
     resolve_layers(config.layers, range(lm.n_hidden_states))  # before any work: a bad layer fails here
@@ -153,5 +189,7 @@ def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, Ve
     provenance.record.update(models={"model": lm.identity()}, extraction=options.as_dict(),
                              corpus=corpus_record(config.corpus, corpus, split=config.split, limit=config.limit),
                              stores=stores_record(stores))
+    for entry in [*corpus.skipped, *stores_skipped(stores)]:
+        provenance.skip(**entry)
     provenance.write(config.out)
     return stores

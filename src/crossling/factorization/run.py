@@ -321,19 +321,23 @@ def study_sentences(
 
     Returns
     -------
-    dict of str to list of Sentence
-        In the order of ``languages``.
+    Corpus
+        In the order of ``languages``; its ``skipped`` counts what the reader left out and the sentences
+        dropped for having neither words nor text.
     """
-    from crossling.data.corpus import load_corpus
+    from crossling.data.corpus import Corpus, load_corpus
     from crossling.data.parallel import whitespace_sentence
     from crossling.data.romanize import romanize_words
 
     read = load_corpus(corpus, list(languages), split=split, lenient=lenient)
-    out = {}
+    out = Corpus(skipped=read.skipped)
     for lang in languages:
         sentences = [s if s.words else whitespace_sentence(s.text, lang=s.lang, sent_id=s.sent_id, source=s.source,
                                                              line=s.line)
                      for s in read[lang] if s.words or (s.text and s.text.strip())]
+        if len(sentences) < len(read[lang]):
+            out.skipped.append({"what": "sentence", "reason": "no words and no text", "language": lang,
+                                "count": len(read[lang]) - len(sentences)})
         sentences = sentences[:limit] if limit else sentences
         if lang in romanize:
             sentences = [replace(s, words=[replace(w, form=f) for w, f in zip(s.words, romanize_words(s.forms, lang))],
@@ -499,7 +503,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     from crossling.data.corpus import corpus_name, corpus_record
     from crossling.data.segment import segmenter_record
     from crossling.extraction.extract import ExtractionOptions
-    from crossling.extraction.run import stores_record
+    from crossling.extraction.run import stores_record, stores_skipped
     from crossling.factorization.plots import write_factorization_figures
     from crossling.factorization.report import write_factorization_section
 
@@ -549,10 +553,10 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                                    config.experimental))
 
     fits = result.fits
+    role_stores = {f"{role}/{lang}": stores[role][lang] for role in ("experimental", "control") for lang in languages}
     provenance.record.update(
         models=extracted.identities, extraction=extraction.as_dict(),
-        stores=stores_record({f"{role}/{lang}": stores[role][lang] for role in ("experimental", "control")
-                              for lang in languages}),
+        stores=stores_record(role_stores),
         corpus={**corpus_record(config.corpus, sentences, split=config.split, limit=config.limit),
                 "annotated": config.annotated(),
                 "word_source": "UD words" if config.annotated() else f"words of raw text; only {ALL_WORDS!r} analysed",
@@ -576,6 +580,8 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                   "normalize_slices": options.normalize_slices, "n_fits": len(fits),
                   "n_converged": int(fits["converged"].sum())},
         tables=sorted(result.tables()))
+    for entry in [*sentences.skipped, *stores_skipped(role_stores)]:
+        provenance.skip(**entry)
     if config.annotated():
         source = (f"UD {config.split} treebanks, per category" if config.corpus.startswith("ud:")
                   else f"{corpus_name(config.corpus)}, per category")

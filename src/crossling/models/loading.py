@@ -1,8 +1,13 @@
 """Load a Hugging Face model and tokenizer from a local folder or a hub id, safely and offline-first.
 
 Safety: ``trust_remote_code`` is off unless the caller asks for it, and weights load through
-safetensors (or ``torch.load(weights_only=True)``, which transformers uses for ``.bin`` files), so
-loading a model never runs code that came with it.
+safetensors when the folder has them, else through ``torch.load(weights_only=True)`` (asked for
+explicitly), which refuses a pickled ``.bin`` holding anything but tensors, so loading a model never runs
+code that came with it.
+
+Identity: a local folder is identified by a fingerprint of its weights, its tokenizer files and its
+config's content (:func:`_folder_fingerprint`), not by when or where it was saved, so the extraction cache
+recognises the same model imported twice and never takes one model for another.
 
 Offline: a local folder is used as it is; a hub id is first looked up in the local Hugging Face cache
 and only then fetched, with short network timeouts, so a machine without internet gets a clear
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,8 +58,9 @@ class LoadedModel:
     revision : str or None
         Hub commit hash when known.
     fingerprint : str
-        sha256 over the config and weight files (local folders) or the hub commit hash: what the
-        extraction cache keys on.
+        Local folders: sha256 over the weights, the tokenizer files and the config's content (volatile fields
+        such as the transformers version left out), so two imports or saves of the same model agree; hub
+        models: the commit hash. What the extraction cache keys on.
     kind : {"encoder", "decoder", "encoder-decoder"}
     device : torch.device
     """
@@ -209,9 +216,11 @@ def load_model(
     Raises
     ------
     ModelLoadError
-        When neither a local folder, the local cache, nor the hub provides the model; when ``name_or_path``
-        is a path (it starts with ``.``, ``/`` or ``~``, or its first component is a local folder) that does
-        not exist; when ``device`` names an accelerator this torch build or machine does not have.
+        When neither a local folder, the local cache, nor the hub provides the model; when its weights are a
+        pickle (``.bin``) holding anything but tensors; when it needs its own code and ``trust_remote_code``
+        is off; when ``name_or_path`` is a path (it starts with ``.``, ``/`` or ``~``, or its first component
+        is a local folder) that does not exist; when ``device`` names an accelerator this torch build or
+        machine does not have.
     """
     name = str(name_or_path)
     local = Path(name).expanduser().is_dir()
@@ -226,13 +235,19 @@ def load_model(
         tokenizer = _from_local_or_hub(AutoTokenizer.from_pretrained, name, local, kwargs)
         if not tokenizer.is_fast:
             raise ModelLoadError(f"{name}: no fast tokenizer, and word alignment needs one (word_ids)")
-        model_kwargs = dict(kwargs, config=config, use_safetensors=None)
+        # safetensors when the folder has them; a .bin checkpoint only through torch.load(weights_only=True),
+        # which refuses any pickled object but tensors (asked for explicitly, whatever the library's default).
+        model_kwargs = dict(kwargs, config=config, use_safetensors=None, weights_only=True)
         if dtype is not None:
             model_kwargs["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         with quiet_transformers():
             model = _from_local_or_hub(AutoModel.from_pretrained, name, local, model_kwargs)
     except ModelLoadError:
         raise
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(f"{name}: its weights are a pickle holding more than tensors, which crossling does "
+                             "not load (it could run code); convert them to safetensors where you trust the "
+                             "source") from exc
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"could not load model {name!r}: {exc}") from exc
     _fill_pad_token(tokenizer)
@@ -314,13 +329,45 @@ def _fill_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
     tokenizer.padding_side = "right"
 
 
+# The files that decide what a model computes besides its weights: its config and its tokenizer's files.
+_TOKENIZER_FILES = frozenset({"special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+                              "spiece.model", "sentencepiece.bpe.model", "source.spm", "target.spm"})
+# JSON keys that say where, when or with which library version a file was written, not what the model is.
+_VOLATILE_KEYS = frozenset({"_name_or_path", "name_or_path", "transformers_version", "_commit_hash", "is_local",
+                            "local_files_only"})
+_FINGERPRINT_SCHEME = b"crossling-model-fingerprint-2"
+
+
+def _is_model_file(path: Path) -> bool:
+    name = path.name
+    return (name == "config.json" or path.suffix in _WEIGHT_SUFFIXES or name.endswith(".index.json")
+            or name.startswith("tokenizer") or name in _TOKENIZER_FILES or path.suffix in (".model", ".spm"))
+
+
+def _without_volatile(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in _VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
+
+
 def _folder_fingerprint(folder: Path) -> str:
-    digest = hashlib.sha256()
-    files = sorted(p for p in folder.iterdir() if p.is_file() and (p.suffix in _WEIGHT_SUFFIXES or p.suffix == ".json"))
-    for path in files:
-        digest.update(path.name.encode())
+    """sha256 over what a model computes with: weights, config and tokenizer, not how or when they were saved.
+
+    Weight and tokenizer files are hashed byte for byte; JSON files (config, tokenizer config, sharded-weight
+    index) as their content, sorted, without :data:`_VOLATILE_KEYS`. Records a folder carries beside the model
+    (``crossling_import.json`` with its import date, ``training_record.json`` with its timings, a README) are
+    not read, so two imports or saves of the same weights and tokenizer share a fingerprint.
+    """
+    digest = hashlib.sha256(_FINGERPRINT_SCHEME)
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and _is_model_file(p)):
+        digest.update(b"\0" + path.name.encode() + b"\0")
+        if path.suffix == ".json":
+            content = _without_volatile(json.loads(path.read_text(encoding="utf-8")))
+            digest.update(json.dumps(content, sort_keys=True, ensure_ascii=False).encode())
+            continue
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 22), b""):
                 digest.update(block)
     return digest.hexdigest()
-

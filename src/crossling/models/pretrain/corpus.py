@@ -22,12 +22,13 @@ from crossling.data.sampling import sample_languages
 from crossling.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from crossling.data.corpus import Corpus
     from crossling.models.pretrain.config import PretrainCorpusOptions
 
 __all__ = ["PreparedCorpus", "corpus_texts", "prepare_corpus", "read_texts"]
 
 
-def read_texts(config: PretrainCorpusOptions) -> tuple[dict[str, list[Sentence]], dict[str, list[str]]]:
+def read_texts(config: PretrainCorpusOptions) -> tuple[Corpus, dict[str, list[str]]]:
     """Read the corpus of ``config`` and keep the text of every sentence (:func:`corpus_texts`).
 
     Each language is read on its own (``load_corpus(..., parallel=False)``): ``lohelp:`` keeps every
@@ -41,9 +42,9 @@ def read_texts(config: PretrainCorpusOptions) -> tuple[dict[str, list[Sentence]]
 
     Returns
     -------
-    corpus : dict of str to list of Sentence
+    corpus : Corpus
         The sentences as read, per language in the order of ``config.languages`` (for the manifest's
-        :func:`~crossling.data.corpus.corpus_record`).
+        :func:`~crossling.data.corpus.corpus_record`), with what the reader left out (``skipped``).
     texts : dict of str to list of str
         Per language, the non-blank texts in the corpus's order.
 
@@ -56,7 +57,7 @@ def read_texts(config: PretrainCorpusOptions) -> tuple[dict[str, list[Sentence]]
 
     corpus = load_corpus(config.corpus, config.languages, split=config.split, limit=config.limit, parallel=False,
                          lenient=config.lenient)
-    corpus = {lang: corpus[lang] for lang in config.languages}
+    corpus = corpus.select(config.languages)
     return corpus, corpus_texts(corpus)
 
 

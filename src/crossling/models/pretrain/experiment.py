@@ -267,6 +267,8 @@ def pretrain_experiment(
             sample_size=config.sample_size, alpha=config.alpha, low_resource=config.low_resource,
             low_resource_fraction=config.low_resource_fraction, romanize=config.romanize, seed=config.seed,
         )
+    for entry in sentences.skipped:
+        provenance.skip(**entry)
     for lang in config.languages:
         blank = len(sentences[lang]) - len(texts[lang])
         if blank:

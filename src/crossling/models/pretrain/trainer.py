@@ -253,16 +253,21 @@ def _evaluate(model: PreTrainedModel, val: _ValSet, batch_size: int) -> dict[str
 
 
 def _rng_state() -> dict[str, Any]:
+    """Every global generator's state as tensors and plain values, which ``torch.load(weights_only=True)`` reads."""
     import torch
 
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)],
+            "python": random.getstate()}
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     import torch
 
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
     random.setstate(state["python"])
 
 
@@ -355,8 +360,8 @@ def train_mlm(
         "train_seconds": 0.0, "wall_seconds": 0.0, "sessions": 0, "stopped_early": False,
     }
     if (ckpt_dir / "state.pt").is_file():
-        # Our own file: pickled RNG states need weights_only=False.
-        saved = torch.load(ckpt_dir / "state.pt", weights_only=False)
+        # Tensors and plain values only: nothing in a checkpoint can run code when it is read.
+        saved = torch.load(ckpt_dir / "state.pt", weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
