@@ -11,7 +11,7 @@ from .concepts_data import K, planted_study_inputs
 
 @pytest.fixture(scope="session")
 def planted_result():
-    """The study on the planted data at layers 0, 6 and 12, scikit-learn K-means, seed 0."""
+    """The study on the planted data at layers 0, 6 and 12, scikit-learn K-means, one seed (0)."""
     vectors, forms, dictionaries = planted_study_inputs()
     return compute_concepts(vectors, forms, dictionaries, layers=[0, 6, 12],
-                            options=ConceptOptions(k=K, backend="sklearn", seed=0))
+                            options=ConceptOptions(k=K, backend="sklearn", seed=0, n_seeds=1))

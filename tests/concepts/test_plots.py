@@ -9,7 +9,9 @@ from crossling.concepts.plots import _colours, aligned_examples_markdown, plot_c
 
 def test_figures_and_examples(planted_result, tmp_path):
     files = write_concepts_figures(planted_result, tmp_path, example_layer=6)
-    assert files == [tmp_path / "calign.png", tmp_path / "colap.png", tmp_path / "aligned_examples.png"]
+    # overlap_examples.png is new (issue 15): the overlapping concepts of layer 6 are drawn too
+    assert files == [tmp_path / "calign.png", tmp_path / "colap.png", tmp_path / "aligned_examples.png",
+                     tmp_path / "overlap_examples.png"]
     assert (tmp_path / "calign.png").stat().st_size > 1000 and (tmp_path / "colap.png").stat().st_size > 1000
     assert (tmp_path / "aligned_examples.png").read_bytes()[:4] == b"\x89PNG"
     md = aligned_examples_markdown(planted_result, layer=6, n_examples=2)
@@ -20,7 +22,8 @@ def test_figures_and_examples(planted_result, tmp_path):
 def test_no_aligned_concept_gives_no_example_figure(planted_result, tmp_path):
     """At layer 12 the German concepts are scattered: nothing aligns, so there is nothing to draw."""
     files = write_concepts_figures(planted_result, tmp_path, example_layer=12)
-    assert [f.name for f in files] == ["calign.png", "colap.png"]
+    # the joint clustering of layer 12 still mixes languages, so its overlap examples are drawn (issue 15)
+    assert [f.name for f in files] == ["calign.png", "colap.png", "overlap_examples.png"]
     assert "No aligned concept." in aligned_examples_markdown(planted_result, layer=12)
 
 

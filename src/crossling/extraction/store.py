@@ -45,7 +45,8 @@ STORE_FORMAT = 1
 """Version of the store layout; part of every cache key, so stores of another layout are never reused."""
 
 
-def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str:
+def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions, *,
+              sources_checksum: str | None = None) -> str:
     """The key of an extraction: model and tokenizer identity, corpus checksum, options, store format.
 
     Two extractions with the same key would write the same vectors, so a store is reused by key.
@@ -58,6 +59,8 @@ def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str
         The corpus checksum (:func:`~crossling.data.corpus.corpus_checksum`).
     options : ExtractionOptions
         The extraction options (all fields enter the key).
+    sources_checksum : str, optional
+        Checksum of the texts a source-conditioned decoder's encoder read (enters the key when given).
 
     Returns
     -------
@@ -72,6 +75,8 @@ def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str
         "corpus": checksum,
         "options": options.as_dict(),
     }
+    if sources_checksum is not None:
+        payload["sources"] = sources_checksum
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -183,6 +188,7 @@ def extract_to_store(
     name: str | None = None,
     shard_size: int = 256,
     progress: bool = True,
+    sources: Sequence[Sentence] | None = None,
 ) -> VectorStore:
     """Extract representations of ``sentences`` into a store under ``root``, or reuse the cached one.
 
@@ -203,6 +209,10 @@ def extract_to_store(
         Sentences per shard, the unit of resumption (each finished shard is flushed and recorded).
     progress : bool, default True
         Show a progress bar of the sentences.
+    sources : sequence of Sentence, optional
+        Decoder stack of an encoder-decoder model: the sentence the encoder reads for each of
+        ``sentences`` (e.g. its translation in the source language), so the decoder states are
+        source-conditioned; their checksum enters the cache key.
 
     Returns
     -------
@@ -221,7 +231,8 @@ def extract_to_store(
         raise ValueError("no sentences to extract")
     root = Path(root)
     checksum = corpus_checksum(sentences)
-    key = cache_key(lm, checksum, options)
+    sources_checksum = None if sources is None else corpus_checksum(sources)
+    key = cache_key(lm, checksum, options, sources_checksum=sources_checksum)
     name = name or "-".join(sorted({s.lang for s in sentences}))
     final = root / f"{name}-{key[:16]}"
     if (final / "manifest.json").is_file():
@@ -229,7 +240,8 @@ def extract_to_store(
     started = time.time()
     inputs = [s.forms for s in sentences] if options.level == "word" else [
         s.text if s.text is not None else " ".join(s.forms) for s in sentences]
-    encoded = encode(lm, inputs, options)
+    encoded = encode(lm, inputs, options,
+                     sources=None if sources is None else [s.text if s.text is not None else s.forms for s in sources])
     rows = encoded.rows_per_item(options.level)
     offsets = np.concatenate([[0], np.cumsum(rows)])
     n_rows, dim = int(offsets[-1]), lm.hidden_size
@@ -271,6 +283,7 @@ def extract_to_store(
         "model": lm.identity(),
         "options": options.as_dict(),
         "corpus_checksum": checksum,
+        "sources_checksum": sources_checksum,
         "languages": sorted({s.lang for s in sentences}),
         "n_sentences": len(sentences),
         "n_rows": n_rows,
