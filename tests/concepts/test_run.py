@@ -496,3 +496,22 @@ def test_k_above_a_held_out_half_fails_before_the_model_loads(pud, tmp_path):
                                  "--languages", "en,de", "--limit", "12", "--k", str(k), "--out", str(out)])
     assert result.exit_code == 2 and "to cluster in a held-out half" in result.output
     assert "(or --no-heldout)" in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("flag, expected", [("all", "all"), ("3", 3)])
+def test_colap_min_languages_from_the_command_line(flag, expected, tmp_path, monkeypatch):
+    """The all-languages reading of COLAP is a flag; the run hands it to the study."""
+    seen = []
+    monkeypatch.setattr("crossling.cli.concepts.run_concepts", lambda config: seen.append(config) or _raise())
+    result = runner.invoke(app, ["concepts", "--model", "m", "--corpus", "pud:x", "--out", str(tmp_path / "o"),
+                                 "--colap-min-languages", flag, "--sampling", "first", "--eligibility", "both"])
+    assert result.exit_code == 2 and "stopped" in result.output
+    options = seen[0].concept_options()
+    assert (options.colap_min_languages, options.sampling, options.eligibility) == (expected, "first", "both")
+    bad = runner.invoke(app, ["concepts", "--model", "m", "--corpus", "pud:x", "--out", str(tmp_path / "o"),
+                              "--colap-min-languages", "most"])
+    assert bad.exit_code == 2 and "--colap-min-languages" in bad.output
+
+
+def _raise():
+    raise ConfigError("stopped")
