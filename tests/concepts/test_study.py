@@ -101,18 +101,6 @@ from crossling.exceptions import DegenerateInputWarning  # noqa: E402
 from .concepts_data import K_SENT, N_SENT, PER_SENT, sentence_bound_inputs  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def bound_result():
-    vectors, forms, sentences, dictionaries = sentence_bound_inputs()
-    even = np.arange(0, N_SENT, 2)
-    # The held-out dictionary comes from the odd sentences: no word of an even sentence is in it.
-    held = {d: {w: t for w, t in table.items() if int(w[1:].split("_")[0]) % 2 == 1}
-            for d, table in dictionaries.items()}
-    return compute_concepts(vectors, forms, dictionaries, sentences=sentences, heldout=[HeldOut(even, held)],
-                            options=ConceptOptions(k=K_SENT, backend="sklearn", n_seeds=3,
-                                                   sweep_theta_a=[0.5, 0.8], sweep_theta_o=[0.3], sweep_k=[K_SENT]))
-
-
 def test_concepts_that_are_sentence_blocks_score_like_the_sentence_baseline(bound_result):
     """Layer 0's concepts are the baseline's blocks of two sentences: both align fully, the random baseline not."""
     table = bound_result.calign.set_index(["layer", "direction"])
