@@ -7,7 +7,7 @@ import pytest
 
 from crossling.concepts import ConceptOptions, HeldOut, compute_concepts
 
-from .concepts_data import K, K_SENT, N_SENT, planted_study_inputs, sentence_bound_inputs
+from .concepts_data import K_SENT, N_SENT, K, planted_study_inputs, sentence_bound_inputs
 
 
 @pytest.fixture(scope="session")

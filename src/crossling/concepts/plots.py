@@ -131,14 +131,17 @@ def plot_calign(table: pd.DataFrame, path: str | os.PathLike, *, colours: Mappin
 
 
 def plot_colap(table: pd.DataFrame, path: str | os.PathLike, *, colours: Mapping[str, Any] | None = None) -> Path:
-    """COLAP against layer, one line per jointly clustered language set, with its seed range and baseline.
+    """COLAP against layer, one line per jointly clustered language set, with its seed range and baselines.
+
+    The sentence baseline is drawn dash-dotted in the set's colour, the random baseline dash-dotted in grey
+    (random concepts mix languages, so it is near 100%).
 
     Parameters
     ----------
     table : pandas.DataFrame
         :attr:`ConceptsResult.colap <crossling.concepts.study.ConceptsResult>` (at least ``layer, languages,
-        colap_percent``; ``model``, ``colap_percent_min``/``_max`` and ``sentence_baseline_percent`` are
-        drawn when present).
+        colap_percent``; ``model``, ``colap_percent_min``/``_max`` and the two baselines are drawn when
+        present).
     path : path ending in .png
     colours : mapping of set label to colour, optional
         Default: tab10 in the table's order of sets.
@@ -160,6 +163,7 @@ def plot_colap(table: pd.DataFrame, path: str | os.PathLike, *, colours: Mapping
             if m == 0:
                 _baseline(ax, group, "sentence_baseline_percent", colour=colours[name],
                           label=f"{name} sentence baseline")
+                _baseline(ax, group, "random_baseline_percent", colour="0.45", label=f"{name} random baseline")
     shown = table[[c for c in ("colap_percent", "colap_percent_max", "sentence_baseline_percent")
                    if c in table.columns]].max(axis=1)
     _percent_axes(ax, shown, "COLAP (% of concepts mixing languages)", "Concept overlap (COLAP)", table["layer"],

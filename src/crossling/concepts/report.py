@@ -33,7 +33,9 @@ def control_notes(result: ConceptsResult, *, model: str | None = None) -> list[s
     (:data:`REACH`), the layers resting on fewer than :data:`FEW_CONCEPTS` eligible concepts, how many
     aligned concepts of the last layer share their most common sentence with their target, and the
     held-out variant at the last layer. For each COLAP set: the layers within reach of its sentence
-    baseline and how many overlapping concepts of the last layer share one sentence across languages.
+    baseline and of its random baseline (random concepts mix languages, so COLAP near it means no
+    separation by language rather than shared concepts), and how many overlapping concepts of the last layer
+    share one sentence across languages.
 
     Parameters
     ----------
@@ -69,8 +71,8 @@ def control_notes(result: ConceptsResult, *, model: str | None = None) -> list[s
         last = rows.iloc[-1]
         if not np.isnan(last["aligned_same_sentence"]) and last["n_aligned"] > 0:
             notes.append(f"At layer {int(last['layer'])}, {last['aligned_same_sentence']:.1f} of "
-                         f"{last['n_aligned']:.1f} aligned {direction} concepts (seed means) share their most common sentence with their "
-                         "target concept.")
+                         f"{last['n_aligned']:.1f} aligned {direction} concepts (seed means) share their most "
+                         "common sentence with their target concept.")
         if not np.isnan(last["heldout_calign_percent"]):
             notes.append(f"Held out (dictionary from the other half of the sentences), CALIGN {direction} at layer "
                          f"{int(last['layer'])} is {last['heldout_calign_percent']:.1f}% (n = "
@@ -80,11 +82,12 @@ def control_notes(result: ConceptsResult, *, model: str | None = None) -> list[s
     colap = result.colap[result.colap["model"] == model]
     for name, rows in colap.groupby("languages", sort=False):
         rows = rows.sort_values("layer")
-        base = float(rows["sentence_baseline_percent"].mean())
-        if not np.isnan(base):
-            near = rows.loc[rows["colap_percent_max"] >= REACH * base, "layer"]
+        for column, what in (("sentence_baseline_percent", "sentence baseline"),
+                             ("random_baseline_percent", "random baseline (concepts drawn at random mix languages)")):
+            base = float(rows[column].mean())
+            near = rows.loc[rows["colap_percent_max"] >= REACH * base, "layer"] if not np.isnan(base) else []
             if len(near):
-                notes.append(f"COLAP {name} at {_layers(near)} is within reach of the sentence baseline ({base:.1f}%).")
+                notes.append(f"COLAP {name} at {_layers(near)} is within reach of the {what}, {base:.1f}%.")
         last = rows.iloc[-1]
         if not np.isnan(last["overlapping_same_sentence"]) and last["n_overlapping"] > 0:
             notes.append(f"At layer {int(last['layer'])}, {last['overlapping_same_sentence']:.1f} of "
@@ -149,8 +152,10 @@ def write_concepts_section(result: ConceptsResult, out: Path, identity: Mapping[
             f"(counted by {options.colap_by}); mean over {seeds} with their range{dotted}. A rise means the "
             "layer places words of different languages in the same regions of its space. The dash-dotted line "
             "is the sentence baseline (a parallel sentence's words in both languages share a concept, so it "
-            "mixes languages fully): mixed concepts that are made of one sentence pair's words are what the "
-            "table's overlapping_same_sentence counts."),
+            "mixes languages fully), the grey one the random baseline (concepts drawn at random mix languages "
+            "too): COLAP near them says that the layer does not separate the languages, not by itself that "
+            "it shares concepts. Mixed concepts made of one sentence pair's words are what the table's "
+            "overlapping_same_sentence counts."),
         "boundness.png": (
             "How sentence-bound the concepts are, per layer",
             "For each concept, the share of its tokens that come from its most common sentence (1 = all from "
