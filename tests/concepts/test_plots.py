@@ -48,3 +48,29 @@ def test_calign_figure_reads_solid_from_the_pair_label(tmp_path, monkeypatch):
     assert lines["en-de"].get_color() == lines["de-en"].get_color()
     assert lines["en-de"].get_ydata().tolist() == [30.0, 40.0]
     assert ax.get_ylabel() == "CALIGN (% of concepts aligned)" and ax.get_xlabel() == "layer (0 = embeddings)"
+
+
+def test_a_base_model_is_dotted_and_seeds_are_a_band(tmp_path, monkeypatch):
+    """Issue 15: the base model overlays the model dotted; the seed range is shaded; the baseline is dash-dotted."""
+    import crossling.concepts.plots as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda figure, path: drawn.append(figure) or path)
+    rows = []
+    for model, shift in (("model", 0.0), ("base", -5.0)):
+        for direction in ("en-de", "de-en"):
+            for layer in (0, 1):
+                value = 30.0 + 10 * layer + shift
+                rows.append({"model": model, "layer": layer, "pair": "en-de", "direction": direction,
+                             "source": direction[:2], "calign_percent": value, "calign_percent_min": value - 2,
+                             "calign_percent_max": value + 2, "sentence_baseline_percent": 80.0})
+    plot_calign(pd.DataFrame(rows), tmp_path / "c.png")
+    ax = drawn[0].axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert lines["en-de"].get_linestyle() == "-" and lines["de-en"].get_linestyle() == "--"
+    assert lines["en-de (base)"].get_linestyle() == ":" and lines["de-en (base)"].get_linestyle() == ":"
+    assert lines["en-de (base)"].get_ydata().tolist() == [25.0, 35.0]
+    assert lines["en-de sentence baseline"].get_linestyle() == "-." and lines["en-de sentence baseline"].get_ydata(
+        ).tolist() == [80.0, 80.0]
+    assert len(ax.collections) == 4  # one band per line: 2 directions x 2 models
+    assert len(drawn[0].axes) == 1  # no held-out columns: one panel
