@@ -36,6 +36,7 @@ from pydantic import ConfigDict, Field, field_validator
 from crossling._utils.io import atomic_path, atomic_write_text, write_table
 from crossling._utils.labels import pair_label
 from crossling._utils.provenance import Provenance
+from crossling._utils.threads import blas_limit, faiss_limit
 from crossling.concepts.clustering import select_tokens
 from crossling.concepts.dictionary import SYMMETRISATIONS
 from crossling.concepts.study import ConceptOptions, ConceptsResult, HeldOut, compute_concepts, merge_results
@@ -124,6 +125,10 @@ class ConceptsConfig(ModelOptions, CorpusOptions, StoreOptions, ConceptOptions):
     alignment_dir : path, optional
         Cache of word alignments, by key (corpus, aligner, settings, replicate); default
         ``$CROSSLING_HOME/alignments``. A cached replicate is reused, which makes a run reproducible.
+    threads : int, optional
+        CPU threads of the clustering (BLAS and faiss' OpenMP). Default 1: on clustering problems of this
+        size thread start-up and contention cost more than they save (one thread was 7x faster than two on
+        this project's shared 2-core machine); none: the libraries' defaults.
     n_examples : int, default 5
         Aligned concept pairs per direction, and overlapping concepts per set, in the examples.
     example_layer : int, optional
@@ -151,6 +156,7 @@ class ConceptsConfig(ModelOptions, CorpusOptions, StoreOptions, ConceptOptions):
     realign: bool = True
     heldout: bool = True
     alignment_dir: Optional[Path] = None
+    threads: Optional[int] = Field(default=1, ge=1)
     n_examples: int = Field(default=5, ge=1)
     example_layer: Optional[int] = None
     out: Path
@@ -314,7 +320,7 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
         halves = _heldout(config, corpus, directions, n_sentences) if heldout else None
     options = config.concept_options()
     results = []
-    with provenance.stage("clustering and measures"):
+    with provenance.stage("clustering and measures"), blas_limit(config.threads), faiss_limit(config.threads):
         for role, role_stores in stores.items():
             role_metas = {lang: store.meta for lang, store in role_stores.items()}
             results.append(compute_concepts(
@@ -329,6 +335,7 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
 
     settings = options.record()
     clusterings = result.clusterings
+    provenance.record["engine"]["clustering_threads"] = config.threads
     provenance.record.update(
         models=identities, extraction=extraction,
         stores={f"{role}/{lang}" if role != "model" else lang: record
