@@ -515,3 +515,12 @@ def test_colap_min_languages_from_the_command_line(flag, expected, tmp_path, mon
 
 def _raise():
     raise ConfigError("stopped")
+
+
+def test_a_swept_k_above_the_tokens_fails_before_the_model_loads(pud, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["concepts", "--model", str(tmp_path / "no-model"), "--corpus", f"pud:{pud}",
+                                 "--languages", "en,de", "--limit", "5", "--k", "5", "--sweep-k", "5,5000",
+                                 "--out", str(out)])
+    assert result.exit_code == 2 and result.output.startswith("Error: --sweep-k 5000 is more than the")
+    assert not out.exists()

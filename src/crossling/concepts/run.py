@@ -471,14 +471,17 @@ def _check_k(config: ConceptsConfig, corpus: Mapping[str, list], heldout: bool) 
 
     The store holds at most the corpus's words (a word cut by truncation gets no vector), and the selection
     of a subset keeps at most what it keeps of the whole, so this count bounds the tokens clustered. The
-    held-out variant clusters the words of one half of the sentences into K // 2 concepts.
+    held-out variant clusters the words of one half of the sentences into K // 2 concepts; a K sweep clusters
+    the whole corpus with each of its values.
     """
     n_sentences = len(next(iter(corpus.values())))
     halves = [heldout_halves(n_sentences, r)[0] for r in sorted(set(config.replicates().values()))] if heldout else []
     for lang, sentences in corpus.items():
-        parts = [("", config.k, sentences)]
-        parts += [(" in a held-out half", max(1, config.k // 2), [sentences[i] for i in half]) for half in halves]
-        for where, k, chosen in parts:
+        parts = [("--k", "", config.k, sentences)]
+        parts += [("--sweep-k", "", k, sentences) for k in config.sweep_k]
+        parts += [("--k", " in a held-out half", max(1, config.k // 2), [sentences[i] for i in half])
+                  for half in halves]
+        for flag, where, k, chosen in parts:
             forms = [form for sentence in chosen for form in sentence.forms]
             n = select_tokens(forms, min_count=config.min_count, max_per_type=config.max_per_type).size
             if k > n:
@@ -487,9 +490,10 @@ def _check_k(config: ConceptsConfig, corpus: Mapping[str, list], heldout: bool) 
                     rules += f", at most {config.max_per_type} occurrences of a word"
                 if config.min_count > 1:
                     rules += f", words seen fewer than {config.min_count} times left out"
-                raise ConfigError(f"--k {config.k} is more than the {n} word tokens {lang} has to cluster{where} "
-                                  f"({len(forms)} words in {len(chosen)} sentences{rules}): lower --k or give more "
-                                  "sentences" + (" (or --no-heldout)" if where else ""))
+                given = config.k if flag == "--k" else k
+                raise ConfigError(f"{flag} {given} is more than the {n} word tokens {lang} has to cluster{where} "
+                                  f"({len(forms)} words in {len(chosen)} sentences{rules}): lower {flag} or give "
+                                  "more sentences" + (" (or --no-heldout)" if where else ""))
 
 
 def _supplied_directions(config: ConceptsConfig, directions: list[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
