@@ -37,3 +37,30 @@ def planted_study_inputs(seed=0):
         ("de", "en"): {f"d{c}_{w}": [f"e{c}_{w}"] for c in range(K) for w in range(TYPES)},
     }
     return {"en": en.astype(np.float32), "de": de.astype(np.float32)}, {"en": en_forms, "de": de_forms}, dictionaries
+
+
+N_SENT, PER_SENT, K_SENT = 16, 6, 8
+
+
+def sentence_bound_inputs(seed=0):
+    """A parallel corpus whose words each occur in one sentence, and vectors that group consecutive sentences.
+
+    N_SENT sentences of PER_SENT words, the German word d{s}_{w} translating e{s}_{w}. Layer 0: every token sits
+    near the centre of its block of two sentences (shared by both languages), so the concepts with K_SENT = 8
+    are exactly the sentence baseline's blocks: CALIGN 100 (12 types each), COLAP 100. Layer 1: pure noise.
+    Returns vectors, forms, sentences and both dictionaries (from the whole corpus).
+    """
+    rng = np.random.default_rng(seed)
+    sentences = np.repeat(np.arange(N_SENT), PER_SENT)
+    words = np.tile(np.arange(PER_SENT), N_SENT)
+    centres = rng.normal(size=(N_SENT // 2, D)) * 30
+    n = sentences.size
+
+    def layers():
+        return np.stack([centres[sentences // 2] + rng.normal(size=(n, D)), rng.normal(size=(n, D))]).astype(np.float32)
+
+    forms = {"en": np.array([f"e{s}_{w}" for s, w in zip(sentences, words)], dtype=object),
+             "de": np.array([f"d{s}_{w}" for s, w in zip(sentences, words)], dtype=object)}
+    dictionaries = {("en", "de"): {e: [d] for e, d in zip(forms["en"], forms["de"])},
+                    ("de", "en"): {d: [e] for e, d in zip(forms["en"], forms["de"])}}
+    return {"en": layers(), "de": layers()}, forms, {"en": sentences, "de": sentences}, dictionaries

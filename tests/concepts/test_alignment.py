@@ -214,3 +214,56 @@ def test_no_eligible_concept_gives_nan_with_warning():
     with pytest.warns(RuntimeWarning, match="no source concept"):
         res = calign([{"a", "b"}], [{"x"}], {"a": ["x"]})
     assert np.isnan(res.calign_percent) and res.n_eligible == 0
+
+
+# The paper's readings (issue 15): each rule written out, on a hand-built case.
+
+
+@pytest.mark.parametrize("eligibility, expected", [("source", 100.0), ("both", 0.0)])
+def test_more_than_five_types_applies_to_the_source_or_to_both(eligibility, expected):
+    """Rule: "source" tests |C_s| >= 6 only; "both" also needs |C_t| >= 6. C_s has 6 types, C_t 5."""
+    source = [{f"s{i}" for i in range(6)}]
+    target = [{f"t{i}" for i in range(5)}]
+    dictionary = {f"s{i}": [f"t{i % 5}"] for i in range(6)}  # every source type translates into C_t
+    # Sizes 6 and 5 differ by 1 <= 0.4 * 6: only the eligibility reading decides.
+    assert calign(source, target, dictionary, eligibility=eligibility).calign_percent == expected
+
+
+@pytest.mark.parametrize(
+    "size_s, size_t, rule, expected",
+    [
+        (10, 8, "smaller", True),  # |10-8| = 2 <= 0.4 * min = 3.2
+        (10, 7, "smaller", False),  # 3 > 0.4 * 7 = 2.8
+        (10, 6, "smaller", False),  # 4 > 0.4 * 6 = 2.4, while "symmetric" allows it (4 <= 0.4 * 10)
+        (10, 6, "symmetric", True),
+        (10, 25, "script", True),  # released script: a / b >= 0.4, 10 / 25 = 0.4 exactly (inclusive here)
+        (10, 26, "script", False),
+        (30, 10, "script", True),  # a larger source is never bounded
+    ],
+)
+def test_size_rule_readings(size_s, size_t, rule, expected):
+    source = [{f"s{i}" for i in range(size_s)}]
+    target = [{f"t{i}" for i in range(size_t)}]
+    dictionary = {f"s{i}": [f"t{i % size_t}"] for i in range(size_s)}
+    assert calign(source, target, dictionary, size_rule=rule).calign_percent == (100.0 if expected else 0.0)
+
+
+def test_calign_over_eligible_concepts_and_over_k():
+    """One eligible concept (aligned) and three too small: 1 / 1 over eligible concepts, 1 / 4 over K."""
+    source = [{f"s{i}" for i in range(6)}, {"a"}, {"b", "c"}, set()]
+    target = [{f"t{i}" for i in range(6)}, {"x"}, {"y"}, {"z"}]
+    res = calign(source, target, {f"s{i}": [f"t{i}"] for i in range(6)})
+    assert (res.calign_percent, res.calign_k_percent) == (100.0, 25.0)
+    assert (res.n_aligned, res.n_eligible, res.n_source_concepts) == (1, 1, 4)
+    assert res.eligible.tolist() == [True, False, False, False]
+
+
+def test_unordered_translations_are_refused():
+    """With sets, "the N best" is whatever order the set iterates in: N = 1 could keep the wrong word."""
+    source, target = [{f"s{i}" for i in range(6)}], [{f"t{i}" for i in range(6)}]
+    with pytest.raises(TypeError, match="no order"):
+        calign(source, target, {f"s{i}": {f"t{i}", f"junk{i}"} for i in range(6)}, n_best=1)
+    with pytest.raises(TypeError, match="no order"):
+        calign(source, target, {f"s{i}": frozenset({f"t{i}"}) for i in range(6)})
+    # The same translations as lists, best first, are used as given.
+    assert calign(source, target, {f"s{i}": [f"t{i}", f"junk{i}"] for i in range(6)}, n_best=1).calign_percent == 100

@@ -164,3 +164,52 @@ def test_faiss_stops_by_the_relative_decrease_of_the_objective():
     # A tighter tolerance runs longer and ends no worse.
     tight = cluster_concepts(X, forms, languages="en", k=30, backend="faiss", tol=1e-6)
     assert tight.n_iter > c.n_iter and tight.inertia <= c.inertia
+
+
+@pytest.mark.parametrize("cap", [10, 15])  # the paper's text says 10, its released code 15
+def test_token_cap_first_occurrences_or_a_seeded_sample(cap):
+    """Rule: a type seen more than `cap` times keeps `cap` occurrences: its first ones, or a seeded sample."""
+    forms = ["a"] * 40 + ["b"] * 3 + ["a"] * 5
+    first = select_tokens(forms, max_per_type=cap, sampling="first")
+    assert first.tolist() == list(range(cap)) + [40, 41, 42]
+    sample = select_tokens(forms, max_per_type=cap, sampling="random", seed=1)
+    a_picked = [i for i in sample if forms[i] == "a"]
+    assert len(a_picked) == cap and a_picked != list(range(cap))  # not simply the first ones
+    assert np.array_equal(sample, select_tokens(forms, max_per_type=cap, sampling="random", seed=1))
+    # "first" ignores the seed.
+    assert np.array_equal(first, select_tokens(forms, max_per_type=cap, sampling="first", seed=9))
+    with pytest.raises(ValueError, match="sampling"):
+        select_tokens(forms, sampling="last")
+
+
+def duplicates():
+    """30 tokens on 3 exactly representable points: fewer distinct points than k = 5."""
+    X = np.repeat(np.array([[0, 0], [1, 0], [0, 1]], dtype=np.float32), 10, axis=0)
+    return X, np.array([f"w{i}" for i in range(30)], dtype=object)
+
+
+@pytest.mark.parametrize("backend", ["sklearn", "faiss"])
+def test_an_exact_fit_converges_and_empty_concepts_are_counted(backend):
+    """Inertia 0 cannot improve: converged (faiss' relative-decrease rule is 0/0 there). Two of five concepts
+    must stay empty: counted and warned about, with no library warning of its own."""
+    import warnings
+
+    from crossling.exceptions import ConvergenceWarning, DegenerateInputWarning
+
+    X, forms = duplicates()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        c = cluster_concepts(X, forms, languages="en", k=5, backend=backend, max_iter=20)
+    assert c.inertia == pytest.approx(0.0, abs=1e-9) and c.converged is True  # sklearn: 3e-13, faiss: 0
+    assert c.n_empty == 2 and c.params["n_empty"] == 2
+    kinds = [w.category for w in caught]
+    assert DegenerateInputWarning in kinds and ConvergenceWarning not in kinds
+    assert len(caught) == 1 and "left 2 of k=5 concepts without tokens (30 tokens, 3 distinct" in str(caught[0].message)
+
+
+def test_sentences_travel_with_the_concepts():
+    X, truth, forms = blobs(k=3, per=4)
+    c = cluster_concepts(X, forms, languages="en", k=3, backend="sklearn", sentences=np.arange(12) // 2)
+    assert c.sentences.tolist() == (np.arange(12) // 2).tolist()
+    with pytest.raises(ValueError, match="sentence indices"):
+        cluster_concepts(X, forms, languages="en", k=3, sentences=[0, 1])

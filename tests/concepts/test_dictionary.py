@@ -290,3 +290,67 @@ def test_any_dictionary_survives_save_and_load(tmp_path, entries):
     back = TranslationDictionary.load(path)
     assert back.table.values.tolist() == [list(r) for r in rows]
     assert (back.source_lang, back.target_lang, back.n_best, back.provenance["note"]) == ("en", "de", 3, "x")
+
+
+def test_eflomal_lengths_cut_both_sides_to_the_same_share():
+    from crossling.concepts.dictionary import EFLOMAL_MAX_TOKENS, _eflomal_lengths
+
+    assert EFLOMAL_MAX_TOKENS == 1023
+    assert _eflomal_lengths(1023, 900) == (1023, 900)  # fits: unchanged
+    assert _eflomal_lengths(1100, 1000) == (1023, 1000 * 1023 // 1100)  # = (1023, 930)
+    assert _eflomal_lengths(3, 5000) == (1, 1023)  # never below one token
+
+
+def test_a_sentence_of_1024_tokens_or_more_is_cut_counted_and_still_aligned():
+    """eflomal writes a sentence of 1024+ tokens as empty: the pair would silently get no link."""
+    pytest.importorskip("eflomal")
+    from crossling.exceptions import DataLossWarning
+
+    source, target = synthetic_parallel(n_sentences=200, seed=2)
+    rng = np.random.default_rng(0)
+    words = [int(w) for w in rng.integers(0, 25, 1100)]
+    source.append([f"s{w}" for w in words])
+    target.append([f"T{w}" for w in words[:1050]])
+    with pytest.warns(DataLossWarning, match=r"1 sentence pairs have a side longer than eflomal's 1023 tokens.*"
+                                             r"77 source and 74 target tokens get no link"):
+        al = align_words(source, target)
+    assert (al.params["n_truncated_pairs"], al.params["n_source_tokens_cut"], al.params["n_target_tokens_cut"]) == (
+        1, 1100 - 1023, 1050 - 1050 * 1023 // 1100)
+    links = al.links[-1]
+    assert len(links) > 900 and links[:, 0].max() < 1023 and links[:, 1].max() < 1050 * 1023 // 1100
+
+
+def moses_table(tmp_path, text):
+    path = tmp_path / "lex.f2e"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_moses_lexical_table_by_hand(tmp_path):
+    """lex.f2e lines are "e f w(e|f)": the dictionary f -> e ranks each f's translations by probability."""
+    from crossling.concepts import load_moses_lexicon
+
+    path = moses_table(tmp_path, "house Haus 0.7\nhome Haus 0.2\nbuilding Haus 0.1\nNULL Haus 0.05\n"
+                                 "car Auto 0.9\nthe NULL 0.3\nautomobile Auto 0.9\n")
+    d = load_moses_lexicon(path, source_lang="de", target_lang="en", n_best=2)
+    assert d.translations("Haus") == ("house", "home")  # best two; NULL lines are left out
+    assert d.translations("Auto") == ("automobile", "car")  # equal probabilities: by the target word
+    assert d.table.set_index(["source", "target"]).loc[("Haus", "house"), "prob"] == 0.7
+    assert (d.table["count"] == -1).all() and d.provenance["n_null_lines_skipped"] == 2
+    swapped = load_moses_lexicon(path, source_lang="en", target_lang="de", columns="source-target")
+    assert swapped.translations("house") == ("Haus",) and swapped.translations("car") == ("Auto",)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("house Haus\n", "single spaces"),
+    ("house\tHaus\t0.5\n", "single spaces"),
+    ("house Haus lots\n", "not a number"),
+    ("house Haus 1.5\n", "outside"),
+    ("house Haus 0.5\nhouse Haus 0.4\n", "twice"),
+    ("NULL Haus 0.5\n", "no word pair"),
+])
+def test_moses_table_errors(tmp_path, text, message):
+    from crossling.concepts import load_moses_lexicon
+
+    with pytest.raises(ValueError, match=message):
+        load_moses_lexicon(moses_table(tmp_path, text), source_lang="de", target_lang="en")

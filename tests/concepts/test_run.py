@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,11 +46,12 @@ def pud(data_dir):
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, tiny_dir, pud):
-    """Dictionaries from eflomal alignment of the 40 sentences, default thresholds."""
+    """Dictionaries from eflomal alignment of the 40 sentences, default thresholds, one seed, no held-out variant."""
     out = tmp_path_factory.mktemp("concepts") / "run1"
     result = runner.invoke(app, [
         "concepts", "--model", str(tiny_dir), "--corpus", f"pud:{pud}", "--languages", "en,de",
-        "--limit", str(N_SENTENCES), "--layers", ",".join(map(str, LAYERS)), "--k", str(K), "--out", str(out)])
+        "--limit", str(N_SENTENCES), "--layers", ",".join(map(str, LAYERS)), "--k", str(K), "--out", str(out),
+        "--n-seeds", "1", "--no-heldout"])
     assert result.exit_code == 0, result.output
     return out
 
@@ -191,7 +193,7 @@ def test_saved_dictionaries_reproduce_the_run_and_the_stores_are_reused(first_ru
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump({
         "model": str(tiny_dir), "corpus": f"pud:{pud}", "languages": ["en", "de"], "limit": N_SENTENCES,
-        "layers": LAYERS, "k": K}))
+        "layers": LAYERS, "k": K, "n_seeds": 1}))
     out = tmp_path / "run2"
     result = runner.invoke(app, ["concepts", "--config", str(config), "--out", str(out),
                                  "--dictionary", f"en-de={first_run / 'dictionaries' / 'en-de.tsv'}",
@@ -298,9 +300,12 @@ def test_every_option_has_help_and_the_concept_options_are_one_declaration(tmp_p
                                     "max_per_type": None}))
     config = ConceptsConfig.resolve(path, seed=3)
     assert config.concept_options() == ConceptOptions(k=50, theta_o=0.5, max_per_type=None, seed=3)
+    # The defaults of before issue 15 are unchanged; the readings, seeds and sweeps are new options.
     assert ConceptOptions().model_dump() == dict(
         k=600, backend="auto", seed=0, max_iter=100, tol=1e-4, min_count=1, max_per_type=15, theta_a=0.8, n_best=10,
-        size_tolerance=0.4, size_rule="symmetric", min_types=6, theta_o=0.3, colap_by="tokens")
+        size_tolerance=0.4, size_rule="symmetric", min_types=6, theta_o=0.3, colap_by="tokens",
+        n_seeds=3, sampling="random", eligibility="source", calign_denominator="eligible", colap_min_languages=2,
+        sweep_theta_a=[], sweep_theta_o=[], sweep_k=[])
     result = runner.invoke(app, ["concepts", "--help"], env={"COLUMNS": "200"})
     for flag in ("--max-iter", "--tol", "--min-types", "--n-examples", "--example-layer", "--symmetrisation",
                  "--prefix", "--dictionary", "--colap-sets", "--store-dir", "--seed"):
@@ -343,8 +348,9 @@ def test_written_tables(planted_result, tmp_path):
     files = write_concepts_tables(planted_result, tmp_path)
     for name in ("calign", "colap", "clusterings", "summary"):
         assert (tmp_path / f"{name}.parquet").is_file() and (tmp_path / f"{name}.csv").is_file()
-    assert set(files) == {*(tmp_path / f"{name}.{ext}" for name in ("calign", "colap", "clusterings", "summary")
-                            for ext in ("parquet", "csv")), tmp_path / "concepts.tsv", tmp_path / "concepts.json"}
+    tables = ("calign", "colap", "clusterings", "summary", "calign_seeds", "colap_seeds")  # the last two: issue 15
+    assert set(files) == {*(tmp_path / f"{name}.{ext}" for name in tables for ext in ("parquet", "csv")),
+                          tmp_path / "concepts.tsv", tmp_path / "concepts.json"}
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "calign.parquet"), planted_result.calign)
     listing = pd.read_csv(tmp_path / "concepts.tsv", sep="\t")
     assert list(listing.columns) == ["layer", "clustering", "concept", "language", "word", "count"]
@@ -354,3 +360,167 @@ def test_written_tables(planted_result, tmp_path):
     assert {(r["layer"], r["clustering"], r["concept"]): r["n_tokens"] for r in records} == tsv_tokens
     one = next(r for r in records if r["layer"] == 6 and r["clustering"] == "en-de")
     assert set(one["words"]) == {"en", "de"} and all(n == REPEAT for n in one["words"]["en"].values())
+
+
+# Seeds, controls, the held-out variant, base vs fine-tuned and encoder-decoder runs (issue 15).
+
+
+@pytest.fixture(scope="module")
+def seeded_runs(tmp_path_factory, tiny_dir, pud):
+    """The same command twice (same --seed), with a base model, sweeps and the default seeds and controls."""
+    root = tmp_path_factory.mktemp("seeded")
+    base = build_tiny("xlmr", root / "base", seed=1)
+    outs = []
+    for name in ("a", "b"):
+        out = root / name
+        result = runner.invoke(app, [
+            "concepts", "--model", str(tiny_dir), "--base-model", str(base), "--corpus", f"pud:{pud}",
+            "--languages", "en,de", "--limit", str(N_SENTENCES), "--layers", "0,2", "--k", "8", "--seed", "3",
+            "--sweep-theta-a", "0.5,0.8", "--sweep-theta-o", "0.2,0.3", "--sweep-k", "6,8", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    return outs
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_calign(seeded_runs):
+    a, b = seeded_runs
+    for name in ("calign", "calign_seeds", "colap", "colap_seeds", "sweeps"):
+        pd.testing.assert_frame_equal(read(a, name), read(b, name))
+    first, second = (json.loads((out / "manifest.json").read_text()) for out in seeded_runs)
+    replicates = first["word_alignment"]["replicates"]["en-de"]
+    assert sorted(replicates) == ["3", "4", "5"] and not any(r["reused"] for r in replicates.values())
+    again = second["word_alignment"]["replicates"]["en-de"]
+    assert all(again[r]["reused"] and again[r]["key"] == replicates[r]["key"] for r in replicates)
+    assert first["replicates"] == {"seeds": [3, 4, 5], "realign": True,
+                                   "alignment_replicate": {"3": 3, "4": 4, "5": 5}}
+    for seed in (4, 5):
+        assert (a / "dictionaries" / f"seed-{seed}" / "en-de.tsv").is_file()
+        assert (a / "dictionaries" / "heldout" / f"seed-{seed}" / "de-en.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_every_calign_value_has_its_controls_and_interval(seeded_runs):
+    calign = read(seeded_runs[0], "calign")
+    assert set(calign["model"]) == {"model", "base"} and (calign["n_seeds"] == 3).all()
+    assert (calign["calign_percent_min"] <= calign["calign_percent"]).all()
+    assert (calign["calign_percent"] <= calign["calign_percent_max"]).all()
+    for column in ("n_eligible", "sentence_baseline_percent", "random_baseline_percent", "boundness",
+                   "heldout_calign_percent", "heldout_sentence_baseline_percent"):
+        assert calign[column].notna().all(), column
+    # The sentence baseline is model-free: the same for both models and every layer of a direction.
+    assert calign.groupby("direction")["sentence_baseline_percent"].nunique().eq(1).all()
+    seeds = read(seeded_runs[0], "calign_seeds")
+    assert len(seeds) == 2 * 2 * 2 * 2 * 3  # models x layers x directions x variants x seeds
+    clusterings = read(seeded_runs[0], "clusterings")
+    assert set(clusterings[clusterings["variant"] == "heldout"]["k"]) == {4}
+
+
+@pytest.mark.slow
+def test_base_model_overlay_sweeps_and_report(seeded_runs):
+    out = seeded_runs[0]
+    for name in ("calign", "colap", "boundness", "sweeps"):
+        assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+    summary = read(out, "summary")
+    assert "calign_percent en-de (base)" in summary.columns and "colap_percent en-de (base)" in summary.columns
+    sweeps = read(out, "sweeps")
+    assert set(sweeps["parameter"]) == {"theta_a", "theta_o", "k"} and set(sweeps["model"]) == {"model", "base"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["models"]) == {"model", "base"} and any(key.startswith("base/") for key in manifest["stores"])
+    assert manifest["readings"] == {"eligibility": "source", "calign_denominator": "eligible", "sampling": "random",
+                                    "colap_min_languages": 2}
+    section = json.loads((out / "report.json").read_text())
+    assert "sentence baseline" in section["summary"] and "compared with its base model" in section["summary"]
+    assert "overlap_examples.md" in {p.name for p in out.iterdir()}
+
+
+@pytest.mark.slow
+def test_encoder_decoder_concepts_on_a_tiny_t5(tmp_path, pud):
+    """English through the encoder, German through the decoder conditioned on the English sentence."""
+    t5 = build_tiny("t5", tmp_path / "t5")
+    out = tmp_path / "t5-run"
+    result = runner.invoke(app, [
+        "concepts", "--model", str(t5), "--corpus", f"pud:{pud}", "--languages", "en,de", "--limit", "30",
+        "--layers", "0,2", "--k", "6", "--n-seeds", "2", "--stacks", "encoder-decoder", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stacks"] == "encoder-decoder" and manifest["extraction"]["decoder_source"] == "en"
+    decoder = manifest["extraction"]["decoder"]
+    assert decoder["stack"] == "decoder" and decoder["decoder_shift"] is True
+    stores = {lang: json.loads((Path(manifest["stores"][lang]["path"]) / "manifest.json").read_text())
+              for lang in ("en", "de")}
+    assert stores["en"]["options"]["stack"] == "encoder" and stores["en"]["sources_checksum"] is None
+    corpus = load_corpus(f"pud:{pud}", ["en", "de"], limit=30)
+    assert stores["de"]["options"]["stack"] == "decoder" and stores["de"]["sources_checksum"] == corpus_checksum(
+        corpus["en"])
+    calign = read(out, "calign")
+    assert calign["direction"].tolist() == ["en-de", "de-en", "en-de", "de-en"]
+    assert calign["calign_percent"].notna().all()
+    assert "decoder" in json.loads((out / "report.json").read_text())["summary"]
+
+
+def test_encoder_decoder_needs_an_encoder_decoder_model(tiny_dir, pud, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["concepts", "--model", str(tiny_dir), "--corpus", f"pud:{pud}", "--languages",
+                                 "en,de", "--limit", "5", "--k", "5", "--stacks", "encoder-decoder", "--out", str(out)])
+    assert result.exit_code == 2 and "needs an encoder-decoder model; the model is a encoder" in result.output
+    assert not out.exists()
+
+
+def test_moses_and_tsv_dictionaries_are_loaded_for_every_seed(tmp_path, pud):
+    from crossling.concepts.run import _dictionaries, _supplied_directions
+
+    (tmp_path / "lex.f2e").write_text("house Haus 0.7\nhome Haus 0.3\n", encoding="utf-8")
+    (tmp_path / "en-de.tsv").write_text("house\tHaus\n", encoding="utf-8")
+    config = ConceptsConfig(model="m", corpus=f"pud:{pud}", out=tmp_path / "o", n_seeds=2,
+                            moses_dictionaries=[f"de-en={tmp_path / 'lex.f2e'}"],
+                            dictionaries=[f"en-de={tmp_path / 'en-de.tsv'}"])
+    supplied = _supplied_directions(config, [("en", "de"), ("de", "en")])
+    dictionaries, alignments, reuse = _dictionaries(config, {}, [("en", "de"), ("de", "en")], supplied)
+    assert sorted(dictionaries) == [0, 1] and alignments == {0: {}, 1: {}} and reuse == {}
+    assert dictionaries[1]["de", "en"].translations("Haus") == ("house", "home")
+    assert dictionaries[0]["en", "de"].translations("house") == ("Haus",)
+    table = tmp_path / "lex.f2e"
+    twice = ConceptsConfig(model="m", corpus="pud:x", out=tmp_path / "o", moses_dictionaries=[f"de-en={table}"],
+                           dictionaries=[f"de-en={table}"])
+    with pytest.raises(ConfigError, match="both as a TSV and as a Moses table"):
+        _supplied_directions(twice, [("en", "de"), ("de", "en")])
+
+
+def test_k_above_a_held_out_half_fails_before_the_model_loads(pud, tmp_path):
+    out = tmp_path / "out"
+    corpus = load_corpus(f"pud:{pud}", ["en", "de"], limit=12)
+    n_en = sum(min(n, 15) for n in Counter(w for s in corpus["en"] for w in s.forms).values())
+    k = n_en - 1  # fits the whole corpus, not half of it at K // 2
+    result = runner.invoke(app, ["concepts", "--model", str(tmp_path / "no-model"), "--corpus", f"pud:{pud}",
+                                 "--languages", "en,de", "--limit", "12", "--k", str(k), "--out", str(out)])
+    assert result.exit_code == 2 and "to cluster in a held-out half" in result.output
+    assert "(or --no-heldout)" in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("flag, expected", [("all", "all"), ("3", 3)])
+def test_colap_min_languages_from_the_command_line(flag, expected, tmp_path, monkeypatch):
+    """The all-languages reading of COLAP is a flag; the run hands it to the study."""
+    seen = []
+    monkeypatch.setattr("crossling.cli.concepts.run_concepts", lambda config: seen.append(config) or _raise())
+    result = runner.invoke(app, ["concepts", "--model", "m", "--corpus", "pud:x", "--out", str(tmp_path / "o"),
+                                 "--colap-min-languages", flag, "--sampling", "first", "--eligibility", "both"])
+    assert result.exit_code == 2 and "stopped" in result.output
+    options = seen[0].concept_options()
+    assert (options.colap_min_languages, options.sampling, options.eligibility) == (expected, "first", "both")
+    bad = runner.invoke(app, ["concepts", "--model", "m", "--corpus", "pud:x", "--out", str(tmp_path / "o"),
+                              "--colap-min-languages", "most"])
+    assert bad.exit_code == 2 and "--colap-min-languages" in bad.output
+
+
+def _raise():
+    raise ConfigError("stopped")
+
+
+def test_a_swept_k_above_the_tokens_fails_before_the_model_loads(pud, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["concepts", "--model", str(tmp_path / "no-model"), "--corpus", f"pud:{pud}",
+                                 "--languages", "en,de", "--limit", "5", "--k", "5", "--sweep-k", "5,5000",
+                                 "--out", str(out)])
+    assert result.exit_code == 2 and result.output.startswith("Error: --sweep-k 5000 is more than the")
+    assert not out.exists()

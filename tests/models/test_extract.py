@@ -117,6 +117,40 @@ def test_t5_decoder_states(tmp_path, shift):
     assert not np.allclose(got, encoder)
 
 
+def test_t5_source_conditioned_decoder_states(tmp_path):
+    """The encoder reads the source text, the decoder the target words shifted right (teacher forcing)."""
+    lm = load_model(build_tiny("t5", tmp_path / "t5"))
+    targets, sources = SENTENCES[:2], [" ".join(SENTENCES[2]), " ".join(SENTENCES[4])]
+    got = word_vectors(lm, targets, stack="decoder", decoder_shift=True, progress=False, sources=sources).vectors
+    expected = []
+    for words, source in zip(targets, sources):
+        tok = lm.word_tokenizer
+        pieces = [tok(w, add_special_tokens=False)["input_ids"] for w in words]
+        prefix, suffix = _special_frame(tok)
+        ids = torch.tensor([prefix + [i for p in pieces for i in p] + suffix])
+        with torch.no_grad():
+            hidden = lm.model(input_ids=torch.tensor([lm.tokenizer(source)["input_ids"]]),
+                              decoder_input_ids=lm.model._shift_right(ids), output_hidden_states=True)
+        states = np.stack([h[0].numpy() for h in hidden.decoder_hidden_states])
+        pos = len(prefix)
+        for p in pieces:
+            expected.append(states[:, pos:pos + len(p)].mean(1))
+            pos += len(p)
+    np.testing.assert_allclose(got, np.stack(expected, axis=1), atol=1e-5, rtol=0)
+    # Another source changes every decoder state but the embedding output; a later target word changes none
+    # of the earlier ones (the decoder is causal).
+    other = word_vectors(lm, targets, stack="decoder", decoder_shift=True, progress=False,
+                         sources=sources[::-1]).vectors
+    assert np.allclose(got[0], other[0]) and not np.allclose(got[1:], other[1:])
+    longer = word_vectors(lm, [targets[0] + ["lazy"]], stack="decoder", decoder_shift=True, progress=False,
+                          sources=sources[:1]).vectors
+    np.testing.assert_allclose(longer[:, : len(targets[0])], got[:, : len(targets[0])], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="encoder-decoder"):
+        word_vectors(lm, targets, progress=False, sources=sources)  # the encoder stack reads no other text
+    with pytest.raises(ValueError, match="1 sources for 2 inputs"):
+        word_vectors(lm, targets, stack="decoder", progress=False, sources=sources[:1])
+
+
 def test_truncation_warns_and_records(tmp_path):
     lm = load_model(build_tiny("xlmr", tmp_path / "x"))
     long_sentence = ["word"] * 100

@@ -1,8 +1,9 @@
 """Latent concepts: clusters of contextual token representations (Dalvi et al. 2022; Mousi et al. 2024).
 
 A *concept* is a cluster of token vectors from one layer; its *types* are the distinct word forms of
-its tokens. Before clustering, rare types are dropped and frequent ones are capped by seeded random
-sampling of their occurrences (:func:`select_tokens`), so a few function words do not fill the space.
+its tokens. Before clustering, rare types are dropped and frequent ones are capped (:func:`select_tokens`:
+a seeded random sample of their occurrences, or their first occurrences), so a few function words do not
+fill the space.
 
 Backends of :func:`cluster_concepts`:
 
@@ -16,7 +17,10 @@ Backends of :func:`cluster_concepts`:
 - ``"auto"`` (default): faiss when it is installed, else scikit-learn.
 
 Whatever the backend, ``inertia`` is recomputed here in float64, sum_i ||x_i - c_{label_i}||^2, with
-the centroids being the cluster means (K-means) or the cluster means of the Ward partition.
+the centroids being the cluster means (K-means) or the cluster means of the Ward partition. A fit with
+inertia 0 (every token on its centre: fewer distinct points than concepts, or planted duplicates) is
+converged whatever the library's stopping rule says (faiss' relative decrease is then 0/0). A concept left
+without tokens (fewer distinct points than ``k``) is counted in ``Concepts.n_empty`` and warned about.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ import numpy as np
 import pandas as pd
 
 from crossling._utils.validation import check_choice, check_count
-from crossling.exceptions import ConvergenceWarning
+from crossling.exceptions import ConvergenceWarning, DegenerateInputWarning
 
-__all__ = ["BACKENDS", "Concepts", "cluster_concepts", "inertia", "kmeans_plusplus", "select_tokens"]
+__all__ = ["BACKENDS", "SAMPLINGS", "Concepts", "cluster_concepts", "inertia", "kmeans_plusplus", "select_tokens"]
 
 BACKENDS = ("auto", "sklearn", "faiss", "ward")
+SAMPLINGS = ("random", "first")
 # Ward keeps a condensed distance matrix, n (n - 1) / 2 float64: 30,000 points already take 3.6 GB.
 _WARD_MAX_POINTS = 30_000
 _CHUNK = 8192
@@ -69,6 +74,9 @@ class Concepts:
         does not say, so a run that used all ``max_iter`` iterations is reported as not converged).
     params : dict
         k, max_iter, tol, library versions.
+    sentences : ndarray of shape (n,), int64, optional
+        Sentence of each token (its index in the parallel corpus), for the sentence controls
+        (:mod:`crossling.concepts.controls`); None when not known.
     """
 
     labels: np.ndarray
@@ -81,11 +89,17 @@ class Concepts:
     n_iter: int | None
     converged: bool | None
     params: dict[str, Any] = field(default_factory=dict)
+    sentences: np.ndarray | None = None
 
     @property
     def k(self) -> int:
         """The number of concepts (rows of ``centroids``)."""
         return int(self.centroids.shape[0])
+
+    @property
+    def n_empty(self) -> int:
+        """Concepts without a token."""
+        return self.k - int(np.unique(self.labels).size)
 
     @property
     def language_order(self) -> tuple[str, ...]:
@@ -139,13 +153,15 @@ def select_tokens(
     min_count: int = 1,
     max_per_type: int | None = 15,
     seed: int = 0,
+    sampling: str = "random",
 ) -> np.ndarray:
     """Indices of the tokens kept for clustering.
 
     Types seen fewer than ``min_count`` times are dropped; of a type seen more than ``max_per_type``
-    times, ``max_per_type`` occurrences are drawn uniformly at random without replacement (seeded), so
-    the kept occurrences do not all come from the start of the corpus. The defaults follow the
-    released scripts of Mousi et al. (2024): no minimum, at most 15 occurrences per type.
+    times, ``max_per_type`` occurrences are kept: drawn uniformly at random without replacement (seeded,
+    ``sampling="random"``, so the kept occurrences do not all come from the start of the corpus) or its
+    first ones in corpus order (``sampling="first"``). The defaults follow the released scripts of Mousi
+    et al. (2024): no minimum, at most 15 occurrences per type (the paper's text says 10).
 
     Parameters
     ----------
@@ -154,21 +170,31 @@ def select_tokens(
     max_per_type : int or None, default 15
         None keeps every occurrence.
     seed : int, default 0
+        Seeds the random sample (unused with ``sampling="first"``).
+    sampling : {"random", "first"}, default "random"
+        Which occurrences of a capped type are kept.
 
     Returns
     -------
     ndarray of shape (m,), int64
         Sorted indices into ``forms``.
+
+    Raises
+    ------
+    ValueError
+        For ``min_count`` or ``max_per_type`` below 1, or an unknown ``sampling``.
     """
     min_count = check_count("min_count", min_count, minimum=1)
     if max_per_type is not None:
         max_per_type = check_count("max_per_type", max_per_type, minimum=1)
+    sampling = check_choice("sampling", sampling, SAMPLINGS)
     codes, _ = pd.factorize(np.asarray(forms, dtype=object))
     counts = np.bincount(codes) if codes.size else np.zeros(0, dtype=np.int64)
     keep = counts[codes] >= min_count
     if max_per_type is not None:
-        rng = np.random.default_rng(seed)
-        order = np.lexsort((rng.random(codes.size), codes))  # occurrences of a type, in random order
+        # Occurrences of a type, in random order or in corpus order.
+        within = np.random.default_rng(seed).random(codes.size) if sampling == "random" else np.arange(codes.size)
+        order = np.lexsort((within, codes))
         sorted_codes = codes[order]
         starts = np.searchsorted(sorted_codes, sorted_codes, side="left")
         rank = np.empty(codes.size, dtype=np.int64)
@@ -187,6 +213,7 @@ def cluster_concepts(
     seed: int = 0,
     max_iter: int = 100,
     tol: float = 1e-4,
+    sentences: Sequence[int] | np.ndarray | None = None,
 ) -> Concepts:
     """Cluster token vectors into ``k`` latent concepts.
 
@@ -212,6 +239,8 @@ def cluster_concepts(
         stop when (J_{i-1} - J_i) / J_{i-1} < tol, J_i being the sum of squared distances of iteration
         i's assignment. At 1e-4 on ``benchmarks/concepts.py`` (100,000 x 384, K = 600) faiss stopped
         after 9 iterations 0.8% above the inertia scikit-learn reached in 44.
+    sentences : sequence of int, length n, optional
+        The sentence of each token, kept in the result for the sentence controls.
 
     Returns
     -------
@@ -220,16 +249,19 @@ def cluster_concepts(
     Raises
     ------
     ValueError
-        For vectors that are not 2-D or not finite, forms or languages of another length, fewer tokens than
-        ``k``, an unknown backend, ``k`` or ``max_iter`` below 1, a negative ``tol``, or too many tokens
-        for Ward.
+        For vectors that are not 2-D or not finite, forms, languages or sentences of another length, fewer
+        tokens than ``k``, an unknown backend, ``k`` or ``max_iter`` below 1, a negative ``tol``, or too
+        many tokens for Ward.
     ImportError
         When ``backend="faiss"`` and faiss is not installed.
 
     Warns
     -----
     ConvergenceWarning
-        When K-means stopped at ``max_iter`` before meeting ``tol``.
+        When K-means stopped at ``max_iter`` before meeting ``tol`` (an exact fit, inertia 0, is converged).
+    DegenerateInputWarning
+        When concepts are left without tokens (fewer distinct points than ``k``); their number is
+        ``Concepts.n_empty``.
     """
     X = np.ascontiguousarray(vectors, dtype=np.float32)
     if X.ndim != 2:
@@ -241,6 +273,9 @@ def cluster_concepts(
     langs = np.full(n, languages, dtype=object) if isinstance(languages, str) else np.asarray(languages, dtype=object)
     if langs.shape != (n,):
         raise ValueError(f"got {n} vectors but {langs.size} languages")
+    sent = None if sentences is None else np.asarray(sentences, dtype=np.int64)
+    if sent is not None and sent.shape != (n,):
+        raise ValueError(f"got {n} vectors but {sent.size} sentence indices")
     k = check_count("k", k, minimum=1)
     max_iter = check_count("max_iter", max_iter, minimum=1)
     backend = check_choice("backend", backend, BACKENDS)
@@ -264,6 +299,9 @@ def cluster_concepts(
         labels, centroids = _ward(X, k)
         n_iter, converged = None, None
         versions["scikit-learn"] = _version("scikit-learn")
+    fit = inertia(X, labels, centroids)
+    if converged is False and fit == 0.0:
+        converged = True  # every token sits on its centre: no step can improve (faiss' rule is then 0/0)
     if converged is False:
         warnings.warn(
             f"{backend} K-means did not converge in max_iter={max_iter} iterations (tol={tol}); "
@@ -271,18 +309,29 @@ def cluster_concepts(
             ConvergenceWarning,
             stacklevel=2,
         )
-    params = {"k": k, "max_iter": max_iter, "tol": float(tol), "n_tokens": n, "dim": X.shape[1], "versions": versions}
+    n_empty = k - int(np.unique(labels).size)
+    if n_empty:
+        distinct = int(np.unique(X, axis=0).shape[0])
+        warnings.warn(
+            f"{backend} clustering left {n_empty} of k={k} concepts without tokens ({n} tokens, {distinct} distinct "
+            "vectors); they count as empty concepts",
+            DegenerateInputWarning,
+            stacklevel=2,
+        )
+    params = {"k": k, "max_iter": max_iter, "tol": float(tol), "n_tokens": n, "dim": X.shape[1], "n_empty": n_empty,
+              "versions": versions}
     return Concepts(
         labels=labels.astype(np.int64),
         forms=forms_arr,
         languages=langs,
         centroids=centroids.astype(np.float32),
-        inertia=inertia(X, labels, centroids),
+        inertia=fit,
         backend=backend,
         seed=int(seed),
         n_iter=n_iter,
         converged=converged,
         params=params,
+        sentences=sent,
     )
 
 
@@ -318,9 +367,13 @@ def _version(dist: str, module: str | None = None) -> str:
 
 def _sklearn_kmeans(X: np.ndarray, k: int, *, seed: int, max_iter: int, tol: float):
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 
     km = KMeans(n_clusters=k, n_init=1, init="k-means++", max_iter=max_iter, tol=tol, random_state=seed)
-    km.fit(X)
+    with warnings.catch_warnings():
+        # "fewer distinct clusters than n_clusters": counted and warned about by the caller, as for every backend
+        warnings.simplefilter("ignore", SklearnConvergenceWarning)
+        km.fit(X)
     # scikit-learn stops before max_iter only when it converged (labels stable or centre shift <= tol).
     converged = bool(km.n_iter_ < max_iter)
     return km.labels_, km.cluster_centers_, int(km.n_iter_), converged

@@ -16,7 +16,12 @@ directions, and the two directions are merged by a symmetrisation heuristic:
   unaligned word;
 - ``"intersection"``: links found in both directions only (high precision, low recall).
 
-A dictionary can also be read from a TSV file a user supplies (:meth:`TranslationDictionary.load`).
+eflomal cannot read a sentence of 1024 tokens or more (it writes it as empty, so the pair would get no
+link): :func:`align_words` cuts both sides of such a pair to the same share of their length, the longer
+side to 1023 tokens, counts the pairs and tokens cut and warns.
+
+A dictionary can also be read from a TSV file a user supplies (:meth:`TranslationDictionary.load`) or from
+a Moses lexical translation table (:func:`load_moses_lexicon`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -36,7 +42,7 @@ import pandas as pd
 from crossling._utils.io import atomic_write_text
 from crossling._utils.validation import check_choice, check_count
 from crossling.data.textfile import Repairs, read_lines
-from crossling.exceptions import FileFormatError
+from crossling.exceptions import DataLossWarning, FileFormatError
 
 __all__ = [
     "SYMMETRISATIONS",
@@ -45,10 +51,14 @@ __all__ = [
     "align_words",
     "build_dictionaries",
     "lexical_translations",
+    "load_moses_lexicon",
     "symmetrise",
 ]
 
 SYMMETRISATIONS = ("grow-diag-final", "intersection")
+EFLOMAL_MAX_TOKENS = 1023
+"""Longest sentence eflomal aligns: it writes a sentence of 1024 tokens or more as empty."""
+MOSES_COLUMNS = ("target-source", "source-target")
 
 _COLUMNS = ("source", "target", "prob", "count")
 # The 8-neighbourhood of Koehn's grow-diag step, in the order Moses visits it.
@@ -70,7 +80,9 @@ class WordAlignment:
     aligner : str
         Aligner name and version.
     params : dict
-        The aligner's settings, and the number of sentence pairs skipped because one side was empty.
+        The aligner's settings; the number of sentence pairs skipped because one side was empty
+        (``n_skipped_empty``); the pairs cut to eflomal's limit (``n_truncated_pairs``) and the source and
+        target tokens cut off (``n_source_tokens_cut``, ``n_target_tokens_cut``: they have no link).
     """
 
     source: tuple[tuple[str, ...], ...]
@@ -415,7 +427,9 @@ def align_words(
     ----------
     source, target : sequence of sequence of str
         Parallel sentences as token lists (same number of sentences). Pairs with an empty side are
-        kept but get no links (eflomal cannot read them); their number is recorded in ``params``.
+        kept but get no links (eflomal cannot read them); their number is recorded in ``params``. A pair
+        with a side of 1024 tokens or more is cut proportionally (see the module docstring); the tokens
+        cut off get no link.
     symmetrisation : {"grow-diag-final", "intersection"}, default "grow-diag-final"
     model : {1, 2, 3}, default 3
         eflomal's model: IBM1, HMM, HMM with fertility.
@@ -438,6 +452,11 @@ def align_words(
     RuntimeError
         When eflomal returns another number of link lines than sentence pairs.
 
+    Warns
+    -----
+    DataLossWarning
+        When pairs are cut to eflomal's sentence length limit (with the counts).
+
     Notes
     -----
     eflomal takes no seed, so links (and the dictionary) may differ slightly between runs; this is
@@ -457,12 +476,24 @@ def align_words(
     def line(tokens: tuple[str, ...]) -> str:
         return " ".join("\u2581".join(tok.split()) or "\u2581" for tok in tokens)
 
+    cut = {k: _eflomal_lengths(len(src[k]), len(tgt[k])) for k in usable}
+    truncated = [k for k in usable if cut[k] != (len(src[k]), len(tgt[k]))]
+    src_cut = sum(len(src[k]) - cut[k][0] for k in truncated)
+    tgt_cut = sum(len(tgt[k]) - cut[k][1] for k in truncated)
+    if truncated:
+        warnings.warn(
+            f"{len(truncated)} sentence pairs have a side longer than eflomal's {EFLOMAL_MAX_TOKENS} tokens: both "
+            f"sides were cut to the same share of their length ({src_cut} source and {tgt_cut} target tokens get "
+            "no link)",
+            DataLossWarning,
+            stacklevel=2,
+        )
     aligner = eflomal.Aligner(model=model, n_samplers=n_samplers, rel_iterations=rel_iterations)
     with tempfile.TemporaryDirectory(prefix="crossling-eflomal-") as tmp:
         fwd_path, rev_path = os.path.join(tmp, "fwd"), os.path.join(tmp, "rev")
         aligner.align(
-            [line(src[k]) for k in usable],
-            [line(tgt[k]) for k in usable],
+            [line(src[k][: cut[k][0]]) for k in usable],
+            [line(tgt[k][: cut[k][1]]) for k in usable],
             links_filename_fwd=fwd_path,
             links_filename_rev=rev_path,
             quiet=True,
@@ -482,9 +513,21 @@ def align_words(
         "rel_iterations": rel_iterations,
         "n_pairs": len(src),
         "n_skipped_empty": len(src) - len(usable),
+        "n_truncated_pairs": len(truncated),
+        "n_source_tokens_cut": src_cut,
+        "n_target_tokens_cut": tgt_cut,
         "deterministic": False,
     }
     return WordAlignment(src, tgt, tuple(links), symmetrisation, f"eflomal {metadata.version('eflomal')}", params)
+
+
+def _eflomal_lengths(n_source: int, n_target: int) -> tuple[int, int]:
+    """The lengths a pair is cut to for eflomal: unchanged when both fit, else the longer side to the limit
+    and the other to the same share of its length (at least one token)."""
+    longest = max(n_source, n_target)
+    if longest <= EFLOMAL_MAX_TOKENS:
+        return n_source, n_target
+    return (max(1, n_source * EFLOMAL_MAX_TOKENS // longest), max(1, n_target * EFLOMAL_MAX_TOKENS // longest))
 
 
 def _parse_links(text: str) -> list[tuple[int, int]]:
@@ -553,6 +596,78 @@ def lexical_translations(
         "n_links": len(pairs_s),
         "estimator": "count(s,t)/count(s) over symmetrised links",
     }
+    return TranslationDictionary(source_lang, target_lang, _typed(table), n_best, provenance)
+
+
+def load_moses_lexicon(
+    path: str | os.PathLike,
+    *,
+    source_lang: str,
+    target_lang: str,
+    n_best: int = 10,
+    columns: str = "target-source",
+) -> TranslationDictionary:
+    """Read a Moses lexical translation table (``lex.e2f`` / ``lex.f2e``) as a dictionary.
+
+    Moses' ``train-model.perl`` (step 4) writes one ``word word probability`` line per pair, separated by
+    single spaces, the translation first: ``lex.f2e`` holds ``e f w(e|f)``, the translations of the
+    foreign words f into e. So the dictionary from f into e is read from ``lex.f2e`` with the default
+    ``columns="target-source"``. Lines pairing a word with Moses' ``NULL`` (no counterpart) are skipped;
+    a source word's translations are ranked by decreasing probability, ties by the target word, and the
+    ``n_best`` first are kept.
+
+    Parameters
+    ----------
+    path : path-like
+        The table (UTF-8 text).
+    source_lang, target_lang : str
+        Languages of the dictionary's source and target side.
+    n_best : int, default 10
+        Translations kept per source word.
+    columns : {"target-source", "source-target"}, default "target-source"
+        Which word comes first on a line: Moses' order (the translation first), or the source first.
+
+    Returns
+    -------
+    TranslationDictionary
+        ``count`` is -1 (the table gives none); the provenance names the file and the lines skipped.
+
+    Raises
+    ------
+    ValueError
+        For a line without exactly three space-separated fields, a probability that is not a number in
+        [0, 1], a pair listed twice, a table without any pair, or an unknown ``columns``.
+    """
+    n_best = check_count("n_best", n_best, minimum=1)
+    columns = check_choice("columns", columns, MOSES_COLUMNS)
+    path = Path(path)
+    rows: list[tuple[str, str, float]] = []
+    n_null = 0
+    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        fields = raw.split(" ")
+        if len(fields) != 3 or not fields[0] or not fields[1]:
+            raise ValueError(f"{path}:{lineno}: expected 'word word probability' separated by single spaces")
+        first, second, prob_text = fields
+        try:
+            prob = float(prob_text)
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: probability {prob_text!r} is not a number") from None
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"{path}:{lineno}: probability {prob} is outside [0, 1]")
+        source, target = (second, first) if columns == "target-source" else (first, second)
+        if "NULL" in (source, target):
+            n_null += 1
+            continue
+        rows.append((source, target, prob))
+    if not rows:
+        raise ValueError(f"{path}: no word pair (a Moses lexical table has 'word word probability' lines)")
+    table = pd.DataFrame(rows, columns=["source", "target", "prob"]).assign(count=-1)
+    table = table.sort_values(["source", "prob", "target"], ascending=[True, False, True], kind="stable")
+    table = table.groupby("source", sort=False).head(n_best)[list(_COLUMNS)].reset_index(drop=True)
+    provenance = {"loaded_from": str(path), "format": "Moses lexical table", "columns": columns,
+                  "n_null_lines_skipped": n_null}
     return TranslationDictionary(source_lang, target_lang, _typed(table), n_best, provenance)
 
 

@@ -1,39 +1,66 @@
-"""The latent-concept alignment study (Mousi, Durrani, Dalvi et al. 2024) on given token vectors.
+"""The latent-concept alignment study (Mousi, Durrani, Dalvi et al. 2024) on given token vectors, with controls.
 
-:func:`compute_concepts` takes, per language, the token representations of every analysed layer and the
-word forms, plus translation dictionaries; per layer it clusters each language alone (for CALIGN, both
-directions of every language pair with a dictionary) and each language set jointly (for COLAP). It needs
-no model and writes no file: :func:`crossling.concepts.run.run_concepts` extracts the vectors, builds the
-dictionaries and writes the results. Every setting of the clustering and of the two measures is one
-:class:`ConceptOptions`, which the run's configuration inherits.
+:func:`compute_concepts` takes, per language, the token representations of every analysed layer, the word
+forms and (for the controls) the sentence of every token, plus translation dictionaries; per seed and layer
+it clusters each language alone (for CALIGN, both directions of every language pair with a dictionary) and
+each language set jointly (for COLAP). It needs no model and writes no file:
+:func:`crossling.concepts.run.run_concepts` extracts the vectors, builds the dictionaries and writes the
+results. Every setting of the clustering and of the two measures is one :class:`ConceptOptions`, which the
+run's configuration inherits.
+
+Beside every CALIGN and COLAP value, per layer and direction (or set), it reports the controls of
+:mod:`crossling.concepts.controls`: the *sentence baseline* (no model: the tokens of consecutive blocks of
+sentences form the concepts), the *random baseline* (random concepts), how sentence-bound the concepts
+are, and how many aligned (overlapping) concepts share their most common sentence across languages; and,
+when given, the *held-out* variant, in which the dictionaries come from one half of the corpus and the
+concepts from the tokens of the other half, so no sentence contributes both a translation and a concept.
+
+Every number is computed for ``n_seeds`` seeds (``seed``, ``seed + 1``, ...; each seeds the token sample,
+K-means and the random baseline, and may come with its own dictionaries) and reported per seed
+(``calign_seeds``, ``colap_seeds``) and as mean, standard deviation and range over seeds (``calign``,
+``colap``).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Optional
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from crossling._utils.labels import pair_label
 from crossling._utils.progress import progress_bar
-from crossling.concepts.alignment import SIZE_RULES, CalignResult, calign, translation_mapping
-from crossling.concepts.clustering import BACKENDS, Concepts, cluster_concepts, select_tokens
+from crossling.concepts.alignment import ELIGIBILITY, SIZE_RULES, CalignResult, calign, translation_mapping
+from crossling.concepts.clustering import BACKENDS, SAMPLINGS, Concepts, cluster_concepts, select_tokens
+from crossling.concepts.controls import boundness, random_labels, sentence_labels, shared_dominant_sentence
 from crossling.concepts.dictionary import TranslationDictionary
-from crossling.concepts.overlap import COUNT_UNITS, colap
-from crossling.exceptions import ConfigError
+from crossling.concepts.overlap import COUNT_UNITS, ColapResult, colap
+from crossling.concepts.seeds import over_seeds
+from crossling.config import split_commas
+from crossling.exceptions import ConfigError, DegenerateInputWarning
 
-__all__ = ["ConceptOptions", "ConceptsResult", "compute_concepts"]
+__all__ = ["DENOMINATORS", "ConceptOptions", "ConceptsResult", "HeldOut", "compute_concepts", "merge_results"]
 
-Dictionary = TranslationDictionary | Mapping[str, Sequence[str]]
+Dictionary = Union[TranslationDictionary, Mapping[str, Sequence[str]]]
+Dictionaries = Mapping[tuple[str, str], Dictionary]
+
+DENOMINATORS = ("eligible", "k")
+TOKENS_PER_CONCEPT_WARNING = 10
+"""Below this many tokens per concept on average (n_tokens / K) the study warns: few concepts can reach six
+types, so CALIGN rests on few eligible concepts."""
 
 _CLUSTERING = ("k", "backend", "seed", "max_iter", "tol")
 _SELECTION = ("min_count", "max_per_type")
 _CALIGN = ("theta_a", "n_best", "size_tolerance", "size_rule", "min_types")
+_READINGS = ("eligibility", "calign_denominator", "sampling", "colap_min_languages")
+
+FloatList = Annotated[list[float], BeforeValidator(split_commas)]
+IntList = Annotated[list[int], BeforeValidator(split_commas)]
 
 
 class ConceptOptions(BaseModel):
@@ -42,12 +69,16 @@ class ConceptOptions(BaseModel):
     Attributes
     ----------
     k : int, default 600
-        Concepts per clustering (the paper's K), the same for each language alone and for joint sets.
+        Concepts per clustering (the paper's K), the same for each language alone and for joint sets (the
+        held-out variant clusters half the sentences into K // 2).
     backend : {"auto", "sklearn", "faiss", "ward"}, default "auto"
         Clustering algorithm: K-means of scikit-learn or faiss (``auto``: faiss when installed), or Ward
         agglomerative clustering (small sets only).
     seed : int, default 0
-        Seeds the sampling of capped word occurrences and the K-means initialisation.
+        The first seed; seed ``seed + r`` seeds the sampling of capped word occurrences, K-means and the random
+        baseline of the r-th run (and names its word-alignment replicate).
+    n_seeds : int, default 3
+        Runs with seeds ``seed``, ``seed + 1``, ...: every value is reported per seed and as mean and range.
     max_iter : int, default 100
         K-means iterations at most.
     tol : float, default 1e-4
@@ -55,22 +86,41 @@ class ConceptOptions(BaseModel):
     min_count : int, default 1
         A word seen fewer times in a language is not clustered.
     max_per_type : int, optional
-        At most this many occurrences of a word are clustered, drawn at random (seeded), as in the released
-        scripts of Mousi et al. (default 15); ``null`` in a YAML file keeps every occurrence.
+        At most this many occurrences of a word are clustered (default 15, as the released scripts of Mousi
+        et al.; the paper's text says 10); ``null`` in a YAML file keeps every occurrence.
+    sampling : {"random", "first"}, default "random"
+        Which occurrences of a capped word are clustered: a seeded random sample, or its first ones.
     theta_a : float, default 0.8
-        CALIGN: fraction in (0, 1] of a concept's words that must have a translation in the other concept.
+        CALIGN: fraction in (0, 1] of a concept's words that must have a translation in the other concept
+        (the paper's 0.8; inclusive: exactly 80% counts).
     n_best : int, default 10
         CALIGN: translations per word taken from the dictionary (the paper's N).
     size_tolerance : float, default 0.4
         CALIGN: how far in [0, 1] two aligned concepts' sizes may differ (the paper's tau).
-    size_rule : {"symmetric", "one-sided"}, default "symmetric"
-        CALIGN size rule: the paper's text (both ways) or the released script (only a bound on the target).
+    size_rule : {"symmetric", "smaller", "one-sided", "script"}, default "symmetric"
+        CALIGN size rule, a = source and b = target types: ``symmetric`` |a-b| <= tau max(a, b) (the paper's
+        text), ``smaller`` |a-b| <= tau min(a, b), ``one-sided`` a >= (1-tau) b, ``script`` a >= tau b (the
+        released script).
     min_types : int, default 6
         CALIGN: a concept needs this many distinct words to count ("more than five").
+    eligibility : {"source", "both"}, default "source"
+        CALIGN: the ``min_types`` rule applies to the source concept only (the released script), or to the
+        target concept too.
+    calign_denominator : {"eligible", "k"}, default "eligible"
+        The CALIGN of the summary and the figures: aligned concepts over the eligible source concepts, or
+        over all K (both are always in the tables).
     theta_o : float, default 0.3
         COLAP: share in (0, 1] two languages must each reach for a concept to mix them.
     colap_by : {"tokens", "types"}, default "tokens"
         COLAP: count a language's share by tokens (the released script) or by distinct words.
+    colap_min_languages : int or "all", default 2
+        COLAP: how many languages of a set must reach ``theta_o`` (``all``: every language of the set).
+    sweep_theta_a : list of float
+        CALIGN again for each of these theta_A values (comma-separated), on the same concepts, every seed.
+    sweep_theta_o : list of float
+        COLAP again for each of these theta_O values (comma-separated), on the same concepts, every seed.
+    sweep_k : list of int
+        CALIGN and COLAP again with each of these K (comma-separated): a clustering per value (first seed).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,17 +129,34 @@ class ConceptOptions(BaseModel):
     k: int = Field(default=600, ge=1)
     backend: Literal[BACKENDS] = "auto"  # type: ignore[valid-type]
     seed: int = Field(default=0, ge=0)
+    n_seeds: int = Field(default=3, ge=1)
     max_iter: int = Field(default=100, ge=1)
     tol: float = Field(default=1e-4, ge=0)
     min_count: int = Field(default=1, ge=1)
     max_per_type: Optional[int] = Field(default=15, ge=1)
+    sampling: Literal[SAMPLINGS] = "random"  # type: ignore[valid-type]
     theta_a: float = Field(default=0.8, gt=0, le=1)
     n_best: int = Field(default=10, ge=1)
     size_tolerance: float = Field(default=0.4, ge=0, le=1)
     size_rule: Literal[SIZE_RULES] = "symmetric"  # type: ignore[valid-type]
     min_types: int = Field(default=6, ge=1)
+    eligibility: Literal[ELIGIBILITY] = "source"  # type: ignore[valid-type]
+    calign_denominator: Literal[DENOMINATORS] = "eligible"  # type: ignore[valid-type]
     theta_o: float = Field(default=0.3, gt=0, le=1)
     colap_by: Literal[COUNT_UNITS] = "tokens"  # type: ignore[valid-type]
+    colap_min_languages: Union[Annotated[int, Field(ge=1)], Literal["all"]] = 2
+    sweep_theta_a: FloatList = []
+    sweep_theta_o: FloatList = []
+    sweep_k: IntList = []
+
+    def seeds(self) -> list[int]:
+        """The seed of every run: ``seed``, ``seed + 1``, ..., ``n_seeds`` of them.
+
+        Returns
+        -------
+        list of int
+        """
+        return [self.seed + r for r in range(self.n_seeds)]
 
     def record(self) -> dict[str, dict[str, Any]]:
         """The settings grouped as a manifest records them.
@@ -97,40 +164,81 @@ class ConceptOptions(BaseModel):
         Returns
         -------
         dict
-            ``clustering`` (k, backend, seed, max_iter, tol, min_count, max_per_type), ``calign`` (theta_a,
-            n_best, size_tolerance, size_rule, min_types) and ``colap`` (theta_o, by).
+            ``clustering`` (k, backend, seed, max_iter, tol, min_count, max_per_type, n_seeds), ``calign``
+            (theta_a, n_best, size_tolerance, size_rule, min_types), ``colap`` (theta_o, by), ``readings``
+            (eligibility, calign_denominator, sampling, colap_min_languages: where the paper's text and its
+            code differ) and ``sweeps`` (theta_a, theta_o, k).
         """
-        return {"clustering": {name: getattr(self, name) for name in _CLUSTERING + _SELECTION},
+        return {"clustering": {**{name: getattr(self, name) for name in _CLUSTERING + _SELECTION},
+                               "n_seeds": self.n_seeds},
                 "calign": {name: getattr(self, name) for name in _CALIGN},
-                "colap": {"theta_o": self.theta_o, "by": self.colap_by}}
+                "colap": {"theta_o": self.theta_o, "by": self.colap_by},
+                "readings": {name: getattr(self, name) for name in _READINGS},
+                "sweeps": {"theta_a": list(self.sweep_theta_a), "theta_o": list(self.sweep_theta_o),
+                           "k": list(self.sweep_k)}}
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out variant of one seed: concepts from one half of the sentences, dictionaries from the other.
+
+    Attributes
+    ----------
+    sentences : ndarray of int
+        The sentences (indices into the parallel corpus) whose tokens are clustered.
+    dictionaries : mapping of (source, target) to dictionary
+        Estimated from the other sentences only; one per CALIGN direction that the variant covers.
+    """
+
+    sentences: np.ndarray
+    dictionaries: Dictionaries
 
 
 @dataclass(frozen=True)
 class ConceptsResult:
     """Results of :func:`compute_concepts`.
 
-    CALIGN and COLAP are percentages (0-100), as in the paper; their columns say so.
+    CALIGN and COLAP are percentages (0-100), as in the paper; their columns say so. ``model`` labels the
+    model in every table (one label per call; :func:`merge_results` joins the results of several models).
 
     Attributes
     ----------
     calign : pandas.DataFrame
-        One row per (layer, direction): ``layer, pair, direction, source, target, calign_percent, n_aligned,
-        n_eligible, n_source_concepts``; ``pair`` labels the unordered pair (languages in the result's
-        order), ``direction`` the source first (:func:`~crossling._utils.labels.pair_label`: ``en-de``).
+        One row per (model, layer, direction), means over seeds: ``model, layer, pair, direction, source,
+        target, calign_percent`` (over eligible source concepts) with ``calign_percent_sd, _min, _max``,
+        ``calign_k_percent`` (over all K), ``n_aligned, n_eligible, n_source_concepts``; the controls
+        ``sentence_baseline_percent, random_baseline_percent, boundness`` (mean share of an eligible
+        concept's tokens from its most common sentence) and ``aligned_same_sentence`` (aligned concepts
+        whose best target has the same most common sentence); the held-out variant's
+        ``heldout_calign_percent`` (with ``_min, _max``), ``heldout_n_eligible``,
+        ``heldout_sentence_baseline_percent`` and ``heldout_random_baseline_percent`` (NaN without it);
+        ``n_seeds``. ``pair`` labels the unordered pair, ``direction`` the source first (``en-de``).
     colap : pandas.DataFrame
-        One row per (layer, language set): ``layer, languages, colap_percent, n_overlapping, n_concepts``;
-        ``languages`` is the set's label (``en-de-fr``).
+        One row per (model, layer, language set), means over seeds: ``model, layer, languages,
+        colap_percent`` with ``colap_percent_sd, _min, _max``, ``n_overlapping, n_concepts``,
+        ``sentence_baseline_percent, random_baseline_percent, boundness`` (mean over non-empty concepts),
+        ``overlapping_same_sentence`` (overlapping concepts whose languages share their most common
+        sentence), ``n_seeds``.
+    calign_seeds, colap_seeds : pandas.DataFrame
+        The same values per seed (``seed`` column; CALIGN rows also per ``variant``: ``all`` or ``heldout``).
     clusterings : pandas.DataFrame
-        One row per clustering: ``layer, clustering, backend, k, n_tokens, inertia, n_iter, converged, seed``.
+        One row per clustering: ``model, layer, clustering, variant, seed, backend, k, n_tokens, n_empty,
+        inertia, n_iter, converged, boundness``.
+    sweeps : pandas.DataFrame
+        ``model, parameter, value, layer, measure, label, seed, percent, n``: CALIGN (``n`` eligible
+        concepts) or COLAP (``n`` non-empty concepts) for each swept theta_a, theta_o or K; empty without
+        sweeps.
     concepts : dict
-        (layer, clustering name) -> :class:`~crossling.concepts.clustering.Concepts`; the name is a language
-        (``en``) or a set's label (``en-de``).
+        (layer, clustering name) -> :class:`~crossling.concepts.clustering.Concepts` of the first seed; the
+        name is a language (``en``) or a set's label (``en-de``).
     alignments : dict
-        (layer, source, target) -> :class:`~crossling.concepts.alignment.CalignResult`.
+        (layer, source, target) -> :class:`~crossling.concepts.alignment.CalignResult` of the first seed.
+    overlaps : dict
+        (layer, set label) -> :class:`~crossling.concepts.overlap.ColapResult` of the first seed.
     dictionaries : dict
-        (source, target) -> translations used (source word -> best-first targets), for rendering examples.
+        (source, target) -> translations used by the first seed (source word -> best-first targets).
     dictionary_provenance : dict
-        Direction label -> what produced its dictionary.
+        Direction label -> what produced its dictionary (first seed).
     languages : list of str
         The languages, in the order of the vectors given.
     layers : list of int
@@ -140,14 +248,21 @@ class ConceptsResult:
     colap_sets : list of tuple of str
         The language sets clustered jointly.
     tokens : dict
-        Language -> ``n_words`` (given), ``n_allowed`` (after ``keep``), ``n_selected`` (clustered).
+        Language -> ``n_words`` (given), ``n_allowed`` (after ``keep``), ``n_selected`` (clustered, first
+        seed).
     token_filter : list of str or None
-        The languages whose tokens ``keep`` restricted.
+        The languages whose tokens ``keep`` restricted (CALIGN clusterings only).
     dim : int
         Width of the vectors.
     options : ConceptOptions
     seconds : float
         Wall time of the computation.
+    models : list of str
+        The model labels, in the order computed.
+    seeds : list of int
+        The seeds run.
+    heldout_k : int or None
+        K of the held-out clusterings (None without the variant).
     """
 
     calign: pd.DataFrame
@@ -166,9 +281,19 @@ class ConceptsResult:
     dim: int
     options: ConceptOptions
     seconds: float
+    calign_seeds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    colap_seeds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sweeps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    overlaps: dict[tuple[int, str], ColapResult] = field(default_factory=dict)
+    models: list[str] = field(default_factory=lambda: ["model"])
+    seeds: list[int] = field(default_factory=list)
+    heldout_k: int | None = None
 
     def summary(self) -> pd.DataFrame:
-        """One row per layer: CALIGN of every direction, then COLAP of every set, side by side.
+        """One row per layer: CALIGN of every direction, then COLAP of every set, side by side (seed means).
+
+        CALIGN is over eligible concepts or over K as ``options.calign_denominator`` says. A second model's
+        columns carry its label in parentheses (``calign_percent en-de (base)``).
 
         Returns
         -------
@@ -176,21 +301,24 @@ class ConceptsResult:
             Columns ``layer``, ``calign_percent <direction>`` ... and ``colap_percent <set>`` ..., in the
             order computed.
         """
+        value = "calign_percent" if self.options.calign_denominator == "eligible" else "calign_k_percent"
         parts = []
-        if len(self.calign):
-            parts.append(self.calign.pivot(index="layer", columns="direction", values="calign_percent")
-                         .reindex(columns=list(dict.fromkeys(self.calign["direction"])))
-                         .add_prefix("calign_percent "))
-        if len(self.colap):
-            parts.append(self.colap.pivot(index="layer", columns="languages", values="colap_percent")
-                         .reindex(columns=list(dict.fromkeys(self.colap["languages"])))
-                         .add_prefix("colap_percent "))
+        for table, column, label, prefix in ((self.calign, value, "direction", "calign_percent"),
+                                             (self.colap, "colap_percent", "languages", "colap_percent")):
+            if not len(table):
+                continue
+            for model in self.models:
+                rows = table[table["model"] == model]
+                wide = (rows.pivot(index="layer", columns=label, values=column)
+                        .reindex(columns=list(dict.fromkeys(rows[label]))))
+                suffix = "" if model == self.models[0] else f" ({model})"
+                parts.append(wide.rename(columns=lambda c, s=suffix, p=prefix: f"{p} {c}{s}"))
         table = pd.concat(parts, axis=1).reset_index()
         table.columns.name = None
         return table
 
     def listing(self) -> pd.DataFrame:
-        """Every concept's words with their token counts, for every clustering.
+        """Every concept's words with their token counts, for every clustering of the first seed.
 
         Returns
         -------
@@ -203,53 +331,75 @@ class ConceptsResult:
         return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
-_CALIGN_COLUMNS = ["layer", "pair", "direction", "source", "target", "calign_percent", "n_aligned", "n_eligible",
-                   "n_source_concepts"]
-_COLAP_COLUMNS = ["layer", "languages", "colap_percent", "n_overlapping", "n_concepts"]
-_CLUSTERING_COLUMNS = ["layer", "clustering", "backend", "k", "n_tokens", "inertia", "n_iter", "converged", "seed"]
+_CALIGN_KEYS = ["model", "layer", "pair", "direction", "source", "target"]
+_CALIGN_VALUES = ["calign_percent", "calign_k_percent", "n_aligned", "n_eligible", "n_source_concepts",
+                  "sentence_baseline_percent", "random_baseline_percent", "boundness", "aligned_same_sentence"]
+_COLAP_KEYS = ["model", "layer", "languages"]
+_COLAP_VALUES = ["colap_percent", "n_overlapping", "n_concepts", "sentence_baseline_percent",
+                 "random_baseline_percent", "boundness", "overlapping_same_sentence"]
+_CLUSTERING_COLUMNS = ["model", "layer", "clustering", "variant", "seed", "backend", "k", "n_tokens", "n_empty",
+                       "inertia", "n_iter", "converged", "boundness"]
+_SWEEP_COLUMNS = ["model", "parameter", "value", "layer", "measure", "label", "seed", "percent", "n"]
 
 
 def compute_concepts(
     vectors: Mapping[str, np.ndarray | Sequence[np.ndarray]],
     forms: Mapping[str, Sequence[str]],
-    dictionaries: Mapping[tuple[str, str], Dictionary],
+    dictionaries: Dictionaries | Sequence[Dictionaries],
     *,
     options: ConceptOptions = ConceptOptions(),
+    sentences: Mapping[str, Sequence[int] | np.ndarray] | None = None,
+    heldout: Sequence[HeldOut] | None = None,
     keep: Mapping[str, np.ndarray] | None = None,
     layers: Sequence[int] | None = None,
     colap_sets: Sequence[Sequence[str]] | None = None,
+    model: str = "model",
     progress: bool = False,
 ) -> ConceptsResult:
-    """CALIGN and COLAP on every layer.
+    """CALIGN and COLAP on every layer and seed, with their controls.
 
-    Per layer, each language of a CALIGN direction is clustered alone into ``options.k`` concepts
-    (:func:`~crossling.concepts.clustering.cluster_concepts`) and CALIGN is computed for every direction
-    (:func:`~crossling.concepts.alignment.calign`); each language set is clustered jointly and its COLAP
-    computed (:func:`~crossling.concepts.overlap.colap`). The tokens clustered are selected once per
-    language (:func:`~crossling.concepts.clustering.select_tokens`, seeded with ``options.seed``) and are the
-    same at every layer and in every joint clustering.
+    For each seed and layer, each language of a CALIGN direction is clustered alone into ``options.k``
+    concepts (:func:`~crossling.concepts.clustering.cluster_concepts`) and CALIGN is computed for every
+    direction (:func:`~crossling.concepts.alignment.calign`); each language set is clustered jointly and
+    its COLAP computed (:func:`~crossling.concepts.overlap.colap`). The tokens clustered are selected per
+    language and seed (:func:`~crossling.concepts.clustering.select_tokens`) and are the same at every
+    layer and in every joint clustering of that seed. The sentence and random baselines are computed on
+    the same tokens with the same dictionaries; the held-out variant clusters only the tokens of
+    ``heldout[r].sentences`` into ``options.k // 2`` concepts (the same mean concept size) and aligns
+    them with ``heldout[r].dictionaries``.
 
     Parameters
     ----------
     vectors : mapping of language to ndarray or sequence of ndarray
         Per language, an array of shape (n_layers, n_words, d) or a sequence of n_layers arrays of shape
-        (n_words, d): word representations per layer (e.g. ``[store.vectors(layer) for layer in layers]`` of a vector
-        store); every language must have the same n_layers and d. Memory-mapped arrays are read row-subset
-        by row-subset, one layer at a time.
+        (n_words, d): word representations per layer (e.g. ``[store.vectors(layer) for layer in layers]`` of
+        a vector store); every language must have the same n_layers and d. Memory-mapped arrays are read
+        row-subset by row-subset, one layer at a time.
     forms : mapping of language to sequence of str, length n_words
         Word form of each row of ``vectors[language]``.
-    dictionaries : mapping of (source, target) to TranslationDictionary or mapping
-        One entry per CALIGN direction to compute; the language pairs are the unordered keys.
+    dictionaries : mapping of (source, target) to dictionary, or a sequence of such mappings
+        One entry per CALIGN direction to compute (a :class:`TranslationDictionary` or a mapping of a word
+        to its translations, best first); the language pairs are the unordered keys. A sequence gives the
+        dictionaries of each seed (``options.n_seeds`` of them, same keys); one mapping serves every seed.
     options : ConceptOptions, default ConceptOptions()
         Token selection, clustering, CALIGN and COLAP settings.
+    sentences : mapping of language to array of int, length n_words, optional
+        The sentence (index into the parallel corpus, the same for parallel sentences of every language) of
+        each row. Needed by the sentence baseline, the sentence-boundness and the held-out variant; without
+        it those controls are NaN.
+    heldout : sequence of HeldOut, optional
+        The held-out variant of each seed (``options.n_seeds`` items, or one for every seed); needs
+        ``sentences``. Its dictionaries must cover every direction.
     keep : mapping of language to bool ndarray of shape (n_words,), optional
-        Tokens that may be selected (default: all). The released scripts of Mousi et al. cluster only
-        the tokens the word alignment links (``crossling concepts --aligned-only``); a language
-        missing from the mapping keeps all its tokens.
+        Tokens that the CALIGN clusterings may select (default: all); the COLAP clusterings always select
+        among all tokens. The released scripts of Mousi et al. cluster only the tokens the word alignment
+        links (``crossling concepts --aligned-only``); a language missing from the mapping keeps all tokens.
     layers : sequence of int, optional
         The layer number of each entry of the first axis of the vectors (default 0 .. n_layers-1).
     colap_sets : sequence of sequences of str, optional
         Language sets clustered jointly for COLAP (default: each language pair of ``dictionaries``).
+    model : str, default "model"
+        The model's label in every table.
     progress : bool, default False
         Show a progress bar over the clusterings.
 
@@ -261,10 +411,18 @@ def compute_concepts(
     ------
     ConfigError
         When there is nothing to compute, a direction or set names a language without vectors, a set has
-        fewer than two languages, the layer numbers do not match the vectors, or a language has fewer
-        tokens after selection than ``options.k``.
+        fewer than two languages, the layer numbers do not match the vectors, the dictionaries or held-out
+        halves are not one per seed, the held-out variant lacks sentences or a direction, or a language has
+        fewer tokens after selection than K.
     ValueError
-        When the vectors and forms do not fit together (shapes, missing forms, a malformed ``keep``).
+        When the vectors, forms and sentences do not fit together (shapes, missing forms, a malformed
+        ``keep``).
+
+    Warns
+    -----
+    DegenerateInputWarning
+        When a language has fewer than 10 tokens per concept on average (CALIGN then rests on few
+        eligible concepts).
     """
     started = time.perf_counter()
     languages = list(vectors)
@@ -272,9 +430,13 @@ def compute_concepts(
     layers = list(range(n_layers)) if layers is None else [int(x) for x in layers]
     if len(layers) != n_layers or len(set(layers)) != n_layers:
         raise ConfigError(f"layers must give {n_layers} distinct layer numbers, got {layers}")
-    if not dictionaries and not colap_sets:
+    seeds = options.seeds()
+    per_seed = _per_seed(dictionaries, len(seeds), "dictionaries")
+    if not per_seed[0] and not colap_sets:
         raise ConfigError("nothing to compute: give dictionaries (CALIGN) and/or colap_sets (COLAP)")
-    directions = [tuple(key) for key in dictionaries]
+    directions = [tuple(key) for key in per_seed[0]]
+    if any([tuple(key) for key in d] != directions for d in per_seed):
+        raise ConfigError("the dictionaries of every seed must cover the same directions")
     for direction in directions:
         _check_known(direction, languages)
     pairs = list(dict.fromkeys(tuple(sorted(d, key=languages.index)) for d in directions))
@@ -283,84 +445,386 @@ def compute_concepts(
         _check_known(group, languages)
         if len(set(group)) < 2:
             raise ConfigError(f"a COLAP language set needs at least two languages, got {group}")
-    k = options.k
-
     forms_arr = {lang: np.asarray(forms[lang], dtype=object) for lang in languages}
-    allowed = _allowed_rows(keep or {}, forms_arr)
-    selected = {
-        lang: rows[select_tokens(forms_arr[lang][rows], min_count=options.min_count,
-                                 max_per_type=options.max_per_type, seed=options.seed)]
-        for lang, rows in allowed.items()
-    }
-    needed = {lang for d in directions for lang in d}
-    for lang in needed:
-        if selected[lang].size < k:
-            raise ConfigError(
-                f"language {lang!r} has {selected[lang].size} tokens after selection (min_count="
-                f"{options.min_count}, max_per_type={options.max_per_type}"
-                f"{', aligned tokens only' if keep and lang in keep else ''}), fewer than k={k}: lower k or give "
-                "more text"
-            )
-    translations = {d: translation_mapping(dictionaries[d], options.n_best, *d) for d in directions}
-    cluster_opts = {name: getattr(options, name) for name in _CLUSTERING}
-    calign_opts = {name: getattr(options, name) for name in _CALIGN}
+    sent_arr = _check_sentences(sentences, forms_arr)
+    halves = None if heldout is None else _per_seed(heldout, len(seeds), "heldout halves")
+    if halves is not None:
+        if sent_arr is None:
+            raise ConfigError("the held-out variant needs the sentence of every token (sentences=...)")
+        for half in halves:
+            lacking = [pair_label(*d) for d in directions if d not in half.dictionaries]
+            if lacking:
+                raise ConfigError(f"the held-out dictionaries lack the directions {lacking}")
+    needed = [lang for lang in languages if any(lang in d for d in directions)]
+    study = _Study(options, languages, layers, directions, sets, needed, forms_arr, sent_arr,
+                   _allowed_rows(keep or {}, forms_arr), model)
+    study.check_sizes(keep)
 
-    calign_rows, colap_rows, cluster_rows = [], [], []
-    concepts: dict[tuple[int, str], Concepts] = {}
-    alignments: dict[tuple[int, str, str], CalignResult] = {}
-    bar = progress_bar(len(layers) * (len(needed) + len(sets)), "clustering", "clustering", enabled=progress)
-    for li, layer in enumerate(layers):
-        for lang in [x for x in languages if x in needed]:
-            rows = selected[lang]
-            concepts[layer, lang] = cluster_concepts(
-                np.asarray(vectors[lang][li])[rows], forms_arr[lang][rows], languages=lang, **cluster_opts
-            )
-            bar.update()
-        for source, target in directions:
-            res = calign(concepts[layer, source].types(source), concepts[layer, target].types(target),
-                         translations[source, target], source_lang=source, target_lang=target, **calign_opts)
-            alignments[layer, source, target] = res
-            calign_rows.append((layer, pair_label(*sorted((source, target), key=languages.index)),
-                                pair_label(source, target), source, target, res.calign_percent, res.n_aligned,
-                                res.n_eligible, res.n_source_concepts))
-        for group in sets:
-            name = pair_label(*group)
-            X = np.concatenate([np.asarray(vectors[lang][li])[selected[lang]] for lang in group])
-            words = np.concatenate([forms_arr[lang][selected[lang]] for lang in group])
-            langs = np.concatenate([np.full(selected[lang].size, lang, dtype=object) for lang in group])
-            joint = cluster_concepts(X, words, languages=langs, **cluster_opts)
-            bar.update()
-            concepts[layer, name] = joint
-            res_o = colap(joint.labels, joint.languages, forms=joint.forms, k=k, theta_o=options.theta_o,
-                          by=options.colap_by, language_order=group)
-            colap_rows.append((layer, name, res_o.colap_percent, res_o.n_overlapping, res_o.n_concepts))
-        cluster_rows += [(layer, name, c.backend, c.k, len(c.labels), c.inertia, c.n_iter, c.converged, c.seed)
-                         for (lay, name), c in concepts.items() if lay == layer]
+    n_clusterings = len(seeds) * len(layers) * (len(needed) * (2 if halves else 1) + len(sets))
+    n_clusterings += len(options.sweep_k) * len(layers) * (len(needed) + len(sets))
+    bar = progress_bar(n_clusterings, "clustering", "clustering", enabled=progress)
+    for r, seed in enumerate(seeds):
+        translations = {d: translation_mapping(per_seed[r][d], options.n_best, *d) for d in directions}
+        if r == 0:
+            study.first_translations = translations
+        held = None
+        if halves is not None:
+            held = (halves[r].sentences,
+                    {d: translation_mapping(halves[r].dictionaries[d], options.n_best, *d) for d in directions})
+        study.run_seed(seed, r == 0, vectors, translations, held, bar)
     bar.close()
 
+    first = per_seed[0]
     return ConceptsResult(
-        calign=pd.DataFrame(calign_rows, columns=_CALIGN_COLUMNS),
-        colap=pd.DataFrame(colap_rows, columns=_COLAP_COLUMNS),
-        clusterings=pd.DataFrame(cluster_rows, columns=_CLUSTERING_COLUMNS),
-        concepts=concepts,
-        alignments=alignments,
-        dictionaries=translations,
+        calign=_calign_summary(study.calign_rows),
+        colap=over_seeds(pd.DataFrame(study.colap_rows, columns=[*_COLAP_KEYS, "seed", *_COLAP_VALUES]),
+                         _COLAP_KEYS, _COLAP_VALUES, spread=["colap_percent"]),
+        clusterings=pd.DataFrame(study.cluster_rows, columns=_CLUSTERING_COLUMNS),
+        concepts=study.concepts,
+        alignments=study.alignments,
+        dictionaries=study.first_translations,
         dictionary_provenance={
-            pair_label(s, t): dictionaries[s, t].provenance if isinstance(dictionaries[s, t], TranslationDictionary)
-            else {"source": "mapping", "n_words": len(dictionaries[s, t])}
+            pair_label(s, t): first[s, t].provenance if isinstance(first[s, t], TranslationDictionary)
+            else {"source": "mapping", "n_words": len(first[s, t])}
             for s, t in directions
         },
         languages=languages,
         layers=layers,
         directions=directions,
         colap_sets=sets,
-        tokens={lang: {"n_words": int(forms_arr[lang].size), "n_allowed": int(allowed[lang].size),
-                       "n_selected": int(selected[lang].size)} for lang in languages},
+        tokens=study.token_counts,
         token_filter=sorted(keep) if keep else None,
         dim=dim,
         options=options,
         seconds=time.perf_counter() - started,
+        calign_seeds=pd.DataFrame(study.calign_rows, columns=_CALIGN_SEED_COLUMNS),
+        colap_seeds=pd.DataFrame(study.colap_rows, columns=[*_COLAP_KEYS, "seed", *_COLAP_VALUES]),
+        sweeps=pd.DataFrame(study.sweep_rows, columns=_SWEEP_COLUMNS),
+        overlaps=study.overlaps,
+        models=[model],
+        seeds=seeds,
+        heldout_k=study.heldout_k if halves is not None else None,
     )
+
+
+_CALIGN_SEED_COLUMNS = [*_CALIGN_KEYS, "variant", "seed", *_CALIGN_VALUES]
+
+
+class _Study:
+    """The state of one :func:`compute_concepts` call: inputs, and the rows and objects collected."""
+
+    def __init__(self, options, languages, layers, directions, sets, needed, forms, sentences, allowed, model):
+        self.options, self.languages, self.layers = options, languages, layers
+        self.directions, self.sets, self.needed = directions, sets, needed
+        self.forms, self.sentences, self.allowed, self.model = forms, sentences, allowed, model
+        self.universe = None if sentences is None else np.unique(np.concatenate(list(sentences.values())))
+        self.heldout_k = max(1, options.k // 2)
+        self.calign_rows: list[tuple] = []
+        self.colap_rows: list[tuple] = []
+        self.cluster_rows: list[tuple] = []
+        self.sweep_rows: list[tuple] = []
+        self.concepts: dict[tuple[int, str], Concepts] = {}
+        self.alignments: dict[tuple[int, str, str], CalignResult] = {}
+        self.overlaps: dict[tuple[int, str], ColapResult] = {}
+        self.first_translations: dict[tuple[str, str], Mapping[str, Sequence[str]]] = {}
+        self.token_counts: dict[str, dict[str, int]] = {}
+
+    def select(self, rows: np.ndarray, lang: str, seed: int) -> np.ndarray:
+        """The rows among ``rows`` that the selection rule keeps for this seed."""
+        o = self.options
+        picked = select_tokens(self.forms[lang][rows], min_count=o.min_count, max_per_type=o.max_per_type,
+                               seed=seed, sampling=o.sampling)
+        return rows[picked]
+
+    def check_sizes(self, keep) -> None:
+        """Fail when a language has fewer tokens than K; warn when it has fewer than 10 per concept."""
+        k = self.options.k
+        for lang in self.languages:
+            n_calign = self.select(self.allowed[lang], lang, self.options.seed).size
+            self.token_counts[lang] = {"n_words": int(self.forms[lang].size),
+                                       "n_allowed": int(self.allowed[lang].size), "n_selected": int(n_calign)}
+            if lang not in self.needed:
+                continue
+            if n_calign < k:
+                raise ConfigError(
+                    f"language {lang!r} has {n_calign} tokens after selection (min_count={self.options.min_count}"
+                    f", max_per_type={self.options.max_per_type}"
+                    f"{', aligned tokens only' if keep and lang in keep else ''}), fewer than k={k}: lower k or "
+                    "give more text")
+            if n_calign < TOKENS_PER_CONCEPT_WARNING * k:
+                warnings.warn(
+                    f"language {lang!r} has {n_calign} tokens for k={k} concepts ({n_calign / k:.1f} per concept): "
+                    f"few concepts can reach {self.options.min_types} types, so CALIGN rests on few eligible "
+                    "concepts; lower k or give more text",
+                    DegenerateInputWarning, stacklevel=3)
+
+    def cluster(self, vectors, li, rows, seed, k, name, layer, variant) -> Concepts:
+        """One clustering, at layer index ``li``, of the tokens ``rows``: (language, row indices) pairs."""
+        o = self.options
+        X = np.concatenate([np.asarray(vectors[lang][li])[r] for lang, r in rows])
+        words = np.concatenate([self.forms[lang][r] for lang, r in rows])
+        langs = np.concatenate([np.full(r.size, lang, dtype=object) for lang, r in rows])
+        sent = None if self.sentences is None else np.concatenate([self.sentences[lang][r] for lang, r in rows])
+        concepts = cluster_concepts(X, words, languages=langs, k=k, backend=o.backend, seed=seed,
+                                    max_iter=o.max_iter, tol=o.tol, sentences=sent)
+        bound = np.nan if sent is None else float(np.nanmean(boundness(concepts.labels, sent, k)[0]))
+        self.cluster_rows.append((self.model, layer, name, variant, seed, concepts.backend, k, len(concepts.labels),
+                                  concepts.n_empty, concepts.inertia, concepts.n_iter, concepts.converged, bound))
+        return concepts
+
+    def run_seed(self, seed, first, vectors, translations, held, bar) -> None:
+        """Every layer of one seed: clusterings, CALIGN and COLAP with their controls, sweeps."""
+        o = self.options
+        calign_rows = {lang: self.select(self.allowed[lang], lang, seed) for lang in self.needed}
+        joint_rows = {lang: self.select(np.arange(self.forms[lang].size, dtype=np.int64), lang, seed)
+                      for group in self.sets for lang in group}
+        held_rows = None
+        if held is not None:
+            in_half = {lang: np.isin(self.sentences[lang], held[0]) for lang in self.needed}
+            held_rows = {lang: self.select(self.allowed[lang][in_half[lang][self.allowed[lang]]], lang, seed)
+                         for lang in self.needed}
+            for lang, rows in held_rows.items():
+                if rows.size < self.heldout_k:
+                    raise ConfigError(f"the held-out half of {lang!r} has {rows.size} tokens, fewer than its "
+                                      f"k={self.heldout_k}: lower k or give more text")
+        baselines = self.calign_baselines(calign_rows, translations, o.k, seed, self.universe)
+        held_baselines = None if held is None else self.calign_baselines(
+            held_rows, held[1], self.heldout_k, seed, np.asarray(held[0]))
+        colap_baselines = {group: self.colap_baselines(group, joint_rows, seed) for group in self.sets}
+        for li, layer in enumerate(self.layers):
+            own = {lang: self.cluster(vectors, li, [(lang, calign_rows[lang])], seed, o.k, lang, layer, "all")
+                   for lang in self.needed}
+            bar.update(len(self.needed))
+            results = self.calign_all(own, translations, layer, seed, "all", baselines)
+            if first:
+                self.concepts.update({(layer, lang): c for lang, c in own.items()})
+                self.alignments.update({(layer, s, t): res for (s, t), res in results.items()})
+            if held is not None:
+                mine = {lang: self.cluster(vectors, li, [(lang, held_rows[lang])], seed, self.heldout_k, lang, layer,
+                                           "heldout")
+                        for lang in self.needed}
+                bar.update(len(self.needed))
+                self.calign_all(mine, held[1], layer, seed, "heldout", held_baselines)
+            for group in self.sets:
+                joint = self.cluster(vectors, li, [(lang, joint_rows[lang]) for lang in group], seed, o.k,
+                                     pair_label(*group), layer, "all")
+                bar.update()
+                res = self.colap_row(joint, group, layer, seed, colap_baselines[group])
+                if first:
+                    self.concepts[layer, pair_label(*group)] = joint
+                    self.overlaps[layer, pair_label(*group)] = res
+                for value in o.sweep_theta_o:
+                    swept = self.colap_of(joint.labels, joint.languages, joint.forms, group, o.k, theta_o=value)
+                    self.sweep_rows.append((self.model, "theta_o", value, layer, "colap", pair_label(*group), seed,
+                                            swept.colap_percent, swept.n_concepts))
+            for value in o.sweep_theta_a:
+                for (s, t), res in self.calign_pairs(own, translations, theta_a=value).items():
+                    self.sweep_rows.append((self.model, "theta_a", value, layer, "calign", pair_label(s, t), seed,
+                                            res.calign_percent, res.n_eligible))
+            if first:
+                self.sweep_k(vectors, li, layer, seed, calign_rows, joint_rows, translations, bar)
+
+    def sweep_k(self, vectors, li, layer, seed, calign_rows, joint_rows, translations, bar) -> None:
+        """CALIGN and COLAP with every K of ``sweep_k`` (a clustering each, on the seed's tokens)."""
+        for k in self.options.sweep_k:
+            own = {}
+            for lang in self.needed:
+                if calign_rows[lang].size < k:
+                    raise ConfigError(f"--sweep-k {k} is more than the {calign_rows[lang].size} tokens of {lang!r}")
+                own[lang] = self.cluster(vectors, li, [(lang, calign_rows[lang])], seed, k, lang, layer, f"k={k}")
+            bar.update(len(self.needed))
+            for (s, t), res in self.calign_pairs(own, translations).items():
+                self.sweep_rows.append((self.model, "k", k, layer, "calign", pair_label(s, t), seed,
+                                        res.calign_percent, res.n_eligible))
+            for group in self.sets:
+                joint = self.cluster(vectors, li, [(lang, joint_rows[lang]) for lang in group], seed, k,
+                                     pair_label(*group), layer, f"k={k}")
+                bar.update()
+                res = self.colap_of(joint.labels, joint.languages, joint.forms, group, k)
+                self.sweep_rows.append((self.model, "k", k, layer, "colap", pair_label(*group), seed,
+                                        res.colap_percent, res.n_concepts))
+
+    def calign_pairs(self, concepts: Mapping[str, Concepts], translations, **overrides) -> dict:
+        """CALIGN of every direction between the given clusterings (options overridden by ``overrides``)."""
+        o = self.options
+        settings = {name: getattr(o, name) for name in _CALIGN}
+        settings.update(eligibility=o.eligibility, **overrides)
+        with warnings.catch_warnings():
+            # No eligible concept gives NaN, counted in the table's n_eligible = 0; one warning per call would
+            # repeat it for every layer and seed.
+            warnings.simplefilter("ignore", DegenerateInputWarning)
+            return {(s, t): calign(concepts[s].types(s), concepts[t].types(t), translations[s, t], source_lang=s,
+                                   target_lang=t, **settings)
+                    for s, t in self.directions}
+
+    def calign_all(self, concepts, translations, layer, seed, variant, baselines) -> dict:
+        """CALIGN rows of every direction with their controls; returns the results by direction."""
+        results = self.calign_pairs(concepts, translations)
+        for (s, t), res in results.items():
+            bound, same = np.nan, np.nan
+            if self.sentences is not None:
+                share_s, dom_s = boundness(concepts[s].labels, concepts[s].sentences, concepts[s].k)
+                _, dom_t = boundness(concepts[t].labels, concepts[t].sentences, concepts[t].k)
+                bound = float(np.nanmean(share_s[res.eligible])) if res.eligible.any() else np.nan
+                aligned = np.flatnonzero(res.best_target >= 0)
+                same = int(shared_dominant_sentence(dom_s[aligned], dom_t[res.best_target[aligned]]).sum())
+            sentence_base, random_base = baselines[s, t]
+            pair = pair_label(*sorted((s, t), key=self.languages.index))
+            self.calign_rows.append((self.model, layer, pair, pair_label(s, t), s, t, variant, seed,
+                                     res.calign_percent, res.calign_k_percent, res.n_aligned, res.n_eligible,
+                                     res.n_source_concepts, sentence_base, random_base, bound, same))
+        return results
+
+    def calign_baselines(self, rows, translations, k, seed, universe) -> dict:
+        """(sentence, random) baseline CALIGN of every direction on the given tokens."""
+        labelled = {}
+        for kind in ("sentence", "random"):
+            concepts = {}
+            for i, lang in enumerate(self.needed):
+                if kind == "sentence" and universe is None:
+                    continue
+                labels = (sentence_labels(self.sentences[lang][rows[lang]], k, universe=universe) if kind == "sentence"
+                          else random_labels(rows[lang].size, k, seed=(seed, i)))
+                concepts[lang] = _Labelled(labels, self.forms[lang][rows[lang]], k)
+            labelled[kind] = self.calign_pairs(concepts, translations) if concepts else {}
+        return {d: (labelled["sentence"][d].calign_percent if labelled["sentence"] else np.nan,
+                    labelled["random"][d].calign_percent) for d in self.directions}
+
+    def colap_of(self, labels, langs, words, group, k, **overrides) -> ColapResult:
+        """COLAP of one joint labelling with the options (overridden by ``overrides``)."""
+        o = self.options
+        needed = len(group) if o.colap_min_languages == "all" else o.colap_min_languages
+        settings = {"theta_o": o.theta_o, "by": o.colap_by, "min_languages": needed, **overrides}
+        return colap(labels, langs, forms=words, k=k, language_order=group, **settings)
+
+    def colap_baselines(self, group, joint_rows, seed) -> tuple[float, float]:
+        """(sentence, random) baseline COLAP of one language set on its joint tokens."""
+        k = self.options.k
+        words = np.concatenate([self.forms[lang][joint_rows[lang]] for lang in group])
+        langs = np.concatenate([np.full(joint_rows[lang].size, lang, dtype=object) for lang in group])
+        sentence_base = np.nan
+        if self.sentences is not None:
+            sent = np.concatenate([self.sentences[lang][joint_rows[lang]] for lang in group])
+            sentence_base = self.colap_of(sentence_labels(sent, k, universe=self.universe), langs, words, group,
+                                          k).colap_percent
+        random_base = self.colap_of(random_labels(words.size, k, seed=(seed, len(self.languages))), langs, words,
+                                    group, k).colap_percent
+        return sentence_base, random_base
+
+    def colap_row(self, joint: Concepts, group, layer, seed, baselines) -> ColapResult:
+        """The COLAP row of one joint clustering with its controls."""
+        res = self.colap_of(joint.labels, joint.languages, joint.forms, group, joint.k)
+        bound, same = np.nan, np.nan
+        if joint.sentences is not None:
+            share, _ = boundness(joint.labels, joint.sentences, joint.k)
+            bound = float(np.nanmean(share))
+            dominants = [boundness(joint.labels[joint.languages == lang], joint.sentences[joint.languages == lang],
+                                   joint.k)[1] for lang in group]
+            shared = np.ones(joint.k, dtype=bool)
+            for other in dominants[1:]:
+                shared &= shared_dominant_sentence(dominants[0], other)
+            same = int((shared & res.overlapping).sum())
+        self.colap_rows.append((self.model, layer, pair_label(*group), seed, res.colap_percent, res.n_overlapping,
+                                res.n_concepts, *baselines, bound, same))
+        return res
+
+
+@dataclass(frozen=True)
+class _Labelled:
+    """A baseline labelling with the ``types`` interface of :class:`Concepts` (forms of one language)."""
+
+    labels: np.ndarray
+    forms: np.ndarray
+    k: int
+
+    def types(self, language: str | None = None) -> list[frozenset[str]]:
+        out: list[set[str]] = [set() for _ in range(self.k)]
+        for label, form in zip(self.labels, self.forms):
+            out[label].add(form)
+        return [frozenset(s) for s in out]
+
+
+def _calign_summary(rows: list[tuple]) -> pd.DataFrame:
+    """Seed means of the CALIGN rows, the held-out variant's beside the full one's."""
+    table = pd.DataFrame(rows, columns=_CALIGN_SEED_COLUMNS)
+    main = over_seeds(table[table["variant"] == "all"], _CALIGN_KEYS, _CALIGN_VALUES, spread=["calign_percent"])
+    held = table[table["variant"] == "heldout"]
+    names = {"calign_percent": "heldout_calign_percent", "n_eligible": "heldout_n_eligible",
+             "sentence_baseline_percent": "heldout_sentence_baseline_percent",
+             "random_baseline_percent": "heldout_random_baseline_percent"}
+    if len(held):
+        extra = over_seeds(held, _CALIGN_KEYS, list(names), spread=["calign_percent"])
+        extra = extra.drop(columns=["calign_percent_sd", "n_seeds"]).rename(
+            columns={**names, "calign_percent_min": "heldout_calign_percent_min",
+                     "calign_percent_max": "heldout_calign_percent_max"})
+        main = main.merge(extra, on=_CALIGN_KEYS, how="left")
+    else:
+        for name in ["heldout_calign_percent", "heldout_calign_percent_min", "heldout_calign_percent_max",
+                     "heldout_n_eligible", "heldout_sentence_baseline_percent", "heldout_random_baseline_percent"]:
+            main[name] = np.nan
+    order = [*_CALIGN_KEYS, "calign_percent", "calign_percent_sd", "calign_percent_min", "calign_percent_max",
+             "calign_k_percent", "n_aligned", "n_eligible", "n_source_concepts", "sentence_baseline_percent",
+             "random_baseline_percent", "boundness", "aligned_same_sentence", "heldout_calign_percent",
+             "heldout_calign_percent_min", "heldout_calign_percent_max", "heldout_n_eligible",
+             "heldout_sentence_baseline_percent", "heldout_random_baseline_percent", "n_seeds"]
+    return main[order]
+
+
+def merge_results(results: Sequence[ConceptsResult]) -> ConceptsResult:
+    """Join the results of several models on the same inputs (e.g. a fine-tuned model and its base).
+
+    The tables are stacked (each row keeps its ``model`` label); the concepts, alignments, overlaps and
+    dictionaries of the first result are kept (they are what listings and examples show).
+
+    Parameters
+    ----------
+    results : sequence of ConceptsResult
+        Results of :func:`compute_concepts` with distinct ``model`` labels, the same layers, directions and
+        sets.
+
+    Returns
+    -------
+    ConceptsResult
+
+    Raises
+    ------
+    ValueError
+        When there is no result, labels repeat, or the results differ in layers, directions or sets.
+    """
+    if not results:
+        raise ValueError("no result to merge")
+    labels = [label for r in results for label in r.models]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"model labels repeat: {labels}")
+    first = results[0]
+    for other in results[1:]:
+        if (other.layers, other.directions, other.colap_sets) != (first.layers, first.directions, first.colap_sets):
+            raise ValueError("results to merge must have the same layers, directions and language sets")
+
+    def stack(name: str) -> pd.DataFrame:
+        return pd.concat([getattr(r, name) for r in results], ignore_index=True)
+
+    return ConceptsResult(
+        calign=stack("calign"), colap=stack("colap"), clusterings=stack("clusterings"), concepts=first.concepts,
+        alignments=first.alignments, dictionaries=first.dictionaries,
+        dictionary_provenance=first.dictionary_provenance, languages=first.languages, layers=first.layers,
+        directions=first.directions, colap_sets=first.colap_sets, tokens=first.tokens,
+        token_filter=first.token_filter, dim=first.dim, options=first.options,
+        seconds=sum(r.seconds for r in results), calign_seeds=stack("calign_seeds"),
+        colap_seeds=stack("colap_seeds"), sweeps=stack("sweeps"), overlaps=first.overlaps, models=labels,
+        seeds=first.seeds, heldout_k=first.heldout_k)
+
+
+def _per_seed(value, n_seeds: int, what: str) -> list:
+    """One item per seed: a single item repeated, or a sequence of exactly ``n_seeds``."""
+    if isinstance(value, Mapping) or isinstance(value, HeldOut):
+        return [value] * n_seeds
+    items = list(value)
+    if len(items) == 1:
+        return items * n_seeds
+    if len(items) != n_seeds:
+        raise ConfigError(f"got {len(items)} {what} for {n_seeds} seeds: give one, or one per seed")
+    return items
 
 
 def _check_inputs(vectors: Mapping[str, Any], forms: Mapping[str, Sequence[str]]) -> tuple[int, int]:
@@ -386,6 +850,21 @@ def _check_inputs(vectors: Mapping[str, Any], forms: Mapping[str, Sequence[str]]
     if len(set(shapes.values())) != 1:
         raise ValueError(f"languages differ in (n_layers, d): {shapes}")
     return next(iter(shapes.values()))
+
+
+def _check_sentences(sentences, forms: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The sentence index of every row as int64 arrays, after checking there is one per row of each language."""
+    if sentences is None:
+        return None
+    out = {}
+    for lang, words in forms.items():
+        if lang not in sentences:
+            raise ValueError(f"no sentence indices for language {lang!r}")
+        arr = np.asarray(sentences[lang], dtype=np.int64)
+        if arr.shape != words.shape:
+            raise ValueError(f"language {lang!r}: {words.size} words but {arr.size} sentence indices")
+        out[lang] = arr
+    return out
 
 
 def _allowed_rows(keep: Mapping[str, np.ndarray], forms: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

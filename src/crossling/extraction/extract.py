@@ -25,7 +25,10 @@ Encoder-decoder models (T5, mT5): ``stack="encoder"`` (default) gives the encode
 ``decoder_shift=False`` (default) the decoder reads the tokens themselves, so the state at position t has
 read token t, as in a causal model; with ``decoder_shift=True`` it reads them shifted right by one
 (``decoder_start_token_id`` first), as in training, so the state at position t has read the tokens before
-t and is the one that predicts token t.
+t and is the one that predicts token t. By default the encoder reads the same tokens as the decoder; with
+``sources`` (:func:`encode`) it reads another text per input instead, e.g. the parallel sentence in the
+source language of a translation model, so the decoder states are those of translating that sentence into
+the input (teacher forcing, source-conditioned).
 """
 
 from __future__ import annotations
@@ -186,6 +189,7 @@ class _Encoded:
     input_ids: list[int]
     word_ids: list[int | None]
     special: list[bool]
+    source_ids: list[int] | None = None  # what the encoder reads when the decoder is source-conditioned
 
 
 @dataclass
@@ -223,7 +227,11 @@ class EncodedCorpus:
 
 
 def encode(
-    lm: LoadedModel, inputs: Sequence[str] | Sequence[Sequence[str]], options: ExtractionOptions
+    lm: LoadedModel,
+    inputs: Sequence[str] | Sequence[Sequence[str]],
+    options: ExtractionOptions,
+    *,
+    sources: Sequence[str] | Sequence[Sequence[str]] | None = None,
 ) -> EncodedCorpus:
     """Tokenise every input once; truncate over-long ones with a warning.
 
@@ -237,6 +245,10 @@ def encode(
         ``Sentence.forms``); strings are refused.
     options : ExtractionOptions
         The level, layers, maximum length and prefix used.
+    sources : sequence of str, or sequence of sequence of str, optional
+        Decoder stack of an encoder-decoder model only: per input, the text the encoder reads (word lists
+        are joined with spaces; no prefix), so the decoder states are conditioned on it. Default: the
+        encoder reads the input itself.
 
     Returns
     -------
@@ -251,13 +263,14 @@ def encode(
     TypeError
         At word level, if an input is a string rather than a list of words.
     ValueError
-        At sentence level, if an input has no tokens besides the special ones (an empty text).
+        At sentence level, if an input has no tokens besides the special ones (an empty text); when
+        ``sources`` are given for another stack or model kind, or not one per input.
 
     Warns
     -----
     DataLossWarning
-        When inputs are truncated (with the number of words it cut, at word level: a word that lost any of
-        its sub-words is dropped), or words map to no token.
+        When inputs or sources are truncated (with the number of words it cut, at word level: a word that lost
+        any of its sub-words is dropped), or words map to no token.
     """
     applied = options.applied(lm)
     layers, max_length = applied.layers, applied.max_length
@@ -296,6 +309,8 @@ def encode(
             raise ValueError(f"input {i} is empty: it has no tokens besides the special ones")
         items.append(_Encoded(list(ids), list(wids), special))
     stats.n_words_dropped = stats.n_words_truncated + stats.n_words_empty
+    if sources is not None:
+        _add_sources(lm, items, sources, options, max_length)
     if stats.n_truncated:
         warnings.warn(
             f"{stats.n_truncated} of {len(batch)} inputs are longer than {max_length} tokens and were truncated"
@@ -321,14 +336,34 @@ def _whole_words(full: Sequence[int | None], truncated: Sequence[int | None]) ->
     return [None if w is None or left[w] < pieces[w] else w for w in truncated]
 
 
-def _hidden_states(lm: LoadedModel, input_ids: torch.Tensor, attention: torch.Tensor, options: ExtractionOptions):
+def _add_sources(lm: LoadedModel, items: list[_Encoded], sources, options: ExtractionOptions, max_length: int) -> None:
+    """Tokenise the encoder's texts of a source-conditioned decoder extraction onto ``items``."""
+    if lm.kind != "encoder-decoder" or options.stack != "decoder":
+        raise ValueError("sources condition the decoder of an encoder-decoder model: use stack='decoder' with one")
+    if len(sources) != len(items):
+        raise ValueError(f"got {len(sources)} sources for {len(items)} inputs")
+    texts = [text if isinstance(text, str) else " ".join(text) for text in sources]
+    with quiet_transformers():
+        full = lm.tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+        whole = lm.tokenizer(texts, truncation=False)["input_ids"]
+    cut = sum(len(a) < len(b) for a, b in zip(full, whole))
+    if cut:
+        warnings.warn(f"{cut} of {len(texts)} source texts are longer than {max_length} tokens and were truncated",
+                      DataLossWarning, stacklevel=3)
+    for item, ids in zip(items, full):
+        item.source_ids = list(ids)
+
+
+def _hidden_states(lm: LoadedModel, input_ids: torch.Tensor, attention: torch.Tensor, options: ExtractionOptions,
+                   source: tuple[torch.Tensor, torch.Tensor] | None = None):
     model = lm.model
     if lm.kind == "encoder-decoder":
         if options.stack == "encoder":
             encoder = model.get_encoder()
             return encoder(input_ids=input_ids, attention_mask=attention, output_hidden_states=True).hidden_states
         decoder_ids = model._shift_right(input_ids) if options.decoder_shift else input_ids
-        out = model(input_ids=input_ids, attention_mask=attention, decoder_input_ids=decoder_ids,
+        encoder_ids, encoder_attention = source if source is not None else (input_ids, attention)
+        out = model(input_ids=encoder_ids, attention_mask=encoder_attention, decoder_input_ids=decoder_ids,
                     decoder_attention_mask=attention, output_hidden_states=True)
         return out.decoder_hidden_states
     return model(input_ids=input_ids, attention_mask=attention, output_hidden_states=True).hidden_states
@@ -426,14 +461,14 @@ def iter_batches(
             items = [encoded.items[i] for i in batch_ids]
             lengths = torch.tensor([len(e.input_ids) for e in items])
             T = int(lengths.max())
-            input_ids = torch.full((len(items), T), pad, dtype=torch.long)
-            attention = torch.zeros((len(items), T), dtype=torch.long)
-            for j, item in enumerate(items):
-                input_ids[j, : len(item.input_ids)] = torch.tensor(item.input_ids)
-                attention[j, : len(item.input_ids)] = 1
+            input_ids, attention = _padded([e.input_ids for e in items], pad)
             encoded.stats.n_tokens += int(lengths.sum())
             encoded.stats.n_padding += len(items) * T - int(lengths.sum())
-            hidden = _hidden_states(lm, input_ids.to(lm.device), attention.to(lm.device), options)
+            source = None
+            if items[0].source_ids is not None:
+                source = _padded([e.source_ids for e in items], lm.tokenizer.pad_token_id)
+                source = (source[0].to(lm.device), source[1].to(lm.device))
+            hidden = _hidden_states(lm, input_ids.to(lm.device), attention.to(lm.device), options, source)
             states = torch.stack([hidden[i] for i in layer_index]).float().cpu()
             vectors, word_index = _pool(states, items, options, lengths)
             if word_index is None:
@@ -448,8 +483,24 @@ def iter_batches(
     bar.close()
 
 
+def _padded(sequences: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists as a right-padded (b, T) tensor and its attention mask."""
+    T = max(len(ids) for ids in sequences)
+    ids = torch.full((len(sequences), T), pad, dtype=torch.long)
+    attention = torch.zeros((len(sequences), T), dtype=torch.long)
+    for j, seq in enumerate(sequences):
+        ids[j, : len(seq)] = torch.tensor(seq)
+        attention[j, : len(seq)] = 1
+    return ids, attention
+
+
 def iter_word_batches(
-    lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options
+    lm: LoadedModel,
+    token_lists: Sequence[Sequence[str]],
+    *,
+    progress: bool = True,
+    sources: Sequence[str] | Sequence[Sequence[str]] | None = None,
+    **options,
 ) -> Iterator[Batch]:
     """Word representations, batch by batch (longest sentences first).
 
@@ -464,6 +515,8 @@ def iter_word_batches(
         Pre-tokenised sentences (e.g. ``Sentence.forms``).
     progress : bool, default True
         Show a progress bar of the batches.
+    sources : sequence of str, or sequence of sequence of str, optional
+        With ``stack="decoder"``: the text the encoder reads for each input (see :func:`encode`).
     **options
         :class:`ExtractionOptions` fields other than ``level`` (pooling, layers, batch_size, ...).
 
@@ -483,7 +536,7 @@ def iter_word_batches(
         If a layer is not a hidden state of the model.
     """
     opts = ExtractionOptions(level="word", **options)
-    return iter_batches(lm, encode(lm, token_lists, opts), opts, progress=progress)
+    return iter_batches(lm, encode(lm, token_lists, opts, sources=sources), opts, progress=progress)
 
 
 def iter_sentence_batches(
@@ -535,7 +588,8 @@ def _collect(batches: Iterator[Batch]) -> Batch:
     return Batch(vectors[:, order], sentence_index[order], word_index[order])
 
 
-def word_vectors(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True, **options) -> Batch:
+def word_vectors(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progress: bool = True,
+                 sources: Sequence[str] | Sequence[Sequence[str]] | None = None, **options) -> Batch:
     """Word representations of a (small) corpus in corpus order.
 
     All vectors are held in memory; for a large corpus stream :func:`iter_word_batches` instead.
@@ -548,6 +602,8 @@ def word_vectors(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progr
         Pre-tokenised sentences (e.g. ``Sentence.forms``).
     progress : bool, default True
         Show a progress bar of the batches.
+    sources : sequence of str, or sequence of sequence of str, optional
+        With ``stack="decoder"``: the text the encoder reads for each input (see :func:`encode`).
     **options
         :class:`ExtractionOptions` fields other than ``level`` (pooling, layers, batch_size, ...).
 
@@ -567,7 +623,7 @@ def word_vectors(lm: LoadedModel, token_lists: Sequence[Sequence[str]], *, progr
     ConfigError
         If a layer is not a hidden state of the model.
     """
-    return _collect(iter_word_batches(lm, token_lists, progress=progress, **options))
+    return _collect(iter_word_batches(lm, token_lists, progress=progress, sources=sources, **options))
 
 
 def sentence_vectors(

@@ -26,7 +26,8 @@ __all__ = ["ExtractConfig", "extract_stores", "run_extract", "stores_record", "s
 
 
 def extract_stores(lm: LoadedModel, corpus: Mapping[str, Sequence[Sentence]], options: ExtractionOptions,
-                   store_dir: str | Path, *, shard_size: int = 256, progress: bool = True) -> dict[str, VectorStore]:
+                   store_dir: str | Path, *, shard_size: int = 256, progress: bool = True,
+                   sources: Sequence[Sentence] | None = None) -> dict[str, VectorStore]:
     """Extract (or reuse) one store per language of ``corpus`` under ``store_dir``.
 
     Parameters
@@ -39,6 +40,9 @@ def extract_stores(lm: LoadedModel, corpus: Mapping[str, Sequence[Sentence]], op
     shard_size : int, default 256
         Sentences per shard (the unit an interrupted extraction resumes from).
     progress : bool, default True
+    sources : sequence of Sentence, optional
+        Decoder stack of an encoder-decoder model: what the encoder reads for each sentence of every
+        language (a parallel corpus's source-language side), so the decoder states are source-conditioned.
 
     Returns
     -------
@@ -47,7 +51,8 @@ def extract_stores(lm: LoadedModel, corpus: Mapping[str, Sequence[Sentence]], op
     """
     from crossling.extraction.store import extract_to_store
 
-    return {lang: extract_to_store(lm, sentences, store_dir, options, shard_size=shard_size, progress=progress)
+    return {lang: extract_to_store(lm, sentences, store_dir, options, shard_size=shard_size, progress=progress,
+                                   sources=sources)
             for lang, sentences in corpus.items()}
 
 

@@ -69,7 +69,8 @@ layout are never reused (2: a word cut by truncation is dropped, files carry che
 _HALF_DTYPES = ("float16", "bfloat16")
 
 
-def cache_key_parts(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> dict[str, Any]:
+def cache_key_parts(lm: LoadedModel, checksum: str, options: ExtractionOptions, *,
+                    sources_checksum: str | None = None) -> dict[str, Any]:
     """Everything an extraction's vectors depend on, as recorded in a store's manifest and hashed into its key.
 
     Parameters
@@ -82,16 +83,18 @@ def cache_key_parts(lm: LoadedModel, checksum: str, options: ExtractionOptions) 
     options : ExtractionOptions
         The extraction options; ``layers`` and ``max_length`` enter as applied to this model (so the
         default and the explicit full list of layers, or no limit and the model's own, give one key).
+    sources_checksum : str, optional
+        Checksum of the texts a source-conditioned decoder's encoder read; a ``sources`` part when given.
 
     Returns
     -------
     dict
-        ``format, model, tokenizer, dtype, device, corpus, options``; ``device`` is None in float32 (CPU
-        and GPU agree there to float rounding).
+        ``format, model, tokenizer, dtype, device, corpus, options`` (and ``sources``); ``device`` is None in
+        float32 (CPU and GPU agree there to float rounding).
     """
     identity = lm.identity()
     dtype = identity["dtype"]
-    return {
+    parts = {
         "format": STORE_FORMAT,
         "model": identity["fingerprint"],
         "tokenizer": [identity["tokenizer"], identity["vocab_size"]],
@@ -100,9 +103,13 @@ def cache_key_parts(lm: LoadedModel, checksum: str, options: ExtractionOptions) 
         "corpus": checksum,
         "options": options.applied(lm).as_dict(),
     }
+    if sources_checksum is not None:
+        parts["sources"] = sources_checksum
+    return parts
 
 
-def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str:
+def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions, *,
+              sources_checksum: str | None = None) -> str:
     """The key of an extraction: SHA-256 of :func:`cache_key_parts`.
 
     Two extractions with the same key would write the same vectors, so a store is reused by key.
@@ -115,13 +122,15 @@ def cache_key(lm: LoadedModel, checksum: str, options: ExtractionOptions) -> str
         The corpus checksum (:func:`~crossling.data.corpus.corpus_checksum`).
     options : ExtractionOptions
         The extraction options.
+    sources_checksum : str, optional
+        Checksum of the texts a source-conditioned decoder's encoder read (enters the key when given).
 
     Returns
     -------
     str
         SHA-256 (64 hexadecimal characters) of the sorted JSON of :func:`cache_key_parts`.
     """
-    return _hash(cache_key_parts(lm, checksum, options))
+    return _hash(cache_key_parts(lm, checksum, options, sources_checksum=sources_checksum))
 
 
 def _hash(parts: dict[str, Any]) -> str:
@@ -285,6 +294,7 @@ def extract_to_store(
     name: str | None = None,
     shard_size: int = 256,
     progress: bool = True,
+    sources: Sequence[Sentence] | None = None,
 ) -> VectorStore:
     """Extract representations of ``sentences`` into a store under ``root``, or reuse the cached one.
 
@@ -305,6 +315,10 @@ def extract_to_store(
         Sentences per shard, the unit of resumption (each finished shard is flushed and recorded).
     progress : bool, default True
         Show a progress bar of the sentences (and a line when waiting for another process's extraction).
+    sources : sequence of Sentence, optional
+        Decoder stack of an encoder-decoder model: the sentence the encoder reads for each of
+        ``sentences`` (e.g. its translation in the source language), so the decoder states are
+        source-conditioned; their checksum enters the cache key.
 
     Returns
     -------
@@ -334,7 +348,8 @@ def extract_to_store(
         raise ValueError("no sentences to extract")
     root = Path(root)
     checksum = corpus_checksum(sentences)
-    parts = cache_key_parts(lm, checksum, options)
+    sources_checksum = None if sources is None else corpus_checksum(sources)
+    parts = cache_key_parts(lm, checksum, options, sources_checksum=sources_checksum)
     key = _hash(parts)
     name = name or "-".join(sorted({s.lang for s in sentences}))
     final = root / f"{name}-{key[:16]}"
@@ -347,7 +362,8 @@ def extract_to_store(
         store = _reusable(final, key)
         if store is not None:
             return store
-        return _extract(lm, sentences, final, options, parts, key, shard_size=shard_size, progress=progress)
+        return _extract(lm, sentences, final, options, parts, key, shard_size=shard_size, progress=progress,
+                        sources=sources)
 
 
 def _reusable(final: Path, key: str) -> VectorStore | None:
@@ -369,12 +385,14 @@ def _reusable(final: Path, key: str) -> VectorStore | None:
 
 
 def _extract(lm: LoadedModel, sentences: Sequence[Sentence], final: Path, options: ExtractionOptions,
-             parts: dict[str, Any], key: str, *, shard_size: int, progress: bool) -> VectorStore:
+             parts: dict[str, Any], key: str, *, shard_size: int, progress: bool,
+             sources: Sequence[Sentence] | None) -> VectorStore:
     """Fill (or resume) ``<final>.partial`` shard by shard and rename it to ``final`` when complete."""
     started = time.time()
     inputs = [s.forms for s in sentences] if options.level == "word" else [
         s.text if s.text is not None else " ".join(s.forms) for s in sentences]
-    encoded = encode(lm, inputs, options)
+    encoded = encode(lm, inputs, options,
+                     sources=None if sources is None else [s.text if s.text is not None else s.forms for s in sources])
     rows = encoded.rows_per_item(options.level)
     offsets = np.concatenate([[0], np.cumsum(rows)])
     n_rows, dim = int(offsets[-1]), lm.hidden_size
@@ -412,6 +430,7 @@ def _extract(lm: LoadedModel, sentences: Sequence[Sentence], final: Path, option
         "model": lm.identity(),
         "options": options.as_dict(),
         "corpus_checksum": parts["corpus"],
+        "sources_checksum": parts.get("sources"),
         "languages": sorted({s.lang for s in sentences}),
         "n_sentences": len(sentences),
         "n_rows": n_rows,
