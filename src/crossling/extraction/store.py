@@ -15,6 +15,10 @@ Writes are atomic: the extraction fills ``<name>-<key16>.partial/`` shard by sha
 flushed before the shard is recorded as done in ``progress.json``, itself written atomically), and the
 folder is renamed to its final name only when complete. An interrupted extraction resumes from its
 completed shards.
+
+The forward passes run on an engine (:mod:`crossling.engine`): here, or on a pool of model actors of a Ray
+cluster (:func:`extract_to_stores`). Either way the driver alone writes the folder, shard by shard, in the
+layout above, so the stores are the same and a run resumes whichever engine wrote the shards before.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Sequence
@@ -33,13 +39,13 @@ import numpy as np
 import pandas as pd
 
 from crossling._utils.io import atomic_write_text
-from crossling._utils.progress import progress_bar
 from crossling.data.corpus import corpus_checksum
 from crossling.data.records import Sentence
+from crossling.engine import Engine, LocalEngine, Shared
 from crossling.extraction.extract import EncodedCorpus, ExtractionOptions, encode, iter_batches
 from crossling.models.loading import LoadedModel
 
-__all__ = ["VectorStore", "cache_key", "extract_to_store", "STORE_FORMAT"]
+__all__ = ["VectorStore", "cache_key", "extract_to_store", "extract_to_stores", "STORE_FORMAT"]
 
 STORE_FORMAT = 1
 """Version of the store layout; part of every cache key, so stores of another layout are never reused."""
@@ -183,6 +189,7 @@ def extract_to_store(
     name: str | None = None,
     shard_size: int = 256,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> VectorStore:
     """Extract representations of ``sentences`` into a store under ``root``, or reuse the cached one.
 
@@ -203,6 +210,8 @@ def extract_to_store(
         Sentences per shard, the unit of resumption (each finished shard is flushed and recorded).
     progress : bool, default True
         Show a progress bar of the sentences.
+    engine : Engine, optional
+        Where the shards run (:func:`extract_to_stores`); default this process.
 
     Returns
     -------
@@ -217,12 +226,192 @@ def extract_to_store(
     ConfigError
         If a layer of ``options.layers`` is not a hidden state of the model.
     """
+    stores = extract_to_stores(lm, {"store": sentences}, root, options, names={"store": name} if name else None,
+                               shard_size=shard_size, progress=progress, engine=engine)
+    return stores["store"]
+
+
+def extract_to_stores(
+    lm: LoadedModel,
+    corpora: Mapping[str, Sequence[Sentence]],
+    root: str | os.PathLike,
+    options: ExtractionOptions,
+    *,
+    names: Mapping[str, str] | None = None,
+    shard_size: int = 256,
+    progress: bool = True,
+    engine: Engine | None = None,
+) -> dict[str, VectorStore]:
+    """Extract several corpora (one store each) in one stage: every unfinished shard of all of them is a task.
+
+    The driver tokenises each corpus, plans its store (cache key, partial folder, shards still to do) and writes
+    every shard's vectors into the store as the shard comes back, recording it as done; the engine runs the
+    forward passes. The local engine runs them here with ``lm``; a Ray engine hands them to a pool of model
+    actors, each loading the model once (:meth:`~crossling.models.loading.LoadedModel.reloader`: the same
+    settings, and no other weights than ``lm``'s). A shard's batches are the same whoever runs it, so the store
+    is the same bit for bit (with as many torch threads), and the partial folder's layout is the same, so a run
+    resumes whichever engine wrote the shards before.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+        The model, loaded by the driver: it tokenises, names the cache key and (local engine) runs the shards.
+    corpora : mapping of str to sequence of Sentence
+        Key (normally a language code) -> sentences.
+    root : path-like
+        Folder holding the stores (with a Ray engine, one the driver writes and the nodes read).
+    options : ExtractionOptions
+    names : mapping of str to str, optional
+        Readable part of each store's folder name, by key; default the sentences' language codes, sorted and
+        joined by ``-`` (see :func:`extract_to_store`).
+    shard_size : int, default 256
+        Sentences per shard: the unit of work of a task and of resumption. A shard's vectors are held in
+        memory once (layers x rows x hidden size, float32).
+    progress : bool, default True
+        One progress display of the sentences extracted by this call.
+    engine : Engine, optional
+        Default: the local engine.
+
+    Returns
+    -------
+    dict of str to VectorStore
+        By the keys of ``corpora``, in their order.
+
+    Raises
+    ------
+    ValueError
+        If a corpus is empty, or (sentence level) a sentence has no tokens besides the special ones.
+    ConfigError
+        If a layer of ``options.layers`` is not a hidden state of the model.
+    """
+    engine = engine if engine is not None else LocalEngine()
+    root = Path(root)
+    names = names or {}
+    plans: dict[str, VectorStore | _Plan] = {}
+    by_folder: dict[Path, VectorStore | _Plan] = {}  # two keys with the same sentences share one store
+    for key, sentences in corpora.items():
+        plan = _plan(lm, sentences, root, options, names.get(key) or _default_name(sentences), shard_size)
+        plans[key] = by_folder.setdefault(plan.path, plan)
+    pending = [plan for plan in by_folder.values() if isinstance(plan, _Plan)]
+    tasks, owners = [], []
+    for plan in pending:
+        shared = engine.share(plan.encoded)
+        for shard in plan.todo:
+            start, stop = plan.bounds(shard)
+            tasks.append(_ShardTask(shared, options, start, stop, plan.offsets[start:stop + 1]))
+            owners.append((plan, shard))
+    if tasks:
+        setup = lm.reloader()  # how a worker loads the model; the local engine uses lm itself
+        shown = [plan.name for plan in pending if plan.todo]
+        desc = "extracting " + (", ".join(shown) if len(shown) <= 3 else f"{len(shown)} stores")
+        for index, vectors in engine.imap_with(
+                setup, _extract_shard, tasks, state=lm, gpu=lm.device.type == "cuda", desc=desc, unit="sentence",
+                progress=progress, weights=[task.stop - task.start for task in tasks]):
+            plan, shard = owners[index]
+            plan.write(shard, vectors)
+            if not plan.todo:
+                by_folder[plan.path] = plan.finish()
+    for folder, plan in by_folder.items():  # every shard was done before this call, the folder not yet renamed
+        if isinstance(plan, _Plan):
+            by_folder[folder] = plan.finish()
+    return {key: by_folder[plan.path] for key, plan in plans.items()}
+
+
+def _default_name(sentences: Sequence[Sentence]) -> str:
+    return "-".join(sorted({s.lang for s in sentences}))
+
+
+@dataclass(frozen=True)
+class _ShardTask:
+    """A shard to extract: the corpus's tokenised inputs (shared), inputs ``start..stop-1`` and their rows."""
+
+    encoded: Shared
+    options: ExtractionOptions
+    start: int
+    stop: int
+    offsets: np.ndarray  # the store rows of inputs start..stop: offsets[i - start] is input i's first row
+
+
+def _extract_shard(lm: LoadedModel, task: _ShardTask) -> np.ndarray:
+    """The (n_layers, rows, d) float32 vectors of one shard, in store row order."""
+    encoded = task.encoded.get()
+    base = task.offsets[0]
+    vectors = np.zeros((len(encoded.layers), int(task.offsets[-1] - base), lm.hidden_size), dtype=np.float32)
+    for batch in iter_batches(lm, encoded, task.options, indices=range(task.start, task.stop), progress=False):
+        vectors[:, _target_rows(batch.sentence_index - task.start, task.offsets) - base] = batch.vectors
+    return vectors
+
+
+class _Plan:
+    """A store being extracted: its key, its partial folder, its shards still to do; the driver writes it.
+
+    ``path`` is where the store will be (as :attr:`VectorStore.path` is where one is).
+    """
+
+    def __init__(self, lm: LoadedModel, sentences: Sequence[Sentence], name: str, key: str, checksum: str,
+                 encoded: EncodedCorpus, offsets: np.ndarray, partial: Path, final: Path, shard_size: int,
+                 options: ExtractionOptions, started: float):
+        self.identity, self.sentences, self.name = lm.identity(), sentences, name
+        self.key, self.checksum = key, checksum
+        self.encoded, self.offsets, self.partial, self.path = encoded, offsets, partial, final
+        self.shard_size, self.options, self.started, self.dim = shard_size, options, started, lm.hidden_size
+        self.done = set(json.loads((partial / "progress.json").read_text())["done"])
+        n_shards = (len(sentences) + shard_size - 1) // shard_size
+        self.todo = [k for k in range(n_shards) if k not in self.done]
+        self._files: dict[int, np.memmap] | None = None
+
+    def bounds(self, shard: int) -> tuple[int, int]:
+        return shard * self.shard_size, min((shard + 1) * self.shard_size, len(self.sentences))
+
+    def write(self, shard: int, vectors: np.ndarray) -> None:
+        """Put a shard's rows into the layer files, flush them, then record the shard as done."""
+        if self._files is None:
+            self._files = {layer: np.load(self.partial / _layer_file(layer), mmap_mode="r+")
+                           for layer in self.encoded.layers}
+        start, stop = self.bounds(shard)
+        rows = slice(int(self.offsets[start]), int(self.offsets[stop]))
+        for j, layer in enumerate(self.encoded.layers):
+            self._files[layer][rows] = vectors[j]
+            self._files[layer].flush()
+        self.done.add(shard)
+        self.todo.remove(shard)
+        atomic_write_text(self.partial / "progress.json", json.dumps({"done": sorted(self.done)}))
+
+    def finish(self) -> VectorStore:
+        """Write the manifest and give the folder its final name."""
+        self._files = None
+        sentences, encoded = self.sentences, self.encoded
+        manifest = {
+            "format": STORE_FORMAT,
+            "key": self.key,
+            "name": self.name,
+            "model": self.identity,
+            "options": self.options.as_dict(),
+            "corpus_checksum": self.checksum,
+            "languages": sorted({s.lang for s in sentences}),
+            "n_sentences": len(sentences),
+            "n_rows": int(self.offsets[-1]),
+            "dim": self.dim,
+            "layers": list(encoded.layers),
+            "truncated_inputs": encoded.stats.n_truncated,
+            "words_without_vector": encoded.stats.n_words_dropped,
+            "seconds": round(time.time() - self.started, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        }
+        atomic_write_text(self.partial / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        os.replace(self.partial, self.path)
+        return VectorStore(self.path)
+
+
+def _plan(lm: LoadedModel, sentences: Sequence[Sentence], root: Path, options: ExtractionOptions, name: str,
+          shard_size: int) -> VectorStore | _Plan:
+    """The cached store, or the plan of its extraction (a new partial folder, or the one with the same plan)."""
     if not sentences:
         raise ValueError("no sentences to extract")
-    root = Path(root)
     checksum = corpus_checksum(sentences)
     key = cache_key(lm, checksum, options)
-    name = name or "-".join(sorted({s.lang for s in sentences}))
     final = root / f"{name}-{key[:16]}"
     if (final / "manifest.json").is_file():
         return VectorStore(final)
@@ -230,8 +419,7 @@ def extract_to_store(
     inputs = [s.forms for s in sentences] if options.level == "word" else [
         s.text if s.text is not None else " ".join(s.forms) for s in sentences]
     encoded = encode(lm, inputs, options)
-    rows = encoded.rows_per_item(options.level)
-    offsets = np.concatenate([[0], np.cumsum(rows)])
+    offsets = np.concatenate([[0], np.cumsum(encoded.rows_per_item(options.level))])
     n_rows, dim = int(offsets[-1]), lm.hidden_size
     partial = root / f"{name}-{key[:16]}.partial"
     plan = {"key": key, "n_rows": n_rows, "dim": dim, "layers": list(encoded.layers), "shard_size": shard_size}
@@ -245,47 +433,7 @@ def extract_to_store(
             ).flush()
         atomic_write_text(partial / "progress.json", json.dumps({"done": []}))
         atomic_write_text(partial / "plan.json", json.dumps(plan))
-    done = set(json.loads((partial / "progress.json").read_text())["done"])
-    files = {layer: np.load(partial / _layer_file(layer), mmap_mode="r+") for layer in encoded.layers}
-    n_shards = (len(sentences) + shard_size - 1) // shard_size
-    todo = [k for k in range(n_shards) if k not in done]
-    bar = progress_bar(len(sentences), f"extracting {name}", "sentence", enabled=progress, initial=len(sentences) - sum(
-        min(shard_size, len(sentences) - k * shard_size) for k in todo))
-    for shard in todo:
-        indices = range(shard * shard_size, min((shard + 1) * shard_size, len(sentences)))
-        for batch in iter_batches(lm, encoded, options, indices=indices, progress=False):
-            target = _target_rows(batch.sentence_index, offsets)
-            for j, layer in enumerate(encoded.layers):
-                files[layer][target] = batch.vectors[j]
-        for mm in files.values():
-            mm.flush()
-        done.add(shard)
-        atomic_write_text(partial / "progress.json", json.dumps({"done": sorted(done)}))
-        bar.update(len(indices))
-    bar.close()
-    del files
-    manifest = {
-        "format": STORE_FORMAT,
-        "key": key,
-        "name": name,
-        "model": lm.identity(),
-        "options": options.as_dict(),
-        "corpus_checksum": checksum,
-        "languages": sorted({s.lang for s in sentences}),
-        "n_sentences": len(sentences),
-        "n_rows": n_rows,
-        "dim": dim,
-        "layers": list(encoded.layers),
-        "truncated_inputs": encoded.stats.n_truncated,
-        "words_without_vector": encoded.stats.n_words_dropped,
-        "seconds": round(time.time() - started, 3),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-    atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
-    os.replace(partial, final)
-    return VectorStore(final)
+    return _Plan(lm, sentences, name, key, checksum, encoded, offsets, partial, final, shard_size, options, started)
 
 
 def _target_rows(sentence_index: np.ndarray, offsets: np.ndarray) -> np.ndarray:
