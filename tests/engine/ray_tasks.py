@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
-from crossling.exceptions import ConfigError
+from crossling.exceptions import ConfigError, DegenerateInputWarning
 from crossling.moments import Moments
 
 
@@ -19,6 +20,16 @@ def square(x: int) -> int:
 
 def refuse(x: int) -> int:
     raise ConfigError(f"task {x} refuses")
+
+
+def warn_odd(x: int) -> int:
+    if x % 2:
+        warnings.warn(f"task {x} is odd", DegenerateInputWarning, stacklevel=2)
+    return x
+
+
+def warn_odd_with_state(state: dict, x: int) -> int:
+    return warn_odd(x)
 
 
 def moments_of(task) -> Moments:

@@ -49,6 +49,17 @@ def test_a_task_error_reaches_the_driver_as_its_own_class_and_one_line(ray_engin
     assert "ray_tasks.py" in caught.value.__notes__[0]  # the worker's traceback, for --debug
 
 
+def test_warnings_of_remote_tasks_are_given_on_the_driver(ray_engine):
+    from crossling.exceptions import DegenerateInputWarning
+
+    with pytest.warns(DegenerateInputWarning) as caught:
+        assert ray_engine.map(ray_tasks.warn_odd, range(4), desc="warnings", progress=False) == [0, 1, 2, 3]
+    assert sorted(str(w.message) for w in caught) == ["task 1 is odd", "task 3 is odd"]
+    with pytest.warns(DegenerateInputWarning, match="task 1 is odd"):
+        ray_engine.map_with(ray_tasks.offset_state, ray_tasks.warn_odd_with_state, [1], desc="pool warnings",
+                            progress=False)
+
+
 def test_events_of_remote_tasks_reach_the_driver(ray_engine):
     events = []
     assert ray_engine.map(ray_tasks.count_up, [4, 2], desc="events", events=events.append, progress=False) == [4, 2]
@@ -82,6 +93,14 @@ def test_an_actor_pool_builds_its_state_once_per_actor(ray_engine):
     assert results == [x + 100 for x in range(20)]
     stage = ray_engine.stages[-1]
     assert stage["actors"] == 2 and stage["restarts"] == 0  # one per node: one CPU each
+
+
+def test_a_gpu_pool_reserves_gpus_and_a_cluster_without_them_says_so(ray_engine):
+    from crossling.exceptions import EngineError
+
+    with pytest.raises(EngineError, match=r"no room for an actor of 1 CPUs and 1 GPUs \(no GPU node\?\)"):
+        ray_engine.map_with(ray_tasks.offset_state, ray_tasks.add_offset, [1], desc="gpu pool", gpu=True,
+                            progress=False)
 
 
 def test_a_killed_worker_is_retried_and_the_results_are_those_of_an_undisturbed_run(ray_engine, tmp_path):

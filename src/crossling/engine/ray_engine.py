@@ -9,7 +9,8 @@
   GPUs, so ``cuda`` is its GPU). Each actor has at most two tasks queued; an actor whose process dies is
   restarted (state built again) and its queued tasks run again, up to ``max_retries`` times.
 - Events that tasks emit (progress) travel in batches, at most two a second per task, through a small actor
-  the driver reads while it waits.
+  the driver reads while it waits; the warnings a task gives (a degenerate input, a fit at its budget) come
+  back with its result and are given again on the driver, where the caller's filters see them.
 
 Results come back through Ray's object store to the driver, which alone writes them (a store shard, a
 checkpointed result): a result is written once, by one process, however often its task ran.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -107,13 +109,21 @@ def _take(source: Iterator[tuple[int, Any]], count: int) -> list[tuple[int, Any]
     return [pair for _, pair in zip(range(count), source)]
 
 
-def _run_task(fn: Callable[..., Any], task: Any, cpus: int, sink: Any) -> Any:
+def _caught(call: Callable[[], Any]) -> tuple[Any, list[tuple[str, type, str, int]]]:
+    """``call()`` and the warnings it gave, for the driver to give again (a worker's warnings reach no caller)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+
+
+def _run_task(fn: Callable[..., Any], task: Any, cpus: int, sink: Any) -> tuple[Any, list]:
     limit_threads(cpus)
     if sink is None:
-        return fn(task)
+        return _caught(lambda: fn(task))
     emit = _Emitter(sink)
     try:
-        return fn(task, emit)
+        return _caught(lambda: fn(task, emit))
     finally:
         emit.flush(wait=True)
 
@@ -129,10 +139,10 @@ class _Holder:
             self.error = error
         limit_threads(cpus)
 
-    def run(self, fn: Callable[[Any, Any], Any], task: Any) -> tuple[int, Any]:
+    def run(self, fn: Callable[[Any, Any], Any], task: Any) -> tuple[int, tuple[Any, list]]:
         if self.error is not None:
             raise self.error
-        return os.getpid(), fn(self.state, task)
+        return os.getpid(), _caught(lambda: fn(self.state, task))
 
 
 class RayEngine(Engine):
@@ -198,6 +208,12 @@ class RayEngine(Engine):
             room = min(room, int(total.get("GPU", 0) // gpus))
         return room
 
+    @staticmethod
+    def _warn_again(caught: list[tuple[str, type, str, int]], registry: dict) -> None:
+        """The warnings of a task, given on the driver (once per message and place within a stage, as "default")."""
+        for message, category, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno, registry=registry)
+
     def _get(self, ref: Any, what: str) -> Any:
         exceptions = self._ray.exceptions
         try:
@@ -229,6 +245,7 @@ class RayEngine(Engine):
         sink = ray.remote(_EventSink).options(num_cpus=0).remote() if events is not None else None
         source = enumerate(tasks)  # pulled as room frees: tasks (and their inputs) are made when they can run
         pending: dict[Any, int] = {}
+        registry: dict = {}
         try:
             for index, task in _take(source, 2 * room):
                 pending[remote.remote(fn, task, cpus, sink)] = index
@@ -238,7 +255,8 @@ class RayEngine(Engine):
                     self._deliver(sink, events)
                 for ref in done:
                     index = pending.pop(ref)
-                    result = self._get(ref, stage["stage"])
+                    result, caught = self._get(ref, stage["stage"])
+                    self._warn_again(caught, registry)
                     for following, task in _take(source, 1):
                         pending[remote.remote(fn, task, cpus, sink)] = following
                     yield index, result
@@ -275,6 +293,7 @@ class RayEngine(Engine):
         pids: list[int | None] = [None] * count
         source = enumerate(tasks)
         pending: dict[Any, tuple[int, int]] = {}
+        registry: dict = {}
 
         def give(slot: int, how_many: int) -> None:
             for index, task in _take(source, how_many):
@@ -287,7 +306,8 @@ class RayEngine(Engine):
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     index, slot = pending.pop(ref)
-                    pid, result = self._get(ref, stage["stage"])
+                    pid, (result, caught) = self._get(ref, stage["stage"])
+                    self._warn_again(caught, registry)
                     if pids[slot] is not None and pids[slot] != pid:
                         stage["restarts"] += 1  # the actor's process died and a new one took over
                     pids[slot] = pid
