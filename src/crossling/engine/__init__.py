@@ -10,7 +10,15 @@ which writes them once or merges them exactly, in task order (:mod:`crossling.en
   the tests and the benchmark (:mod:`crossling.engine.localcluster`).
 
 A command gets its engine from its configuration's :class:`~crossling.config.EngineOptions` (``--engine``,
-``--ray-address``, ...) through :func:`open_engine`, and writes :meth:`Engine.record` into its manifest.
+``--ray-address``, ...) through :func:`open_engine`, and writes :meth:`Engine.record` into its manifest. A stage
+is wired in a few lines: a module-level function of one task (picklable inputs: store paths rather than open
+stores, arrays rather than memory maps), the tasks, and the results back in task order::
+
+    with config.open_engine() as engine:                      # run.py
+        stores = extract_stores(lm, corpus, options, root, engine=engine)
+        fits = in_order(engine.imap(fit_one, tasks, total=n, desc="PARAFAC2", unit="fit", cpus=2))
+        moments = merge_all(in_order(engine.imap(chunk_moments, chunks, desc="moments")))
+        provenance.record["engine"] = engine.record()
 """
 
 from __future__ import annotations
