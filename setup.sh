@@ -16,5 +16,5 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet torch==2.13.0
-.venv/bin/python -m pip install --quiet -e ".[test,fast]"
+.venv/bin/python -m pip install --quiet -e ".[test,fast,ray]"
 echo "crossling is installed in .venv: run .venv/bin/crossling --help"

@@ -34,7 +34,7 @@ from pydantic import Field
 
 from crossling._utils.io import atomic_write_text
 from crossling._utils.provenance import write_json
-from crossling.config import CommaList, RunConfig
+from crossling.config import CommaList, EngineOptions
 
 __all__ = ["DemoConfig", "run_demo", "DEMO_LANGUAGES", "QUICK_LANGUAGES"]
 
@@ -43,8 +43,10 @@ QUICK_LANGUAGES = ["en", "de", "ru", "ja"]
 CONCEPT_LANGUAGES = ["en", "de", "fr", "es", "ru", "ja"]
 
 
-class DemoConfig(RunConfig):
+class DemoConfig(EngineOptions):
     """Settings of ``crossling demo``; ``quick`` shrinks every stage but keeps its code path.
+
+    The engine options (:class:`~crossling.config.EngineOptions`) are handed to every stage that takes them.
 
     Attributes
     ----------
@@ -113,6 +115,12 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     Path
         The ``report.html`` written.
     """
+    # One connection to the cluster for every stage (each stage's engine reuses it), closed at the end.
+    with config.open_engine():
+        return _run_stages(config, log, progress)
+
+
+def _run_stages(config: DemoConfig, log: Callable[[str], None], progress: bool) -> Path:
     import torch
 
     from crossling.concepts.run import ConceptsConfig, run_concepts
@@ -153,7 +161,8 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
             max_steps=120 if quick else 160, multilingual_steps=240 if quick else 800, batch_size=16,
             eval_every=40 if quick else 50, checkpoint_every=40 if quick else 100,
             validation_items=100 if quick else 300, sample_size=1500 if quick else 6000,
-            vocab_size=4000 if quick else 8000, threads=1, workers=min(cores, len(languages) + 1))
+            vocab_size=4000 if quick else 8000, threads=1, workers=min(cores, len(languages) + 1),
+            **config.subset(EngineOptions).model_dump())
         bars = TrainingBars() if progress else None
         try:
             models = pretrain_experiment(pretrain, progress=bars)
