@@ -17,8 +17,21 @@ here unless ``--ray-address`` names one), against the local engine in this proce
   time) and the overhead per shard (the later results' spacing against the local engine's) come apart;
 * pre-training (``crossling.models.pretrain.pretrain_experiment``): a multilingual model and two controls of the
   ``mini`` size as three Ray tasks against the local loop (the training stage's seconds from the manifest);
-* a PARAFAC2-fit-sized task (phase 2 wires the fits): 33 slices of 768 x 768 float64 (156 MB) in, the 33 x 768
-  signatures out, no fitting, so the difference is moving them.
+* similarity (``crossling.similarity.study.compute_similarity``): every index with its shuffled-pairing nulls and
+  jackknife interval, one task per (layer, pair), on sentence vectors of ``--sentences`` PUD sentences in en, de
+  and fr by the same model (pairs en-de, en-fr; the ANC matrix and per-neuron table, computed on the driver
+  either way, left out);
+* concepts (``crossling.concepts.study.compute_concepts``): one seed, K = 50, faiss K-means when installed; a
+  task per (layer, language) clustering and per (layer, language set) joint clustering with its COLAP, then one
+  per (layer, direction) CALIGN, on word vectors of the same PUD sentences (en, de), with a seeded random
+  dictionary of three translations per word (the values mean nothing; the work per task is the real one);
+* factorization (``crossling.factorization.study.compute_factorization``): one task per (category, layer) fit,
+  here 6 fits of 8 planted slices of 128 x 128 at rank 32, 30 iterations each, with every analysis after them;
+* a PARAFAC2-fit-sized task: 33 slices of 768 x 768 float64 (156 MB) in, the 33 x 768 signatures out, no
+  fitting, so the difference is moving them (the transfer of one fit of the original grid).
+
+Each study's stage is run once on both engines before it is timed (a Ray worker's first task imports the
+study), and its tables are checked equal between the engines.
 
 Then crossling's own PARAFAC2 solver (``crossling.factorization.parafac2.parafac2``, rank 768, SVD start,
 non-negative signatures, the study's setting) is timed for ``--fit-iterations`` iterations on planted 33 x 768 x
@@ -158,6 +171,95 @@ def bench_pretraining(address: str, data: Path, work: Path, steps: int) -> dict:
                remote.manifest["seconds"]["training"])
 
 
+def _stage_row(stage: str, run, local: LocalEngine, ray: RayEngine, same) -> dict:
+    """Time ``run(engine)`` on both engines after a warm-up of each; its tasks from the engine's stage records."""
+    from crossling._utils.threads import blas_limit
+
+    with blas_limit(1):  # the local engine with a Ray task's BLAS threads
+        run(local), run(ray)  # warm-up: imports, first allocations, a worker that has run the stage's code
+        before = len(ray.stages)
+        there, t_ray = _timed(run, ray)
+        here, t_local = _timed(run, local)
+    same(here, there)
+    return row(stage, sum(s["tasks"] for s in ray.stages[before:]), t_local, t_ray)
+
+
+def _equal_tables(*names: str):
+    def check(a, b) -> None:
+        import pandas as pd
+
+        for name in names:
+            pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
+
+    return check
+
+
+def bench_similarity(local: LocalEngine, ray: RayEngine, model: Path, data: Path, sentences: int, work: Path) -> dict:
+    from crossling.data.corpus import load_corpus
+    from crossling.extraction.extract import ExtractionOptions
+    from crossling.extraction.store import extract_to_stores
+    from crossling.models import load_model
+    from crossling.similarity.study import compute_similarity
+
+    corpus = load_corpus(f"pud:{data / 'ud' / 'pud'}", ["en", "de", "fr"], limit=sentences)
+    stores = extract_to_stores(load_model(model), corpus, work / "sentences", ExtractionOptions(level="sentence"),
+                               progress=False)
+    pairs = [("en", "de"), ("en", "fr")]
+
+    def run(engine):
+        return compute_similarity(stores, pairs, workers=1, anc_matrix=False, per_neuron=False, progress=False,
+                                  engine=engine)
+
+    n_layers = len(stores["en"].layers)
+    return _stage_row(f"similarity ({sentences} sentences, {n_layers} layers x {len(pairs)} pairs)", run, local, ray,
+                      _equal_tables("table", "details"))
+
+
+def bench_concepts(local: LocalEngine, ray: RayEngine, model: Path, data: Path, sentences: int, work: Path) -> dict:
+    from crossling.concepts.study import ConceptOptions, compute_concepts
+    from crossling.data.corpus import load_corpus
+    from crossling.extraction.extract import ExtractionOptions
+    from crossling.extraction.store import extract_to_stores
+    from crossling.models import load_model
+
+    corpus = load_corpus(f"pud:{data / 'ud' / 'pud'}", ["en", "de"], limit=sentences)
+    stores = extract_to_stores(load_model(model), corpus, work / "words", ExtractionOptions(level="word"),
+                               progress=False)
+    forms = {lang: store.meta["form"].to_numpy(dtype=object) for lang, store in stores.items()}
+    rng = np.random.default_rng(0)
+    types = {lang: sorted(set(f)) for lang, f in forms.items()}
+    dictionaries = {(s, t): {w: list(rng.choice(types[t], 3, replace=False)) for w in types[s]}
+                    for s, t in (("en", "de"), ("de", "en"))}
+    layers = stores["en"].layers
+    options = ConceptOptions(k=50, n_seeds=1)
+
+    def run(engine):
+        return compute_concepts({lang: [store.vectors(layer) for layer in layers] for lang, store in stores.items()},
+                                forms, dictionaries, options=options, layers=layers, threads=1, engine=engine,
+                                sentences={lang: s.meta["sentence_index"].to_numpy() for lang, s in stores.items()})
+
+    words = sum(store.n_rows for store in stores.values())
+    return _stage_row(f"concepts ({words} words, {len(layers)} layers, K=50)", run, local, ray,
+                      _equal_tables("calign", "colap", "clusterings"))
+
+
+def bench_factorization(local: LocalEngine, ray: RayEngine) -> dict:
+    from crossling.factorization.parafac2 import random_parafac2
+    from crossling.factorization.study import FactorizationOptions, compute_factorization
+
+    languages = ["en", "de", "fr", "ru", "fi", "tr", "ja", "zh"]
+    omegas = {("All words", layer): dict(zip(languages, random_parafac2([128] * 8, 128, 32, noise=0.2,
+                                                                        seed=layer).matrices))
+              for layer in range(6)}
+    options = FactorizationOptions(rank=32, n_iter_max=30, tol=0.0, n_permutations=99)
+
+    def run(engine):
+        return compute_factorization(omegas, languages=languages, options=options, engine=engine)
+
+    return _stage_row("factorization (6 fits, 8 x 128 x 128, rank 32, 30 iter.)", run, local, ray,
+                      _equal_tables("signatures", "average_signatures", "trees"))
+
+
 def bench_fit_transfer(local: LocalEngine, ray: RayEngine, width: int, n: int) -> dict:
     rng = np.random.default_rng(0)
     tasks = [rng.standard_normal((GRID_LANGUAGES, width, width)) for _ in range(n)]
@@ -241,6 +343,9 @@ def main() -> None:
                                                             args.shard_size, work)
             rows.append(extraction)
             rows.append(bench_pretraining(args.ray_address, args.data, work, 10 if args.quick else 40))
+            rows.append(bench_similarity(local, ray, model, args.data, args.sentences, work))
+            rows.append(bench_concepts(local, ray, model, args.data, args.sentences, work))
+            rows.append(bench_factorization(local, ray))
             rows.append(bench_fit_transfer(local, ray, width, 2 if args.quick else 3))
             print(f"\n{'stage':58s} {'tasks':>5s} {'local s':>8s} {'ray s':>8s} {'start s':>8s} "
                   f"{'local/task ms':>13s} {'overhead/task ms':>16s} {'overhead':>9s}")

@@ -385,9 +385,11 @@ class EngineOptions(RunConfig):
     ----------
     engine : {"local", "ray"}, default "local"
         ``local`` runs everything in this process; ``ray`` hands the work to a Ray cluster (``pip install
-        'crossling[ray]'``): extraction to a pool of model actors, independent fits and models to tasks, each
-        retried when its worker dies. Folders (``--out``, ``--store-dir``) must then be on a path every node
-        reads and writes.
+        'crossling[ray]'``): extraction to a pool of model actors, and the studies' independent units to tasks
+        (similarity: a layer and pair; concepts: a clustering, a joint clustering with its COLAP, a CALIGN
+        direction; factorization: a category and layer; pre-training: a model), each retried when its worker
+        dies; the tables are those of a local run. Folders (``--out``, ``--store-dir``) and models must then be
+        on paths every node reads (the stores: and the driver writes).
     ray_address : str, optional
         The cluster's head, ``HOST:PORT`` as ``ray start --head`` prints it, ``auto`` (the cluster of this
         machine) or ``ray://HOST:10001`` (Ray Client, needs ``ray[client]``); default the ``RAY_ADDRESS``
@@ -397,9 +399,10 @@ class EngineOptions(RunConfig):
         for: its GPUs divided by ``gpus_per_actor`` on ``--device cuda``, else its CPUs divided by
         ``cpus_per_task``.
     cpus_per_task : int, default 1
-        CPU cores each Ray task or actor reserves, and its torch threads (pre-training reserves ``threads`` per
-        model instead). On CPUs, results equal a local run's bit for bit when both use as many torch threads:
-        torch splits its sums by thread count, which moves float32 results in the last bit.
+        CPU cores each Ray task or actor reserves, and its torch and BLAS threads (pre-training reserves
+        ``threads`` per model, concept clustering ``threads`` per clustering, instead). Results equal a local
+        run's bit for bit when both use as many threads: torch and BLAS split their sums by thread count, which
+        moves results in the last bit.
     gpus_per_actor : float, default 1.0
         GPUs each model actor reserves on ``--device cuda`` (0.5: two actors share a GPU).
     max_retries : int, default 3

@@ -71,10 +71,12 @@ def test_local_engine_runs_in_task_order_with_events_weights_and_a_record():
     assert record["stages"][0]["tasks"] == 5
 
 
-def test_an_iterator_of_tasks_needs_its_total_and_is_pulled_lazily():
+def test_an_iterator_of_tasks_needs_its_total_for_a_progress_display_and_is_pulled_lazily():
     engine = LocalEngine()
     with pytest.raises(ValueError, match="need total="):
-        engine.map(ray_tasks.square, iter([1, 2]), desc="lazy", progress=False)
+        engine.map(ray_tasks.square, iter([1, 2]), desc="lazy", progress=True)
+    assert engine.map(ray_tasks.square, iter([1, 2, 3]), desc="uncounted", progress=False) == [1, 4, 9]
+    assert engine.stages[-1] == {"stage": "uncounted", "tasks": 3}  # counted as they came
     pulled = []
 
     def tasks():

@@ -119,11 +119,13 @@ def merge_all(parts: Iterable[T]) -> T:
     return total
 
 
-def _count(tasks: Iterable[Any], total: int | None) -> int:
+def _count(tasks: Iterable[Any], total: int | None, progress: bool) -> int | None:
+    """The number of tasks: their length, else ``total``, else None (only without a progress display)."""
     if isinstance(tasks, Sized):
         return len(tasks)
-    if total is None:
-        raise ValueError("tasks without a length (an iterator) need total=, the number of tasks")
+    if total is None and progress:
+        raise ValueError("tasks without a length (an iterator) need total=, the number of tasks, for a progress "
+                         "display")
     return total
 
 
@@ -160,15 +162,17 @@ class Engine(ABC):
 
     # ------------------------------------------------------------------ what subclasses provide
     @abstractmethod
-    def _imap(self, fn: Callable[..., Any], tasks: Iterator[Any], *, n: int, cpus: int | None,
+    def _imap(self, fn: Callable[..., Any], tasks: Iterator[Any], *, n: int | None, cpus: int | None,
               events: Callable[[Any], None] | None, stage: dict[str, Any]) -> Iterator[tuple[int, Any]]:
-        """``(index, fn(task))`` for the ``n`` tasks, in completion order (``fn(task, emit)`` with ``events``)."""
+        """``(index, fn(task))`` for the ``n`` tasks (None: unknown), in completion order (``fn(task, emit)`` with
+        ``events``)."""
 
     @abstractmethod
-    def _imap_with(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], tasks: Iterator[Any], *, n: int,
-                   state: Any, actors: int | None, cpus: int | None, gpu: bool,
+    def _imap_with(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], tasks: Iterator[Any], *,
+                   n: int | None, state: Any, actors: int | None, cpus: int | None, gpu: bool,
                    stage: dict[str, Any]) -> Iterator[tuple[int, Any]]:
-        """``(index, fn(state, task))`` for the ``n`` tasks in completion order, ``state = setup()`` per worker."""
+        """``(index, fn(state, task))`` for the ``n`` tasks (None: unknown) in completion order, ``state = setup()``
+        per worker."""
 
     @abstractmethod
     def share(self, value: Any) -> Shared:
@@ -221,7 +225,8 @@ class Engine(ABC):
         weights : sequence of int, optional
             Units of each task (e.g. its sentences); default 1 each.
         total : int, optional
-            The number of tasks, for ``tasks`` without a length (an iterator).
+            The number of tasks, for ``tasks`` without a length (an iterator); needed only for a progress
+            display (without one, the stage's record counts the tasks as they come).
         cpus : int, optional
             Cores each task reserves and its torch and BLAS threads; default the engine's.
         events : callable, optional
@@ -235,13 +240,14 @@ class Engine(ABC):
         Raises
         ------
         ValueError
-            If ``weights`` does not have one entry per task, or ``tasks`` has no length and ``total`` is not given.
+            If ``weights`` does not have one entry per task, or ``tasks`` has no length, ``total`` is not given
+            and ``progress`` is on.
         """
-        n = _count(tasks, total)
+        n = _count(tasks, total, progress)
         stage: dict[str, Any] = {"stage": desc, "tasks": n}
         self.stages.append(stage)
         pairs = self._imap(fn, iter(tasks), n=n, cpus=cpus, events=events, stage=stage)
-        yield from self._progress(pairs, n, desc=desc, unit=unit, progress=progress, weights=weights)
+        yield from self._progress(pairs, n, stage, desc=desc, unit=unit, progress=progress, weights=weights)
 
     def map(self, fn: Callable[..., Any], tasks: Iterable[Any], **options: Any) -> list[Any]:
         """:meth:`imap`, collected in task order.
@@ -298,14 +304,15 @@ class Engine(ABC):
         Raises
         ------
         ValueError
-            If ``weights`` does not have one entry per task, or ``tasks`` has no length and ``total`` is not given.
+            If ``weights`` does not have one entry per task, or ``tasks`` has no length, ``total`` is not given
+            and ``progress`` is on.
         """
-        n = _count(tasks, total)
+        n = _count(tasks, total, progress)
         stage: dict[str, Any] = {"stage": desc, "tasks": n}
         self.stages.append(stage)
         pairs = self._imap_with(setup, fn, iter(tasks), n=n, state=state, actors=actors, cpus=cpus, gpu=gpu,
                                 stage=stage)
-        yield from self._progress(pairs, n, desc=desc, unit=unit, progress=progress, weights=weights)
+        yield from self._progress(pairs, n, stage, desc=desc, unit=unit, progress=progress, weights=weights)
 
     def map_with(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], tasks: Iterable[Any],
                  **options: Any) -> list[Any]:
@@ -327,15 +334,19 @@ class Engine(ABC):
         return list(in_order(self.imap_with(setup, fn, tasks, **options)))
 
     @staticmethod
-    def _progress(pairs: Iterator[tuple[int, Any]], n: int, *, desc: str, unit: str, progress: bool,
-                  weights: Sequence[int] | None) -> Iterator[tuple[int, Any]]:
+    def _progress(pairs: Iterator[tuple[int, Any]], n: int | None, stage: dict[str, Any], *, desc: str, unit: str,
+                  progress: bool, weights: Sequence[int] | None) -> Iterator[tuple[int, Any]]:
         if weights is not None and len(weights) != n:
             raise ValueError(f"{len(weights)} weights for {n} tasks")
-        bar = progress_bar(n if weights is None else int(sum(weights)), desc, unit, enabled=progress)
+        bar = progress_bar((n or 0) if weights is None else int(sum(weights)), desc, unit, enabled=progress)
+        done = 0
         try:
             for index, result in pairs:
                 bar.update(1 if weights is None else int(weights[index]))
+                done += 1
                 yield index, result
+            if n is None:
+                stage["tasks"] = done
         finally:
             pairs.close()  # a stopped consumer stops the tasks still running
             bar.close()

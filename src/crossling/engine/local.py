@@ -27,17 +27,17 @@ class LocalEngine(Engine):
 
     name = "local"
 
-    def _imap(self, fn: Callable[..., Any], tasks: Iterator[Any], *, n: int, cpus: int | None,
+    def _imap(self, fn: Callable[..., Any], tasks: Iterator[Any], *, n: int | None, cpus: int | None,
               events: Callable[[Any], None] | None, stage: dict[str, Any]) -> Iterator[tuple[int, Any]]:
         for index, task in enumerate(tasks):
             yield index, (fn(task) if events is None else fn(task, events))
 
-    def _imap_with(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], tasks: Iterator[Any], *, n: int,
-                   state: Any, actors: int | None, cpus: int | None, gpu: bool,
+    def _imap_with(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], tasks: Iterator[Any], *,
+                   n: int | None, state: Any, actors: int | None, cpus: int | None, gpu: bool,
                    stage: dict[str, Any]) -> Iterator[tuple[int, Any]]:
-        if n and state is None:
-            state = setup()
         for index, task in enumerate(tasks):
+            if state is None:  # built for the first task: a stage without tasks loads nothing
+                state = setup()
             yield index, fn(state, task)
 
     def share(self, value: Any) -> Shared:

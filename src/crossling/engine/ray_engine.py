@@ -33,7 +33,9 @@ __all__ = ["RayEngine"]
 
 _QUEUED_PER_ACTOR = 2
 _EVENT_SECONDS = 0.5
-_SHARED_CACHE_SIZE = 2  # shared inputs a worker keeps deserialised (a stage reads one or two at a time)
+# Shared inputs a worker keeps deserialised: a task reads up to three (a CALIGN direction: two clusterings and a
+# dictionary), and the next task often reads some of the same.
+_SHARED_CACHE_SIZE = 4
 _shared_cache: OrderedDict[str, Any] = OrderedDict()
 
 
@@ -232,9 +234,9 @@ class RayEngine(Engine):
                               f"({type(error).__name__}: {str(error).splitlines()[0]})") from None
 
     # ------------------------------------------------------------------ the engine
-    def _imap(self, fn: Callable[..., Any], tasks: Iterator[Any], *, n: int, cpus: int | None,
+    def _imap(self, fn: Callable[..., Any], tasks: Iterator[Any], *, n: int | None, cpus: int | None,
               events: Callable[[Any], None] | None, stage: dict[str, Any]) -> Iterator[tuple[int, Any]]:
-        if not n:
+        if n == 0:
             return
         ray = self._ray
         cpus = cpus or self.cpus_per_task
@@ -272,10 +274,10 @@ class RayEngine(Engine):
         for event in self._ray.get(sink.drain.remote()):
             events(event)
 
-    def _imap_with(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], tasks: Iterator[Any], *, n: int,
-                   state: Any, actors: int | None, cpus: int | None, gpu: bool,
+    def _imap_with(self, setup: Callable[[], Any], fn: Callable[[Any, Any], Any], tasks: Iterator[Any], *,
+                   n: int | None, state: Any, actors: int | None, cpus: int | None, gpu: bool,
                    stage: dict[str, Any]) -> Iterator[tuple[int, Any]]:
-        if not n:
+        if n == 0:
             return
         ray = self._ray
         cpus = cpus or self.cpus_per_task
@@ -285,7 +287,7 @@ class RayEngine(Engine):
             raise EngineError(f"{stage['stage']}: the cluster has no room for an actor of {cpus} CPUs"
                               + (f" and {gpus:g} GPUs (no GPU node?)" if gpus else ""))
         # Never more actors than fit at once: a pending actor would hold its queued tasks back.
-        count = min(actors or self.actors or room, room, n)
+        count = min(actors or self.actors or room, room, room if n is None else n)
         holder = ray.remote(_Holder).options(num_cpus=cpus, num_gpus=gpus, max_restarts=self.max_retries,
                                              max_task_retries=self.max_retries)
         pool = [holder.remote(setup, cpus) for _ in range(count)]
