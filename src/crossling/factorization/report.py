@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from crossling.factorization.diagnostics import diagnostics_sentence
 from crossling.factorization.study import FactorizationResult
 from crossling.report import write_section
 
@@ -27,7 +28,7 @@ _READINGS = {
 }
 _MAX_FIGURES_PER_KIND = 3
 _TABLES = [("average_signatures", "Average signature by category, layer and language", 40),
-           ("fits", "PARAFAC2 fits (relative error, convergence)", 30),
+           ("fits", "PARAFAC2 fits (relative error, convergence, degeneracy and stability diagnostics)", 30),
            ("trends", "Mann-Kendall trend of each language's signature over layers (BH-corrected)", 30),
            ("skipped", "Languages left out of a category and why", 30)]
 
@@ -65,7 +66,8 @@ def write_factorization_section(result: FactorizationResult, out: str | Path, fi
     return write_section(out, {
         "title": f"Joint factorization (Zhao, Ziser and Cohen 2023): {source}",
         "summary": f"PARAFAC2 of the cross-covariances between each language's monolingual control model and the "
-                   f"multilingual model, per category and layer, over {', '.join(result.languages)}.",
+                   f"multilingual model, per category and layer, over {', '.join(result.languages)}. "
+                   + diagnostics_sentence(result.fits),
         "figures": items,
         "tables": [{"file": f"{name}.parquet", "caption": caption, "max_rows": rows}
                    for name, caption, rows in _TABLES if name in tables],

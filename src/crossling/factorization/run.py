@@ -52,6 +52,7 @@ from crossling.data.records import Sentence
 from crossling.data.romanize import SUPPORTED as ROMANIZABLE
 from crossling.exceptions import ConfigError
 from crossling.factorization.crosscov import ALL_WORDS, CATEGORIES, AlignedWords, align_words, category_words
+from crossling.factorization.diagnostics import diagnostics_summary
 from crossling.factorization.study import (
     FactorizationOptions,
     FactorizationResult,
@@ -487,14 +488,13 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                 "aligned_words": {lang: int(aligned[lang].control_rows.size) for lang in languages}},
         seeds={"parafac2": config.seed, "tree_permutations": config.seed},
         diagnostics={"not_converged": [list(key) for key in result.not_converged],
-                     "max_relative_error": float(fits["relative_error"].max())},
+                     "max_relative_error": float(fits["relative_error"].max()), **diagnostics_summary(fits)},
         engine={**provenance.record["engine"], "chunk_size": config.chunk_size},
         languages=languages, categories=categories, fitted_categories=plan.kept, layers=list(result.layers),
         min_words=config.min_words, skipped_analyses=result.skipped_analyses,
-        parafac2={"rank": options.rank, "init": "svd", "nonnegative": True, "n_iter_max": options.n_iter_max,
-                  "tol": options.tol, "n_starts": options.n_starts, "seed": options.seed,
-                  "normalize_slices": options.normalize_slices, "n_fits": len(fits),
-                  "n_converged": int(fits["converged"].sum())},
+        parafac2={"preset": options.preset, "rank": options.rank, "nonnegative": True, **options.fit_options(),
+                  "n_fits": len(fits), "n_converged": int(fits["converged"].sum()),
+                  "n_degenerate": int(fits["degenerate"].sum()), "n_unstable": int(fits["unstable"].sum())},
         tables=sorted(result.tables()))
     if config.annotated():
         source = (f"UD {config.split} treebanks, per category" if config.corpus.startswith("ud:")
