@@ -47,12 +47,12 @@ thread pool with one BLAS thread each (see
 
 Semantics follow TensorLy's ``parafac2(..., nn_modes=[0])`` so that the two can be compared from the
 same start: the same ``init="svd"`` (S = 1, B = I, V = leading eigenvectors of sum_l Omega_l^T Omega_l)
-and ``init="random"`` (S, B and V uniform on [0, 1)), the same update order (S, B, V), five CP sweeps per iteration and five HALS sweeps per non-negative
-update, and the same line-search schedule of Bro (1998). Deliberate differences: the stopping rule is
-the one TensorLy documents (relative change of the sum of squared residuals; TensorLy's code tests the
-absolute change of the relative error), an error is recorded at every iteration, and a line-search step
-is accepted when it beats the regular update of the same iteration (TensorLy compares with the previous
-iteration because it does not compute the current error).
+and ``init="random"`` (S, B and V uniform on [0, 1)), the same update order (S, B, V), five CP sweeps per
+iteration and five HALS sweeps per non-negative update, and the same line-search schedule of Bro (1998).
+Deliberate differences: the stopping rule is the one TensorLy documents (relative change of the sum of
+squared residuals; TensorLy's code tests the absolute change of the relative error), an error is recorded
+at every iteration, and a line-search step is accepted when it beats the regular update of the same
+iteration (TensorLy compares with the previous iteration because it does not compute the current error).
 """
 
 from __future__ import annotations

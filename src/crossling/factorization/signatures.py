@@ -115,6 +115,8 @@ def fit_signatures(
     ------
     ValueError
         For fewer than 2 languages (and whatever :func:`~crossling.factorization.parafac2.parafac2` rejects).
+    FloatingPointError
+        Without ``orthonormal_v``, when every start diverged until its factors overflowed.
 
     Warns
     -----

@@ -36,8 +36,8 @@ from crossling.config import LayerList, resolve_layers
 from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning, UnstableFitWarning
 from crossling.factorization.crosscov import ALL_WORDS
 from crossling.factorization.diagnostics import FitDiagnostics, diagnose
-from crossling.factorization.parafac2 import N_ITER_MAX, TOL
-from crossling.factorization.signatures import N_INNER, N_STARTS, fit_signatures, signature_table
+from crossling.factorization.parafac2 import N_INNER, N_ITER_MAX, TOL
+from crossling.factorization.signatures import N_STARTS, fit_signatures, signature_table
 from crossling.factorization.statistics import (
     downstream_correlations,
     property_correlations,
@@ -74,8 +74,9 @@ _SKIPPED_COLUMNS = ["category", "language", "n_words", "reason"]
 
 PAPER_PRESET: dict[str, Any] = {"orthonormal_v": False, "init": "svd", "n_iter_max": 100, "tol": 1e-8,
                                 "linesearch": True, "n_inner": 5, "n_starts": 1}
-"""The original study's fit (``preset: paper``): TensorLy's ``parafac2`` with its defaults as Zhao, Ziser and
-Cohen ran it (SVD start, line search, five inner sweeps, tolerance 1e-8), 100 iterations, one start."""
+"""The original study's fit (``preset: paper``): Zhao, Ziser and Cohen's settings as issue 13 records them (full
+rank, SVD start, 100 iterations, one start, no constraint on V) and TensorLy's ``parafac2`` defaults for the rest
+(line search, five inner sweeps, tolerance 1e-8)."""
 _FIT_OPTIONS = ("orthonormal_v", "init", "n_iter_max", "tol", "linesearch", "n_inner", "n_starts", "seed",
                 "normalize_slices")
 
@@ -84,8 +85,9 @@ class FactorizationOptions(BaseModel):
     """Settings of the fits and the analyses (each recorded in the provenance).
 
     The fit settings default to the well-posed fit of :mod:`crossling.factorization.signatures` (V with
-    orthonormal columns, several starts, a budget the fits do not reach); ``preset: paper`` gives the original
-    study's instead (:data:`PAPER_PRESET`), and options given explicitly override either.
+    orthonormal columns, three starts, fits that stop at their tolerance well within the budget, the criterion
+    and the comparison with the other candidates in that module's docstring); ``preset: paper`` gives the
+    original study's instead (:data:`PAPER_PRESET`), and options given explicitly override either.
 
     Attributes
     ----------
