@@ -39,6 +39,7 @@ from crossling.factorization import (
     run_factorization,
     study_sentences,
 )
+from crossling.factorization.diagnostics import diagnostics_sentence
 from crossling.stats import mann_kendall
 
 LANGUAGES = ["en", "de", "es"]
@@ -299,6 +300,7 @@ def test_figures_files_manifest_and_config(study, models):
         assert manifest["corpus"]["checksums"][lang] == stores["experimental"][lang].manifest["corpus_checksum"]
     assert manifest["parafac2"]["n_fits"] == 12 and manifest["parafac2"]["rank"] == 8
     assert manifest["parafac2"]["n_converged"] == int(result.fits["converged"].sum())
+    fits = result.fits
     # the fit's settings and its diagnostics (issue 13)
     assert manifest["parafac2"]["preset"] == "default" and manifest["parafac2"]["orthonormal_v"] is True
     assert {key: manifest["parafac2"][key] for key in ("init", "linesearch", "n_inner", "n_starts", "n_iter_max")} == {
@@ -306,12 +308,13 @@ def test_figures_files_manifest_and_config(study, models):
     assert manifest["parafac2"]["n_degenerate"] == int(result.fits["degenerate"].sum())
     assert manifest["parafac2"]["n_unstable"] == int(result.fits["unstable"].sum())
     diagnostics = manifest["diagnostics"]
-    assert diagnostics["unstable"] == [[row.category, row.layer] for row in result.fits.itertuples() if row.unstable]
+    assert diagnostics["starts_disagree"] == [[row.category, row.layer] for row in result.fits.itertuples()
+                                              if row.starts_disagree]
     assert diagnostics["min_congruence"] == pytest.approx(result.fits["min_congruence"].min())
     assert {"min_congruence", "core_consistency", "signature_growth", "starts_at_best", "start_spearman",
-            "start_spread", "degenerate", "unstable", "problems"} <= set(result.fits.columns)
+            "start_spread", "degenerate", "growing", "starts_disagree", "unstable", "problems"} <= set(fits.columns)
     report = json.loads((out / "report.json").read_text())
-    assert "PARAFAC2 fits" in report["summary"]
+    assert report["summary"].endswith(diagnostics_sentence(fits))
     assert manifest["fitted_categories"]["Gender"] == ["de", "es"]
     assert set(manifest["versions"]) >= {"numpy", "torch", "transformers", "crossling"}
     resolved = FactorizationConfig.resolve(out / "config.yaml")

@@ -426,9 +426,9 @@ def _warn_untrusted(fits: pd.DataFrame) -> None:
     if flagged.empty:
         return
     shown = [f"{row.category} layer {row.layer}: {row.problems}" for row in flagged.head(5).itertuples()]
-    more = f" (and {len(flagged) - 5} more)" if len(flagged) > 5 else ""
+    more = f"{len(flagged) - 5} more, and " if len(flagged) > 5 else ""
     warnings.warn(f"{len(flagged)} of {len(fits)} PARAFAC2 fits are degenerate or unstable, so their signatures depend "
-                  f"on how they were computed{more}: " + " | ".join(shown) + " (see the columns degenerate, unstable "
+                  "on how they were computed: " + " | ".join(shown) + f" ({more}see the columns degenerate, unstable "
                   "and problems of the fits table)", UnstableFitWarning, stacklevel=3)
 
 
