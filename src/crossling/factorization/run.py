@@ -69,6 +69,7 @@ from crossling.factorization.crosscov import (
     category_words,
     surface_sentence,
 )
+from crossling.factorization.diagnostics import diagnostics_summary
 from crossling.factorization.records import (
     model_caveats,
     pretraining_characters,
@@ -569,16 +570,15 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                 "aligned_words": {lang: int(aligned[lang].control_rows.size) for lang in languages}},
         seeds={"parafac2": config.seed, "tree_permutations": config.seed},
         diagnostics={"not_converged": [list(key) for key in result.not_converged],
-                     "max_relative_error": float(fits["relative_error"].max())},
+                     "max_relative_error": float(fits["relative_error"].max()), **diagnostics_summary(fits)},
         engine={**provenance.record["engine"], "chunk_size": config.chunk_size},
         languages=languages, categories=categories, fitted_categories=plan.kept, layers=list(result.layers),
         min_words=config.min_words, skipped_analyses=result.skipped_analyses, model_quality=model_quality,
         caveats=caveats,
         property_sources={f"{row.language}/{row.property}": row.source for row in result.properties.itertuples()},
-        parafac2={"rank": options.rank, "init": "svd", "nonnegative": True, "n_iter_max": options.n_iter_max,
-                  "tol": options.tol, "n_starts": options.n_starts, "seed": options.seed,
-                  "normalize_slices": options.normalize_slices, "n_fits": len(fits),
-                  "n_converged": int(fits["converged"].sum())},
+        parafac2={"preset": options.preset, "rank": options.rank, "nonnegative": True, **options.fit_options(),
+                  "n_fits": len(fits), "n_converged": int(fits["converged"].sum()),
+                  "n_degenerate": int(fits["degenerate"].sum()), "n_unstable": int(fits["unstable"].sum())},
         tables=sorted(result.tables()))
     for entry in [*sentences.skipped, *stores_skipped(role_stores)]:
         provenance.skip(**entry)
