@@ -339,7 +339,7 @@ def test_figures_files_manifest_and_config(study, models):
     assert {"min_congruence", "core_consistency", "signature_growth", "starts_at_best", "start_spearman",
             "start_spread", "degenerate", "growing", "starts_disagree", "unstable", "problems"} <= set(fits.columns)
     report = json.loads((out / "report.json").read_text())
-    assert report["summary"].endswith(diagnostics_sentence(fits))
+    assert report["summary"].count(diagnostics_sentence(fits)) == 1
     assert manifest["fitted_categories"]["Gender"] == ["de", "es"]
     # how the words were made, where the properties come from, what the report warns of
     assert manifest["corpus"]["all_words"].startswith("part-of-speech-bearing words (not PUNCT, SYM, X)")
