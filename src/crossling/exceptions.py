@@ -10,7 +10,7 @@ operation), so ``except ValueError`` keeps working.
 
 Warnings
 --------
-:class:`CrosslingWarning` is the base of every warning. The two that say a number is not what it seems are
+:class:`CrosslingWarning` is the base of every warning. The three that say a number is not what it seems are
 
 - :class:`DegenerateInputWarning`: a statistic is undefined for the data given (too few values, a constant
   neuron, fewer items than dimensions) and is NaN, or a fallback (a ridge) was used; the message names the
@@ -19,10 +19,14 @@ Warnings
   meeting its tolerance; the message names the fit and what to do;
 - :class:`NullReachWarning`: a statistic's null baseline (its value on unrelated data) is so high at this
   sample size that it cannot separate signal from noise well; the message names the sizes.
+- :class:`UnstableFitWarning`: a fit whose result depends on how it was computed (PARAFAC2 components that
+  diverge, signatures still moving at the end of the budget, starts that disagree); the message names the
+  fits and what to do.
 
 :class:`DataLossWarning` says that items (inputs, words, pairs) were cut or left out; the results count them.
-:class:`DegenerateInputWarning`, :class:`ConvergenceWarning` and :class:`NullReachWarning` derive from
-``RuntimeWarning`` as well, so ``warnings.simplefilter("error", RuntimeWarning)`` catches them.
+:class:`DegenerateInputWarning`, :class:`ConvergenceWarning`, :class:`NullReachWarning` and
+:class:`UnstableFitWarning` derive from ``RuntimeWarning`` as well, so
+``warnings.simplefilter("error", RuntimeWarning)`` catches them.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ __all__ = [
     "NullReachWarning",
     "ReportError",
     "StoreCorruptError",
+    "UnstableFitWarning",
 ]
 
 
@@ -115,6 +120,11 @@ class ConvergenceWarning(CrosslingWarning, RuntimeWarning):
 
 class NullReachWarning(CrosslingWarning, RuntimeWarning):
     """A statistic's null baseline is high at this sample size: only the height above it carries signal."""
+
+
+class UnstableFitWarning(CrosslingWarning, RuntimeWarning):
+    """A fit whose result depends on how it was computed: diverging components, estimates still moving at the end
+    of the budget, or starts that disagree; the message says which fit and what to do."""
 
 
 class DataLossWarning(CrosslingWarning):

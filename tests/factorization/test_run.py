@@ -40,6 +40,7 @@ from crossling.factorization import (
     study_sentences,
 )
 from crossling.factorization.crosscov import surface_sentence
+from crossling.factorization.diagnostics import diagnostics_sentence
 from crossling.stats import mann_kendall
 
 LANGUAGES = ["en", "de", "es"]
@@ -70,7 +71,8 @@ def stores_dir(tmp_path_factory):
 def _config(models, stores_dir, data_dir, out, **overrides) -> FactorizationConfig:
     settings = dict(experimental=models["experimental"], control=models["control"], languages=LANGUAGES,
                     corpus=f"ud:{data_dir / 'ud' / 'treebanks'}", split="test", limit=LIMIT,
-                    categories=CATEGORY_SELECTION, min_words=MIN_WORDS, rank=8, n_iter_max=30, n_permutations=199,
+                    categories=CATEGORY_SELECTION, min_words=MIN_WORDS, rank=8, n_iter_max=30, n_starts=1,
+                    n_permutations=199,
                     chunk_size=64, store_dir=stores_dir, out=out)
     settings.update(overrides)
     return FactorizationConfig(**settings)
@@ -198,7 +200,7 @@ def test_signatures_are_the_fit_of_the_numpy_omegas_in_language_order(study, sen
         langs = result.fits.set_index(["category", "layer"]).at[(category, layer), "languages"].split(",")
         # reversed dict order: the language column, not the position, must carry the signature
         omegas = {lang: _numpy_omega(stores, sentences, category, layer, lang) for lang in reversed(langs)}
-        fit = fit_signatures({lang: omegas[lang] for lang in langs}, rank=8, n_iter_max=30, seed=0)
+        fit = fit_signatures({lang: omegas[lang] for lang in langs}, rank=8, n_iter_max=30, n_starts=1, seed=0)
         table = result.signatures.query("category == @category and layer == @layer")
         for i, lang in enumerate(langs):
             values = table[table["language"] == lang].sort_values("component")["value"].to_numpy()
@@ -323,6 +325,21 @@ def test_figures_files_manifest_and_config(study, models):
         assert manifest["corpus"]["checksums"][lang] == stores["experimental"][lang].manifest["corpus_checksum"]
     assert manifest["parafac2"]["n_fits"] == 12 and manifest["parafac2"]["rank"] == 8
     assert manifest["parafac2"]["n_converged"] == int(result.fits["converged"].sum())
+    fits = result.fits
+    # the fit's settings and its diagnostics (issue 13)
+    assert manifest["parafac2"]["preset"] == "default" and manifest["parafac2"]["orthonormal_v"] is True
+    assert {key: manifest["parafac2"][key] for key in ("init", "linesearch", "n_inner", "n_starts", "n_iter_max")} == {
+        "init": "svd", "linesearch": True, "n_inner": 5, "n_starts": 1, "n_iter_max": 30}
+    assert manifest["parafac2"]["n_degenerate"] == int(result.fits["degenerate"].sum())
+    assert manifest["parafac2"]["n_unstable"] == int(result.fits["unstable"].sum())
+    diagnostics = manifest["diagnostics"]
+    assert diagnostics["starts_disagree"] == [[row.category, row.layer] for row in result.fits.itertuples()
+                                              if row.starts_disagree]
+    assert diagnostics["min_congruence"] == pytest.approx(result.fits["min_congruence"].min())
+    assert {"min_congruence", "core_consistency", "signature_growth", "starts_at_best", "start_spearman",
+            "start_spread", "degenerate", "growing", "starts_disagree", "unstable", "problems"} <= set(fits.columns)
+    report = json.loads((out / "report.json").read_text())
+    assert report["summary"].count(diagnostics_sentence(fits)) == 1
     assert manifest["fitted_categories"]["Gender"] == ["de", "es"]
     # how the words were made, where the properties come from, what the report warns of
     assert manifest["corpus"]["all_words"].startswith("part-of-speech-bearing words (not PUNCT, SYM, X)")
@@ -398,6 +415,11 @@ def test_config_parses_and_validates(tmp_path):
         FactorizationConfig(**base, control=["en=a"]).analysed_languages()
     with pytest.raises(ValueError, match="romanize"):
         FactorizationConfig(**base, control=["en=a", "de=b"], romanize="zh").analysed_languages()
+    # --preset paper: the original study's fit, for the options not given (a flag not given is None)
+    flags = dict(base, control=["en=a", "de=b"], preset="paper", orthonormal_v=None, n_starts=None)
+    paper = FactorizationConfig.resolve(None, **flags, n_iter_max=None).factorization_options()
+    assert paper.n_iter_max == 100 and not paper.orthonormal_v and paper.n_starts == 1 and paper.tol == 1e-8
+    assert FactorizationConfig.resolve(None, **flags, n_iter_max=300).n_iter_max == 300
 
 
 @pytest.mark.slow
@@ -437,7 +459,8 @@ def test_command_line_from_yaml_and_flags(models, stores_dir, data_dir, tmp_path
     runner = CliRunner()
     help_text = runner.invoke(app, ["parafac2", "--help"]).output
     for option in ("--experimental", "--control", "--corpus", "--categories", "--layers", "--rank", "--min-words",
-                   "--romanize", "--n-starts", "--seed", "--out", "--config"):
+                   "--romanize", "--n-starts", "--seed", "--out", "--config", "--preset", "--orthonormal-v",
+                   "--init", "--linesearch", "--n-inner"):
         assert option in help_text
     scores = pd.DataFrame({"language": LANGUAGES * 2, "task": ["xnli"] * 3 + ["pos"] * 3,
                            "score": [80.0, 75.0, 78.0, 95.0, 90.0, 97.0]})
@@ -565,3 +588,15 @@ def test_pretraining_record_gives_characters_and_caveats(models, stores_dir, dat
     assert run.manifest["caveats"][0].startswith(caveat)
     assert [row["language"] for row in run.manifest["model_quality"]] == ["en", "de", "es"]
     assert caveat in json.loads((run.out / "report.json").read_text())["summary"]
+
+
+def test_bundled_downstream_results_and_a_user_table_exclude_each_other(tmp_path):
+    scores = tmp_path / "scores.csv"
+    scores.write_text("language,task,score\nen,xnli,1\n")
+    config = FactorizationConfig(experimental="e", control={"en": "a", "de": "b"}, corpus="text:x",
+                                 scores=scores, downstream="xlmr-large", out=tmp_path / "out")
+    with pytest.raises(ConfigError, match="not both"):
+        run_factorization(config, progress=False)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="xlmr-large"):
+        FactorizationConfig(experimental="e", control={"en": "a"}, corpus="text:x", downstream="gpt", out="o")

@@ -27,6 +27,10 @@ def factorization(config: FactorizationConfig) -> None:
     typer.echo(f"{len(fits)} fits over {len(result.languages)} languages, {len(result.categories)} categories, "
                f"{len(result.layers)} layers; {int(fits['converged'].sum())} converged, "
                f"relative error {fits['relative_error'].min():.3g}..{fits['relative_error'].max():.3g}")
+    flagged = fits[fits["degenerate"] | fits["unstable"]]
+    if not flagged.empty:
+        typer.echo(f"{len(flagged)} fits degenerate or unstable (their signatures depend on how they were computed): "
+                   f"see the columns degenerate, unstable and problems of {run.out / 'fits.csv'}")
     if not result.skipped.empty:
         typer.echo(f"{len(result.skipped)} (category, language) pairs left out: see {run.out / 'skipped.csv'}")
     for analysis, why in result.skipped_analyses.items():

@@ -327,12 +327,12 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
 
     settings = options.record()
     clusterings = result.clusterings
+    flat_stores = {f"{role}/{lang}" if role != "model" else lang: store
+                   for role, role_stores in stores.items() for lang, store in role_stores.items()}
     provenance.record["engine"] = {**engine_record, "clustering_threads": config.threads}
-    by_name = {f"{role}/{lang}" if role != "model" else lang: store
-               for role, role_stores in stores.items() for lang, store in role_stores.items()}
     provenance.record.update(
         models=identities, extraction=extraction,
-        stores=stores_record(by_name),
+        stores=stores_record(flat_stores),
         corpus=corpus_record(config.corpus, corpus, split=config.split, limit=config.limit),
         seeds={"token_selection": config.seed, "clustering": config.seed},
         replicates={"seeds": options.seeds(), "realign": config.realign,
@@ -368,7 +368,7 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
                     "(their spread is part of the seed range). The dictionaries used are saved under "
                     "dictionaries/ and can be passed back with --dictionary SRC-TGT=PATH.",
         } if alignments[config.seed] else None)
-    for entry in [*corpus.skipped, *stores_skipped(by_name)]:
+    for entry in [*corpus.skipped, *stores_skipped(flat_stores)]:
         provenance.skip(**entry)
 
     def write(folder: Path) -> list[Path]:

@@ -4,8 +4,9 @@
 module                 role
 =====================  =======================================================================================
 ``crosscov``           measures: words per category, word alignment, the cross-covariances Omega_l
-``parafac2``           the PARAFAC2 solver (and a generator of planted models)
-``signatures``         one PARAFAC2 per (category, layer) and its signatures as a table
+``parafac2``           the PARAFAC2 solver (and generators of test problems)
+``signatures``         one PARAFAC2 per (category, layer), the well-posed default fit, signatures as a table
+``diagnostics``        is a fit trustworthy: degeneracy, core consistency, settling, agreement of starts
 ``statistics``         the study's tables of trend, correlation and variance tests
 ``study``              ``compute_factorization``: slices in, every table out (no files, no models)
 ``run``                ``FactorizationConfig`` and ``run_factorization``: corpora, models, disk

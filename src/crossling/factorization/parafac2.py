@@ -12,7 +12,17 @@ algorithm for the PARAFAC2 model", J. Chemometrics 13: 275-294). One iteration i
 1. for every slice the orthonormal polar factor P_l of M_l = Omega_l V diag(s_l) B^T (d_l x k), which
    maximises tr(P_l^T M_l), and the projected slice T_l = P_l^T Omega_l (k x d);
 2. ``n_inner`` CP-ALS sweeps over the projected L x k x d tensor for S, B and V (S non-negative by
-   hierarchical ALS when ``nonnegative``).
+   hierarchical ALS when ``nonnegative``; V with orthonormal columns, by orthogonal Procrustes, when
+   ``orthonormal_v``).
+
+Without a constraint on B or V the fit can degenerate: two components grow without bound while cancelling
+(``b_r ~ -b_r'`` or ``v_r ~ -v_r'``, their triple congruence tending to -1), the error creeping down and the
+signatures growing with every iteration, so that they measure the iteration budget (Krijnen, Dijkstra and
+Stegeman 2008 show this is what any sequence of iterates does when the best fit does not exist).
+``orthonormal_v`` removes it: with V^T V = I the model's norm is ||Omega_hat_l||_F = ||s_l||_2 (unit U
+columns), at most ||Omega_l||_F at a least-squares fit, and the CP criterion of the projected tensor attains
+its minimum when one factor is column-wise orthonormal (same paper). :mod:`crossling.factorization.diagnostics` measures
+degeneracy and instability of a fit.
 
 What saves time and memory is step 2. TensorLy's ``parafac2`` (0.10) runs the CP sweeps through the generic
 ``parafac``, whose first-mode update multiplies the L x (k d) unfolding by the (k d) x k Khatri-Rao
@@ -36,13 +46,13 @@ thread pool with one BLAS thread each (see
 ``_SlicePool``), which keeps a multi-threaded BLAS from spinning inside small LAPACK calls.
 
 Semantics follow TensorLy's ``parafac2(..., nn_modes=[0])`` so that the two can be compared from the
-same start: the same ``init="svd"`` (S = 1, B = I, V = leading eigenvectors of sum_l Omega_l^T Omega_l),
-the same update order (S, B, V), five CP sweeps per iteration and five HALS sweeps per non-negative
-update, and the same line-search schedule of Bro (1998). Deliberate differences: the stopping rule is
-the one TensorLy documents (relative change of the sum of squared residuals; TensorLy's code tests the
-absolute change of the relative error), an error is recorded at every iteration, and a line-search step
-is accepted when it beats the regular update of the same iteration (TensorLy compares with the previous
-iteration because it does not compute the current error).
+same start: the same ``init="svd"`` (S = 1, B = I, V = leading eigenvectors of sum_l Omega_l^T Omega_l)
+and ``init="random"`` (S, B and V uniform on [0, 1)), the same update order (S, B, V), five CP sweeps per
+iteration and five HALS sweeps per non-negative update, and the same line-search schedule of Bro (1998).
+Deliberate differences: the stopping rule is the one TensorLy documents (relative change of the sum of
+squared residuals; TensorLy's code tests the absolute change of the relative error), an error is recorded
+at every iteration, and a line-search step is accepted when it beats the regular update of the same
+iteration (TensorLy compares with the previous iteration because it does not compute the current error).
 """
 
 from __future__ import annotations
@@ -57,13 +67,30 @@ import numpy as np
 
 from crossling.exceptions import ConvergenceWarning, DegenerateInputWarning
 
-__all__ = ["N_ITER_MAX", "TOL", "Parafac2Result", "PlantedParafac2", "parafac2", "random_parafac2"]
+__all__ = [
+    "N_INNER",
+    "N_ITER_MAX",
+    "TOL",
+    "Parafac2Result",
+    "PlantedParafac2",
+    "parafac2",
+    "random_covariance_slices",
+    "random_parafac2",
+]
 
-#: Iterations per start unless asked otherwise: the study's setting (Zhao, Ziser and Cohen ran 100), shared by
-#: :func:`parafac2`, :func:`crossling.factorization.signatures.fit_signatures` and the study's options.
-N_ITER_MAX = 100
-#: The stopping rule's tolerance unless asked otherwise (relative change of the sum of squared residuals).
-TOL = 1e-8
+#: Iterations per start unless asked otherwise, shared by :func:`parafac2`,
+#: :func:`crossling.factorization.signatures.fit_signatures` and the study's options (its ``paper`` preset runs
+#: the original study's 100). A budget, not a target: fits stop at ``tol``; with ``orthonormal_v`` the problems
+#: of ``benchmarks/parafac2_identifiability.py`` (10 slices of 64 x 64 at rank 64 and 8, 8 of 128 x 128 at rank
+#: 32) met ``tol`` from the SVD start after 420, 70 and 224 iterations.
+N_ITER_MAX = 1000
+#: The stopping rule's tolerance unless asked otherwise (relative change of the sum of squared residuals per
+#: iteration). At 1e-6 the average signatures of the first and third of those problems were within 0.3% and 0.1%
+#: (mean 0.12% and 0.01%) of their values at 1e-8, which took 3.7x and 12x as many iterations (1538 and 2726):
+#: the error creeps on where the signatures no longer move.
+TOL = 1e-6
+#: CP sweeps over the projected tensor per iteration unless asked otherwise (TensorLy's ``n_iter_parafac``).
+N_INNER = 5
 
 # TensorLy's parafac2 calls non_negative_parafac_hals with hals_nnls(n_iter_max=5): each outer
 # iteration re-linearises the subproblem, so solving it exactly every time is wasted work.
@@ -74,6 +101,8 @@ _HALS_TOL = 1e-8
 _LS_ACC_POW = 2.0
 _LS_MAX_FAIL = 4
 _LS_FIRST_ITERATION = 6
+# A start is stopped as diverged once a component is this many times larger than the data (see _fit).
+_DIVERGED = 1e8
 # Slices are processed in parallel when d_l * d * k (the multiply-adds of Omega_l Q_l) is at least this
 # on average: 64^3, where one slice's SVD takes about a millisecond.
 _PARALLEL_MIN_WORK = 64**3
@@ -106,7 +135,10 @@ class Parafac2Result:
         Iterations run by the best start.
     converged : bool
         Whether the best start met the stopping rule before ``n_iter_max``.
-    rank, init, tol, n_iter_max, n_inner, nonnegative, linesearch, normalize_slices
+    signature_trace : ndarray, shape (n_iter,)
+        Mean signature (over slices and components, column norms of B and V folded in as in ``S``) after
+        each iteration of the best start: a steady rise is the mark of diverging components.
+    rank, init, tol, n_iter_max, n_inner, nonnegative, orthonormal_v, ridge, linesearch, normalize_slices
         The options of the fit (``init`` is ``"svd"``, ``"random"`` or ``"given"``).
     seed : int or None
         The ``seed`` argument.
@@ -114,9 +146,13 @@ class Parafac2Result:
         Per start, the seed of ``numpy.random.default_rng`` its random initial factors were drawn from
         (None for a start from the SVD or from given factors).
     start_errors : ndarray, shape (n_starts,)
-        Final ``relative_error`` of every start.
+        Final ``relative_error`` of every start; inf for a start that diverged (its factors overflowed).
+    start_signatures : ndarray, shape (n_starts, L)
+        Average signature (mean of the row of S over the components) of every slice in every start, on the
+        scale of ``S``: the agreement between starts. NaN for a start that diverged.
     best_start : int
-        Index of the start that was kept (the lowest final error).
+        Index of the start that was kept (the lowest final error; with a ridge, the lowest penalised
+        criterion).
     slice_norms : ndarray, shape (L,)
         Frobenius norms of the input slices. With ``normalize_slices`` the model is fitted to
         ``Omega_l / slice_norms[l]``; ``S[l] * slice_norms[l]`` puts a signature back on the input scale.
@@ -131,17 +167,21 @@ class Parafac2Result:
     relative_error: float
     n_iter: int
     converged: bool
+    signature_trace: np.ndarray
     rank: int
     init: str
     tol: float
     n_iter_max: int
     n_inner: int
     nonnegative: bool
+    orthonormal_v: bool
+    ridge: float
     linesearch: bool
     normalize_slices: bool
     seed: int | None
     seeds: tuple[int | None, ...]
     start_errors: np.ndarray
+    start_signatures: np.ndarray
     best_start: int
     slice_norms: np.ndarray
     versions: dict[str, str] = field(default_factory=dict)
@@ -188,14 +228,15 @@ def random_parafac2(
     rank: int,
     *,
     noise: float = 0.0,
+    orthonormal_v: bool = False,
     seed: int | np.random.Generator | None = None,
 ) -> PlantedParafac2:
     """Draw slices from a random PARAFAC2 model, for recovery tests and benchmarks.
 
     ``Omega_l = U_l diag(s_l) V^T + E_l`` with U_l = P_l B (P_l a random d_l x k matrix with
     orthonormal columns; B = I + 0.3 G / sqrt(k) with unit columns, so the components are correlated but
-    well conditioned), s_l uniform on [0.2, 1] (non-negative), V Gaussian with unit columns, and E_l
-    Gaussian noise scaled to ``noise * ||U_l diag(s_l) V^T||_F``.
+    well conditioned), s_l uniform on [0.2, 1] (non-negative), V Gaussian with unit columns (orthonormal
+    columns with ``orthonormal_v``), and E_l Gaussian noise scaled to ``noise * ||U_l diag(s_l) V^T||_F``.
 
     Parameters
     ----------
@@ -207,6 +248,9 @@ def random_parafac2(
         k, the number of components.
     noise : float, default 0.0
         Noise level relative to each slice's signal (Frobenius norm).
+    orthonormal_v : bool, default False
+        Plant a V with orthonormal columns (the Q factor of the Gaussian draw), the model that
+        ``parafac2(..., orthonormal_v=True)`` fits.
     seed : int, Generator or None
         Seed of the generator (or the generator itself).
 
@@ -233,7 +277,7 @@ def random_parafac2(
     B = np.eye(rank) + 0.3 * rng.standard_normal((rank, rank)) / np.sqrt(rank)
     B /= np.linalg.norm(B, axis=0)
     V = rng.standard_normal((n_columns, rank))
-    V /= np.linalg.norm(V, axis=0)
+    V = np.linalg.qr(V)[0] if orthonormal_v else V / np.linalg.norm(V, axis=0)
     S = rng.uniform(0.2, 1.0, size=(len(rows), rank))
     U, matrices = [], []
     for d_l, s in zip(rows, S):
@@ -245,6 +289,43 @@ def random_parafac2(
     return PlantedParafac2(matrices, U, S, V)
 
 
+def random_covariance_slices(
+    n_slices: int = 10, n_columns: int = 64, *, n_rows: int = 1000, seed: int | np.random.Generator | None = None
+) -> list[np.ndarray]:
+    """Cross-covariance slices built like the study's, with no planted PARAFAC2 model (issue 13's problem).
+
+    ``m = n_rows`` observations of a latent shared by all slices, with a decaying spectrum (column j scaled
+    by ``linspace(2, 0.2, d)[j]``); per slice l = 1..L, the shared model's vectors ``Y_l = X + 0.7 E`` and
+    the control model's ``Z_l = X (I + 0.5 G_l / sqrt(d)) + (0.5 + 0.1 l) E'``, with X the latent and
+    ``E, E', G_l`` standard Gaussian; ``Omega_l = cov(Z_l, Y_l)`` (centred, divided by m - 1). Fitted at full
+    rank without a constraint, its signatures grow with the iteration budget.
+
+    Parameters
+    ----------
+    n_slices : int, default 10
+        L.
+    n_columns : int, default 64
+        d, the rows and the columns of every slice.
+    n_rows : int, default 1000
+        m, the observations behind each covariance.
+    seed : int, Generator or None
+
+    Returns
+    -------
+    list of ndarray, each (d, d)
+    """
+    rng = np.random.default_rng(seed)
+    shared = rng.standard_normal((n_rows, n_columns)) * np.linspace(2.0, 0.2, n_columns)
+    slices = []
+    for language in range(1, n_slices + 1):
+        Y = shared + 0.7 * rng.standard_normal((n_rows, n_columns))
+        G = rng.standard_normal((n_columns, n_columns))
+        Z = shared @ (np.eye(n_columns) + 0.5 * G / np.sqrt(n_columns))
+        Z += (0.5 + 0.1 * language) * rng.standard_normal((n_rows, n_columns))
+        slices.append((Z - Z.mean(axis=0)).T @ (Y - Y.mean(axis=0)) / (n_rows - 1))
+    return slices
+
+
 def parafac2(
     matrices: Sequence[np.ndarray] | np.ndarray,
     rank: int,
@@ -253,8 +334,10 @@ def parafac2(
     n_iter_max: int = N_ITER_MAX,
     tol: float = TOL,
     nonnegative: bool = True,
+    orthonormal_v: bool = False,
+    ridge: float = 0.0,
     linesearch: bool = True,
-    n_inner: int = 5,
+    n_inner: int = N_INNER,
     n_starts: int = 1,
     seed: int | None = None,
     normalize_slices: bool = False,
@@ -262,9 +345,10 @@ def parafac2(
     """Fit ``Omega_l ~ U_l diag(s_l) V^T`` (PARAFAC2) to L matrices jointly by ALS.
 
     Minimises ``sum_l ||Omega_l - P_l B diag(s_l) V^T||_F^2`` over P_l with orthonormal columns, B, the
-    signatures S (non-negative if ``nonnegative``) and V (Kiers, ten Berge and Bro 1999); ``U_l = P_l B``
-    then satisfies Harshman's constraint ``U_l^T U_l = B^T B`` for every l. See the module docstring for
-    the algorithm and how it relates to TensorLy's ``parafac2``.
+    signatures S (non-negative if ``nonnegative``) and V (with orthonormal columns if ``orthonormal_v``)
+    (Kiers, ten Berge and Bro 1999); ``U_l = P_l B`` then satisfies Harshman's constraint
+    ``U_l^T U_l = B^T B`` for every l. See the module docstring for the algorithm, how it relates to
+    TensorLy's ``parafac2``, and why an unconstrained fit may have no minimum.
 
     Parameters
     ----------
@@ -277,24 +361,37 @@ def parafac2(
         orthonormal columns).
     init : {"svd", "random"} or tuple (S, B, V), default "svd"
         "svd": S = 1, B = I, V = the k leading eigenvectors of ``sum_l Omega_l^T Omega_l`` (TensorLy's
-        SVD initialisation, same sign convention). "random": S uniform on [0, 1), B = I, V a random
-        matrix with orthonormal columns. A tuple gives S (L x k), B (k x k) and V (d x k) directly.
-        Starts after the first are always random.
-    n_iter_max : int, default :data:`N_ITER_MAX` (100)
+        SVD initialisation, same sign convention). "random": S, B and V uniform on [0, 1), as TensorLy
+        draws them (a start from B = I reached the planted model of TensorLy's own PARAFAC2 test in 1 of
+        30 starts, from a random B in 22). A tuple gives S (L x k), B (k x k) and V (d x k) directly.
+        With ``orthonormal_v`` the starting V is replaced by its orthonormal polar factor. Starts after
+        the first are always random.
+    n_iter_max : int, default :data:`N_ITER_MAX` (1000)
         Maximum number of iterations per start.
-    tol : float, default :data:`TOL` (1e-8)
+    tol : float, default :data:`TOL` (1e-6)
         Stopping rule: stop after iteration n >= 1 when
         ``|SSE_(n-1) - SSE_n| <= tol * SSE_(n-1)``, SSE being the sum of squared residuals. 0 runs
         ``n_iter_max`` iterations.
     nonnegative : bool, default True
         Constrain the signatures S to be non-negative (TensorLy's ``nn_modes=[0]``), updated by
         hierarchical ALS (Gillis and Glineur 2012) with five sweeps per update.
+    orthonormal_v : bool, default False
+        Constrain V to orthonormal columns, updated by orthogonal Procrustes (the polar factor of the V
+        MTTKRP, which minimises the CP criterion over such V): a fit that always has a minimum, with
+        bounded signatures (module docstring). The factors of a constrained fit differ from an
+        unconstrained one's unless the best V is orthonormal.
+    ridge : float, default 0.0
+        Add ``ridge * (||S||^2 + ||B||^2 + ||V||^2)`` to the criterion, computed on the slices scaled to
+        unit total Frobenius norm so that it does not depend on the data's units (the signatures are
+        returned on the input scale). Penalising all three factors bounds every component (a ridge on B
+        and V alone does not: S can grow as they shrink), as in regularised PARAFAC2 (Roald et al. 2022).
+        It shrinks the signatures, and a component can die at zero.
     linesearch : bool, default True
         Bro's (1998) extrapolation: from iteration 6 on, every other iteration tries the step
         ``factors_prev + (factors - factors_prev) * iteration ** (1 / a)`` (a = 2, increased by one
         after 4 failures in a row) and keeps it when its error is lower (TensorLy's ``parafac2``
-        function default).
-    n_inner : int, default 5
+        function default). With ``orthonormal_v`` the extrapolated V is replaced by its polar factor.
+    n_inner : int, default :data:`N_INNER` (5)
         CP-ALS sweeps over the projected tensor per iteration (TensorLy's ``n_iter_parafac``; Kiers et al.
         use 1). The sweeps are cheap next to the polar factors: on 33 planted slices of 256 x 256 (rank
         256), 10 iterations with one sweep reached relative error 0.315 in 11.7 s, with five 0.122 in 18.4 s.
@@ -320,6 +417,9 @@ def parafac2(
         For an empty input, a slice that is not 2-D, differing column counts, NaN or Inf in a slice, a
         rank above what the slices allow, all-zero data (or an all-zero slice with
         ``normalize_slices``), a malformed ``init`` or an invalid option.
+    FloatingPointError
+        When every start diverged until its factors overflowed (possible only without ``orthonormal_v`` or
+        a ridge; a start that diverges among others that do not is left out, its error inf).
 
     Warns
     -----
@@ -330,14 +430,18 @@ def parafac2(
     References
     ----------
     R. A. Harshman (1972), PARAFAC2: Mathematical and technical notes. UCLA Working Papers in Phonetics 22.
+    W. P. Krijnen, T. K. Dijkstra and A. Stegeman (2008), On the non-existence of optimal solutions and the
+    occurrence of "degeneracy" in the CANDECOMP/PARAFAC model. Psychometrika 73: 431-439.
     H. A. L. Kiers, J. M. F. ten Berge and R. Bro (1999), PARAFAC2 - Part I. A direct fitting algorithm
     for the PARAFAC2 model. J. Chemometrics 13: 275-294.
     R. Bro (1998), Multi-way analysis in the food industry. PhD thesis, University of Amsterdam.
+    M. Roald, C. Schenker, V. D. Calhoun, T. Adali, R. Bro, J. E. Cohen and E. Acar (2022), An AO-ADMM approach
+    to constraining PARAFAC2 on all modes. SIAM J. Mathematics of Data Science 4: 1191-1222.
     S. Zhao, Y. Ziser and S. B. Cohen (2023), A joint matrix factorization analysis of multilingual
     representations. Findings of EMNLP.
     """
     slices = _validate_slices(matrices, rank)
-    _validate_options(n_iter_max=n_iter_max, tol=tol, n_inner=n_inner, n_starts=n_starts)
+    _validate_options(n_iter_max=n_iter_max, tol=tol, n_inner=n_inner, n_starts=n_starts, ridge=ridge)
     slice_norms = np.array([np.linalg.norm(m) for m in slices])
     if not slice_norms.any():
         raise ValueError("all slices are zero: the relative error is undefined")
@@ -347,6 +451,10 @@ def parafac2(
             raise ValueError(f"normalize_slices: slice(s) {zero.tolist()} are all zero")
         slices = [m / n for m, n in zip(slices, slice_norms)]
     norm_sq = float(sum(np.vdot(m, m) for m in slices))
+    # The ridge acts on unit-norm data; the signatures are scaled back at the end.
+    data_scale = np.sqrt(norm_sq) if ridge else 1.0
+    if ridge:
+        slices, norm_sq = [m / data_scale for m in slices], 1.0
 
     n_rows, n_cols = len(slices), slices[0].shape[1]
     if isinstance(init, str):
@@ -359,8 +467,7 @@ def parafac2(
 
     seed_source = np.random.default_rng(seed)
     seeds: list[int | None] = []
-    best: tuple[Any, ...] | None = None
-    start_errors = []
+    starts: list[_Start] = []
     with _SlicePool(work_per_slice=rank * n_cols * np.mean([m.shape[0] for m in slices])) as pool:
         for start in range(n_starts):
             if start == 0 and init_name == "svd":
@@ -370,28 +477,35 @@ def parafac2(
             else:
                 start_seed = int(seed_source.integers(2**63))
                 factors = _random_init(n_rows, rank, n_cols, np.random.default_rng(start_seed))
+            if orthonormal_v:
+                factors = (factors[0], factors[1], _polar(factors[2]))
             seeds.append(start_seed)
-            fit = _fit(
+            starts.append(_fit(
                 slices, norm_sq, *factors, n_iter_max=n_iter_max, tol=tol, n_inner=n_inner,
-                nonnegative=nonnegative, linesearch=linesearch, pool=pool,
-            )
-            start_errors.append(fit[-1])
-            if best is None or fit[-1] < best[-1]:
-                best, best_start = fit, start
+                nonnegative=nonnegative, orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch, pool=pool,
+            ))
 
-    A, B, C, P, errors, converged, final_error = best
-    if not converged and tol > 0:
+    if all(fit.diverged for fit in starts):
+        raise FloatingPointError(
+            f"PARAFAC2 (rank {rank}, {n_rows} slices) diverged in every start: the factors overflowed, as "
+            "diverging components do when the fit has no minimum; use orthonormal_v=True or a lower rank")
+    start_errors = np.array([fit.final_error for fit in starts])
+    best_start = int(np.argmin([fit.final_objective for fit in starts]))
+    best = starts[best_start]
+    if not best.converged and tol > 0:
         warnings.warn(f"PARAFAC2 (rank {rank}, {n_rows} slices) stopped at n_iter_max={n_iter_max} before the "
-                      f"relative change of the residual fell to tol={tol:g} (relative error {final_error:.4g}); "
+                      f"relative change of the residual fell to tol={tol:g} (relative error {best.final_error:.4g}); "
                       "raise n_iter_max, or check the fit's errors", ConvergenceWarning, stacklevel=2)
-    U, S, V = _normalised_factors(A, B, C, P)
+    U, S, V = _normalised_factors(best.A, best.B, best.C, best.P)
     return Parafac2Result(
-        U=U, S=S, V=V, errors=np.asarray(errors), relative_error=float(final_error),
-        n_iter=len(errors), converged=converged, rank=rank, init=init_name, tol=tol,
-        n_iter_max=n_iter_max, n_inner=n_inner, nonnegative=nonnegative, linesearch=linesearch,
-        normalize_slices=normalize_slices, seed=seed, seeds=tuple(seeds),
-        start_errors=np.asarray(start_errors), best_start=best_start, slice_norms=slice_norms,
-        versions={"numpy": np.__version__},
+        U=U, S=S * data_scale, V=V, errors=np.asarray(best.errors), relative_error=best.final_error,
+        n_iter=len(best.errors), converged=best.converged, signature_trace=np.asarray(best.trace) * data_scale,
+        rank=rank, init=init_name, tol=tol, n_iter_max=n_iter_max, n_inner=n_inner, nonnegative=nonnegative,
+        orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch, normalize_slices=normalize_slices,
+        seed=seed, seeds=tuple(seeds), start_errors=start_errors,
+        start_signatures=np.array([np.full(n_rows, np.nan) if fit.diverged
+                                   else _signatures(fit.A, fit.B, fit.C).mean(axis=1) * data_scale for fit in starts]),
+        best_start=best_start, slice_norms=slice_norms, versions={"numpy": np.__version__},
     )
 
 
@@ -424,12 +538,13 @@ def _validate_slices(matrices: Sequence[np.ndarray] | np.ndarray, rank: int) -> 
     return slices
 
 
-def _validate_options(*, n_iter_max: int, tol: float, n_inner: int, n_starts: int) -> None:
+def _validate_options(*, n_iter_max: int, tol: float, n_inner: int, n_starts: int, ridge: float) -> None:
     for name, value in (("n_iter_max", n_iter_max), ("n_inner", n_inner), ("n_starts", n_starts)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
+    for name, value in (("tol", tol), ("ridge", ridge)):
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
 
 
 def _validate_init(init: Any, n_rows: int, rank: int, n_cols: int) -> tuple[np.ndarray, ...]:
@@ -457,8 +572,31 @@ def _svd_init(slices: list[np.ndarray], rank: int) -> tuple[np.ndarray, ...]:
 
 
 def _random_init(n_rows: int, rank: int, n_cols: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    V, _ = np.linalg.qr(rng.standard_normal((n_cols, rank)))
-    return rng.uniform(size=(n_rows, rank)), np.eye(rank), V
+    # TensorLy's draw. From B = I (orthonormal U_l) 29 of 30 starts on TensorLy's test problem (correlated
+    # components) ended in a worse fit; from a random B 22 of 30 reached the planted model.
+    return rng.uniform(size=(n_rows, rank)), rng.uniform(size=(rank, rank)), rng.uniform(size=(n_cols, rank))
+
+
+def _polar(M: np.ndarray) -> np.ndarray:
+    """The orthonormal polar factor W Z^T of M = W Sigma Z^T: the matrix with orthonormal columns nearest to
+    M, and the maximiser of tr(Q^T M) over such Q (orthogonal Procrustes)."""
+    left, _, right_t = np.linalg.svd(M, full_matrices=False)
+    return left @ right_t
+
+
+class _Start(NamedTuple):
+    """One start of ALS: the factors (TensorLy's names A, B, C for S, B, V), the final P_l, and its record."""
+
+    A: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+    P: list[np.ndarray]
+    errors: list[float]
+    trace: list[float]
+    converged: bool
+    final_error: float
+    final_objective: float  # the criterion the start minimised: SSE, plus the ridge penalty
+    diverged: bool = False  # its factors overflowed: errors and objective are inf
 
 
 def _fit(
@@ -472,49 +610,86 @@ def _fit(
     tol: float,
     n_inner: int,
     nonnegative: bool,
+    orthonormal_v: bool,
+    ridge: float,
     linesearch: bool,
     pool: _SlicePool,
-) -> tuple[Any, ...]:
-    """One start of ALS. A, B, C are TensorLy's names for S, B, V; returns them with the final P_l."""
+) -> _Start:
+    """One start of ALS from A, B, C; with a ridge, the stopping rule and the line search follow the penalised
+    criterion that the updates minimise.
+
+    Without a constraint a start can diverge without bound: random starts at full rank on issue 13's problem
+    drove one factor towards 1e135 and another towards 1e-107 in their first iteration, and overflowed. A start
+    is stopped, and returned with ``diverged`` set, when a factor is no longer finite or a component's
+    magnitude ``||a_r|| ||b_r|| ||c_r||`` exceeds :data:`_DIVERGED` times ``||Omega||`` (the SSE computed from the
+    Gram matrices then cancels terms of that size squared and has no correct digit left).
+    """
     n_rows, rank = A.shape
     projected = np.empty((n_rows, rank, C.shape[0]))
     errors: list[float] = []
-    converged = False
+    trace: list[float] = []
     acc_pow, acc_fail = _LS_ACC_POW, 0
-    sse_prev = np.inf
+    objective_prev = np.inf
     for iteration in range(n_iter_max):
         line_iter = linesearch and iteration >= _LS_FIRST_ITERATION and iteration % 2 == 0
         last = (A, B, C)
-        _project(slices, A, B, C, out=projected, pool=pool)
-        A, B, C, inner, model_sq = _cp_sweeps(
-            projected, A, B, C, n_inner=n_inner, nonnegative=nonnegative, pool=pool
-        )
-        sse = max(norm_sq - 2 * inner + model_sq, 0.0)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                _project(slices, A, B, C, out=projected, pool=pool)
+                A, B, C, inner, model_sq = _cp_sweeps(
+                    projected, A, B, C, n_inner=n_inner, nonnegative=nonnegative, orthonormal_v=orthonormal_v,
+                    ridge=ridge, pool=pool,
+                )
+                sse = max(norm_sq - 2 * inner + model_sq, 0.0)
+                objective = sse + _penalty(ridge, A, B, C)
+        except FloatingPointError:  # a factor overflowed inside the sweeps
+            objective = np.inf
+        if not np.isfinite(objective) or _magnitude(A, B, C) > _DIVERGED * np.sqrt(norm_sq):
+            return _Start(A, B, C, [], errors, trace, False, np.inf, np.inf, diverged=True)
         if line_iter:
             jump = iteration ** (1.0 / acc_pow)
-            trial = tuple(old + (new - old) * jump for old, new in zip(last, (A, B, C)))
+            with np.errstate(over="ignore", invalid="ignore"):
+                trial = tuple(old + (new - old) * jump for old, new in zip(last, (A, B, C)))
             if nonnegative:
                 trial = (np.maximum(trial[0], 0.0), trial[1], trial[2])
-            # The error of the trial factors with their own projections: <Omega_l, P_l B D_l V^T> is
-            # tr(P_l^T M_l), the nuclear norm of M_l, so no projected slices are needed.
-            trial_nuclear = _project(slices, *trial, out=None, pool=pool)
-            trial_sse = max(norm_sq - 2 * trial_nuclear + _model_norm_sq(*trial), 0.0)
-            if trial_sse < sse:
-                (A, B, C), sse, acc_fail = trial, trial_sse, 0
+            trial_objective = np.inf  # an overflowed extrapolation fails like any step that is no better
+            if all(np.isfinite(f).all() for f in trial):
+                if orthonormal_v:
+                    trial = (trial[0], trial[1], _polar(trial[2]))
+                # The error of the trial factors with their own projections: <Omega_l, P_l B D_l V^T> is
+                # tr(P_l^T M_l), the nuclear norm of M_l, so no projected slices are needed.
+                trial_nuclear = _project(slices, *trial, out=None, pool=pool)
+                trial_sse = max(norm_sq - 2 * trial_nuclear + _model_norm_sq(*trial), 0.0)
+                trial_objective = trial_sse + _penalty(ridge, *trial)
+            if trial_objective < objective:
+                (A, B, C), sse, objective, acc_fail = trial, trial_sse, trial_objective, 0
             else:
                 acc_fail += 1
                 if acc_fail == _LS_MAX_FAIL:
                     acc_pow, acc_fail = acc_pow + 1.0, 0
         errors.append(float(np.sqrt(sse / norm_sq)))
-        if iteration >= 1 and abs(sse_prev - sse) <= tol * sse_prev:
-            converged = True
+        trace.append(float(_signatures(A, B, C).mean()))
+        converged = iteration >= 1 and abs(objective_prev - objective) <= tol * objective_prev
+        if converged:
             break
-        sse_prev = sse
+        objective_prev = objective
     # Project once more so that U_l = P_l B is the best slice factor for the final S, B, V.
     P: list[np.ndarray] = []
     nuclear = _project(slices, A, B, C, out=None, polar_factors=P, pool=pool)
-    final_error = np.sqrt(max(norm_sq - 2 * nuclear + _model_norm_sq(A, B, C), 0.0) / norm_sq)
-    return A, B, C, P, errors, converged, float(final_error)
+    final_sse = max(norm_sq - 2 * nuclear + _model_norm_sq(A, B, C), 0.0)
+    return _Start(A, B, C, P, errors, trace, bool(converged), float(np.sqrt(final_sse / norm_sq)),
+                  final_sse + _penalty(ridge, A, B, C))
+
+
+def _magnitude(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> float:
+    """The largest component magnitude ||a_r|| ||b_r|| ||c_r|| (inf or NaN once the factors overflowed)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.max(np.linalg.norm(A, axis=0) * np.linalg.norm(B, axis=0) * np.linalg.norm(C, axis=0)))
+
+
+def _penalty(ridge: float, A: np.ndarray, B: np.ndarray, C: np.ndarray) -> float:
+    """The ridge penalty ridge (||A||^2 + ||B||^2 + ||C||^2)."""
+    return ridge * float(np.vdot(A, A) + np.vdot(B, B) + np.vdot(C, C)) if ridge else 0.0
 
 
 def _project(
@@ -539,7 +714,7 @@ def _project(
 
     def one(i: int) -> tuple[float, np.ndarray | None]:
         omega = slices[i]
-        M = omega @ ((C * A[i]) @ B.T)
+        M = _finite(omega @ ((C * A[i]) @ B.T))
         if out is None and not keep:
             return float(np.linalg.svd(M, compute_uv=False).sum()), None
         left, singular_values, right_t = np.linalg.svd(M, full_matrices=False)
@@ -611,6 +786,8 @@ def _cp_sweeps(
     *,
     n_inner: int,
     nonnegative: bool,
+    orthonormal_v: bool,
+    ridge: float,
     pool: _SlicePool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """``n_inner`` CP-ALS sweeps (A, then B, then C) over the projected tensor T (L x k x d).
@@ -618,7 +795,9 @@ def _cp_sweeps(
     Every MTTKRP is a sum over slices of small products: for A, diag(B^T T_l C); for B,
     sum_l T_l C diag(a_l); for C, sum_l T_l^T B diag(a_l). Returns the factors, <T, [[A, B, C]]> and
     ||[[A, B, C]]||^2. The two large products per sweep (T_l C for all l, and the C MTTKRP) are split
-    into blocks of output rows over ``pool``.
+    into blocks of output rows over ``pool``. With ``orthonormal_v`` C is the polar factor of its MTTKRP:
+    for C^T C = I the criterion is ||T||^2 - 2 tr(C^T M) + ||[[A, B]]||^2, so Procrustes solves it. A ridge
+    adds ``ridge * I`` to each Gram matrix (the minimiser of the penalised criterion in that factor).
     """
     n_rows, rank, n_cols = T.shape
     flat = T.reshape(n_rows * rank, n_cols)
@@ -627,21 +806,33 @@ def _cp_sweeps(
     work3 = work.reshape(n_rows, rank, rank)
     mttkrp_ct = np.empty((rank, n_cols))
     row_blocks, component_blocks = pool.blocks(n_rows * rank), pool.blocks(rank)
+    damping = ridge * np.eye(rank)
     for _ in range(n_inner):
         gram_c = C.T @ C
         pool.map(lambda rows: np.matmul(flat[rows], C, out=work[rows]), row_blocks)
         mttkrp_a = np.einsum("lir,ir->lr", work3, B)
-        gram_a = (B.T @ B) * gram_c
+        gram_a = (B.T @ B) * gram_c + damping
         A = _hals_nonnegative(mttkrp_a, gram_a, A) if nonnegative else _solve_gram(gram_a, mttkrp_a)
         mttkrp_b = np.einsum("lir,lr->ir", work3, A)
-        B = _solve_gram((A.T @ A) * gram_c, mttkrp_b)
+        B = _solve_gram((A.T @ A) * gram_c + damping, mttkrp_b)
         np.multiply(B[None, :, :], A[:, None, :], out=work3)
         # The C MTTKRP transposed (k x d): rows are components, so a block of them is a block of output.
         pool.map(lambda comps: np.matmul(work[:, comps].T, flat, out=mttkrp_ct[comps]), component_blocks)
         gram_ab = (A.T @ A) * (B.T @ B)
-        C = _solve_gram(gram_ab, mttkrp_ct.T)
+        C = _polar(_finite(mttkrp_ct.T)) if orthonormal_v else _solve_gram(gram_ab + damping, mttkrp_ct.T)
     inner = float(np.vdot(mttkrp_ct, C.T))
     return A, B, C, inner, float(np.vdot(gram_ab, C.T @ C))
+
+
+def _finite(X: np.ndarray) -> np.ndarray:
+    """X, after checking that it did not overflow: LAPACK must not see Inf or NaN (it prints, then fails).
+
+    Every LAPACK input of an iteration passes here: the Gram matrices and MTTKRPs of the solves, the matrices
+    of the polar factors of the projection. (HALS, the other update, is plain arithmetic; its result reaches
+    LAPACK only through these.)"""
+    if not np.isfinite(X).all():
+        raise FloatingPointError("a PARAFAC2 factor overflowed")
+    return X
 
 
 def _model_norm_sq(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> float:
@@ -652,6 +843,7 @@ def _model_norm_sq(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> float:
 
 def _solve_gram(gram: np.ndarray, mttkrp: np.ndarray) -> np.ndarray:
     """Least-squares factor update X = mttkrp @ gram^-1 (gram is symmetric)."""
+    gram, mttkrp = _finite(gram), _finite(mttkrp)
     try:
         return np.linalg.solve(gram, mttkrp.T).T
     except np.linalg.LinAlgError:
@@ -685,6 +877,12 @@ def _hals_nonnegative(mttkrp: np.ndarray, gram: np.ndarray, A: np.ndarray) -> np
         elif change < _HALS_TOL * first_change:
             break
     return At.T.copy()
+
+
+def _signatures(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """S: A with the column norms of B and C folded in, each column's sign making its mean non-negative."""
+    S = A * (np.linalg.norm(B, axis=0) * np.linalg.norm(C, axis=0))
+    return S * np.where(S.mean(axis=0) < 0, -1.0, 1.0)
 
 
 def _normalised_factors(

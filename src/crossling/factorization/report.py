@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from crossling.factorization.diagnostics import diagnostics_sentence
 from crossling.factorization.study import FactorizationResult
 from crossling.report import write_section
 
@@ -37,7 +38,7 @@ _TABLES = [("average_signatures", "Average signature by category, layer and lang
            ("signature_spread", "Spread of the average signature over languages, per category and layer", 30),
            ("word_counts", "Words per category and language (with a vector from both models; Table 3 of the paper)",
             20),
-           ("fits", "PARAFAC2 fits (relative error, convergence)", 30),
+           ("fits", "PARAFAC2 fits (relative error, convergence, degeneracy and stability diagnostics)", 30),
            ("trends", "Mann-Kendall trend of each language's signature over layers (label from the BH decision)", 30),
            ("variance_tests", "Variance of the diverse set against each related set (chi-square and F)", 30),
            ("mean_correlations", "Correlations averaged over layers", 30),
@@ -61,7 +62,8 @@ def summary_text(result: FactorizationResult, caveats: Sequence[str] = ()) -> st
     """
     fits = result.fits
     parts = [f"PARAFAC2 of the cross-covariances between each language's monolingual control model and the "
-             f"multilingual model, per category and layer, over {', '.join(result.languages)}."]
+             f"multilingual model, per category and layer, over {', '.join(result.languages)}.",
+             diagnostics_sentence(fits)]
     if result.not_converged:
         parts.append(f"{len(result.not_converged)} of {len(fits)} fits stopped at the iteration budget "
                      f"(n_iter_max={result.options.n_iter_max}) before meeting the tolerance: their signatures still "

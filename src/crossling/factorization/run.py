@@ -69,6 +69,7 @@ from crossling.factorization.crosscov import (
     category_words,
     surface_sentence,
 )
+from crossling.factorization.diagnostics import diagnostics_summary
 from crossling.factorization.records import (
     model_caveats,
     pretraining_characters,
@@ -154,6 +155,10 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, EngineOptio
     scores : path, optional
         Table (CSV or parquet) with columns ``language``, ``task``, ``score`` (e.g. XTREME results): adds the
         correlation of the average signature with each task.
+    downstream : {"mbert", "xlmr-base", "xlmr-large"}, optional
+        Instead of ``scores``: the published per-language results of that model bundled with crossling (XNLI
+        accuracy and MLQA F1, Conneau et al. 2020, Tables 1 and 3; :mod:`crossling.data.downstream`), for the
+        correlation of Zhao, Ziser and Cohen (2023, Table 1) when the experimental model is that model.
     figures : bool, default True
         Draw the figures (off: tables, trees and report section only).
     out : path
@@ -175,6 +180,7 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, EngineOptio
     pooling: Literal["mean", "first", "last"] = "mean"
     chunk_size: int = Field(default=4096, ge=1)
     scores: Optional[Path] = None
+    downstream: Optional[Literal["mbert", "xlmr-base", "xlmr-large"]] = None
     figures: bool = True
     out: Path
 
@@ -552,7 +558,13 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     provenance = Provenance(STUDY, "crossling factorization", config.model_dump(mode="json"))
     languages = config.analysed_languages()
     categories = config.analysed_categories()
-    scores = _read_scores(config.scores) if config.scores is not None else None
+    from crossling.data.downstream import SOURCE as DOWNSTREAM_SOURCE
+    from crossling.data.downstream import downstream_scores
+
+    if config.scores is not None and config.downstream is not None:
+        raise ConfigError("give --scores (your table) or --downstream (a bundled model's results), not both")
+    scores = (_read_scores(config.scores) if config.scores is not None
+              else downstream_scores(config.downstream) if config.downstream is not None else None)
     with provenance.stage("reading the corpus"):
         sentences = study_sentences(config.corpus, languages, split=config.split, limit=config.limit,
                                     lenient=config.lenient,
@@ -594,16 +606,17 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
                 "aligned_words": {lang: int(aligned[lang].control_rows.size) for lang in languages}},
         seeds={"parafac2": config.seed, "tree_permutations": config.seed},
         diagnostics={"not_converged": [list(key) for key in result.not_converged],
-                     "max_relative_error": float(fits["relative_error"].max())},
+                     "max_relative_error": float(fits["relative_error"].max()), **diagnostics_summary(fits)},
         engine={**engine_record, "chunk_size": config.chunk_size},
         languages=languages, categories=categories, fitted_categories=plan.kept, layers=list(result.layers),
         min_words=config.min_words, skipped_analyses=result.skipped_analyses, model_quality=model_quality,
+        downstream_scores=({"file": str(config.scores)} if config.scores is not None else
+                           {"bundled": config.downstream, "source": DOWNSTREAM_SOURCE} if config.downstream else None),
         caveats=caveats,
         property_sources={f"{row.language}/{row.property}": row.source for row in result.properties.itertuples()},
-        parafac2={"rank": options.rank, "init": "svd", "nonnegative": True, "n_iter_max": options.n_iter_max,
-                  "tol": options.tol, "n_starts": options.n_starts, "seed": options.seed,
-                  "normalize_slices": options.normalize_slices, "n_fits": len(fits),
-                  "n_converged": int(fits["converged"].sum())},
+        parafac2={"preset": options.preset, "rank": options.rank, "nonnegative": True, **options.fit_options(),
+                  "n_fits": len(fits), "n_converged": int(fits["converged"].sum()),
+                  "n_degenerate": int(fits["degenerate"].sum()), "n_unstable": int(fits["unstable"].sum())},
         tables=sorted(result.tables()))
     for entry in [*sentences.skipped, *stores_skipped(role_stores)]:
         provenance.skip(**entry)

@@ -1,9 +1,59 @@
 """Language signatures: one PARAFAC2 over the languages' Omegas, and its signatures as a tidy table.
 
 The study fits ``Omega_l ~ U_l diag(s_l) V^T`` jointly over the languages l of one (category, layer), with
-non-negative signatures and the SVD initialisation (:func:`crossling.factorization.parafac2.parafac2`). Row
-s_l of S is the language's *signature*; its mean over the k components is the *average signature*, the
-intensity with which the language's control-model space is reflected in the multilingual model.
+non-negative signatures (:func:`crossling.factorization.parafac2.parafac2`). Row s_l of S is the language's
+*signature*; its mean over the k components is the *average signature*, the intensity with which the
+language's control-model space is reflected in the multilingual model.
+
+The default fit, and why
+------------------------
+Criterion: the average signatures must not depend on how the fit was computed, i.e. change by less than 2%
+between budgets of 100, 300 and 1000 iterations, and rank the languages alike (Spearman >= 0.95) from any of
+5 starts, at a cost the study can pay. The original study's fit (TensorLy, full rank, no constraint on B or V,
+100 iterations) meets neither: without a constraint the best fit need not exist, and then two components
+diverge, their signatures growing with every iteration while they cancel (Krijnen, Dijkstra and Stegeman
+2008). ``benchmarks/parafac2_identifiability.py`` compares the candidates of issue 13 on slices built like the
+study's (:func:`~crossling.factorization.parafac2.random_covariance_slices`):
+
+===========================  ==================  ===================  ==========  ==========  =====================
+candidate (rank)             mean signature,     largest change of a  Spearman,   rel. error  diagnostics
+                             100/300/1000 it.    language, budgets    5 starts
+===========================  ==================  ===================  ==========  ==========  =====================
+*10 slices of 64 x 64 (issue 13's problem, seed 0)*
+original (64, full)          16.7 / 26.3 / 41.3  59%                  (4 diverge) 0.111       degenerate, unstable
+ridge 1e-4 on S, B, V (64)   3.29 / 3.34 / 3.24  4.9%                 0.76        0.115       unstable
+ridge 1e-3 on S, B, V (64)   1.64 / 1.64 / 1.64  0.2%                 0.70        0.164       -
+rank auto (core cons.): 3    4.86 / 4.86 / 4.86  0.0%                 0.87        0.883       -
+**orthonormal V** (64)       2.16 / 2.16 / 2.16  0.3%                 0.98        0.171       -
+original (8)                 14.6 / 23.9 / 63.1  169%                 0.66        0.720       degenerate, unstable
+**orthonormal V** (8)        4.38 / 4.38 / 4.38  0.0%                 0.96        0.721       -
+*8 slices of 128 x 128 (the demo's languages and width, seed 1)*
+original (32)                24.2 / 47.5 / 91.3  97%                  (3 diverge) 0.514       degenerate, unstable
+ridge 1e-3 on S, B, V (32)   3.63 / 3.63 / 3.63  0.1%                 0.86        0.517       -
+rank auto (core cons.): 3    4.93 / 4.93 / 4.93  0.0%                 0.93        0.939       -
+**orthonormal V** (32)       3.73 / 3.73 / 3.73  0.1%                 1.00        0.517       -
+===========================  ==================  ===================  ==========  ==========  =====================
+
+"original": no constraint, tolerance 1e-8 (random starts that diverged until their factors overflowed are left
+out of the Spearman correlation); "rank auto": the largest rank of at most the number of slices whose fit keeps
+a core consistency of 50% (Bro and Kiers 2003). A ridge small enough to leave the fit alone (1e-4) does not
+stop the drift; one large enough to stop it (1e-3) shrinks the signatures and leaves random starts in minima
+where components died (errors up to 0.66 against 0.16), so the starts disagree. Choosing the rank by core
+consistency gives 3 components explaining 12-22% of the sum of squares, whose starts still disagree, a rank that differs
+between fits (so average signatures over different numbers of components), and needs a fit per candidate
+rank; it cannot go beyond the number of languages, where the core is not determined. Only the orthonormal V
+meets the criterion on every problem.
+
+So the default constrains V, the factor shared by all languages, to orthonormal columns
+(``orthonormal_v=True``): Krijnen, Dijkstra and Stegeman (2008) prove that the CP criterion attains its minimum
+when one factor is column-wise orthonormal, and with V^T V = I a language's signature has the norm of its
+fitted slice, ``||s_l||_2 = ||U_l diag(s_l) V^T||_F <= ||Omega_l||_F``, so it cannot diverge. The model is
+still PARAFAC2 (each language its own U_l, with Harshman's constraint), with its components orthogonal in
+the multilingual model's space; its error is higher than the diverging fit's by what the divergence buys.
+The fit keeps the study's full rank, the SVD start and non-negative signatures, runs :data:`N_STARTS`
+starts (the best is kept, their agreement reported by :mod:`crossling.factorization.diagnostics`) and stops
+at the tolerance :data:`~crossling.factorization.parafac2.TOL` within the budget
+:data:`~crossling.factorization.parafac2.N_ITER_MAX`.
 """
 
 from __future__ import annotations
@@ -14,22 +64,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from crossling.factorization.parafac2 import N_ITER_MAX, TOL, Parafac2Result, parafac2
+from crossling.factorization.parafac2 import N_INNER, N_ITER_MAX, TOL, Parafac2Result, parafac2
 
-__all__ = ["fit_signatures", "signature_table"]
+__all__ = ["N_STARTS", "fit_signatures", "signature_table"]
+
+#: Starts of the study's fits unless asked otherwise: the SVD start and two random ones.
+N_STARTS = 3
 
 
 def fit_signatures(
     omegas: Mapping[str, np.ndarray],
     *,
     rank: int,
+    orthonormal_v: bool = True,
+    init: str = "svd",
     n_iter_max: int = N_ITER_MAX,
     tol: float = TOL,
-    n_starts: int = 1,
+    linesearch: bool = True,
+    n_inner: int = N_INNER,
+    n_starts: int = N_STARTS,
     seed: int | None = 0,
     normalize_slices: bool = False,
 ) -> Parafac2Result:
-    """One PARAFAC2 over the languages' Omegas: non-negative signatures, SVD initialisation.
+    """One PARAFAC2 over the languages' Omegas with non-negative signatures; by default the well-posed fit.
 
     Parameters
     ----------
@@ -38,9 +95,14 @@ def fit_signatures(
         :func:`signature_table` to turn it into rows named by language.
     rank : int
         k, at most every d_l and d.
-    n_iter_max : int, default :data:`~crossling.factorization.parafac2.N_ITER_MAX` (100, the study's)
-    tol : float, default :data:`~crossling.factorization.parafac2.TOL`
-    n_starts : int, default 1
+    orthonormal_v : bool, default True
+        V with orthonormal columns (the module docstring says why); False is the original study's fit.
+    init : {"svd", "random"}, default "svd"
+    n_iter_max : int, default :data:`~crossling.factorization.parafac2.N_ITER_MAX` (1000)
+    tol : float, default :data:`~crossling.factorization.parafac2.TOL` (1e-6)
+    linesearch : bool, default True
+    n_inner : int, default :data:`~crossling.factorization.parafac2.N_INNER` (5)
+    n_starts : int, default :data:`N_STARTS` (3)
     seed : int or None, default 0
     normalize_slices : bool, default False
         As :func:`crossling.factorization.parafac2.parafac2`.
@@ -53,6 +115,8 @@ def fit_signatures(
     ------
     ValueError
         For fewer than 2 languages (and whatever :func:`~crossling.factorization.parafac2.parafac2` rejects).
+    FloatingPointError
+        Without ``orthonormal_v``, when every start diverged until its factors overflowed.
 
     Warns
     -----
@@ -61,8 +125,9 @@ def fit_signatures(
     """
     if len(omegas) < 2:
         raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
-    return parafac2(list(omegas.values()), rank, init="svd", nonnegative=True, n_iter_max=n_iter_max, tol=tol,
-                    n_starts=n_starts, seed=seed, normalize_slices=normalize_slices)
+    return parafac2(list(omegas.values()), rank, init=init, nonnegative=True, orthonormal_v=orthonormal_v,
+                    n_iter_max=n_iter_max, tol=tol, linesearch=linesearch, n_inner=n_inner, n_starts=n_starts,
+                    seed=seed, normalize_slices=normalize_slices)
 
 
 def signature_table(languages: Sequence[str], S: np.ndarray, **keys: Any) -> pd.DataFrame:

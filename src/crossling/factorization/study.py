@@ -38,14 +38,15 @@ from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crossling.config import LayerList, resolve_layers
 from crossling.engine import Engine, LocalEngine, in_order
-from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning
+from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning, UnstableFitWarning
 from crossling.factorization.crosscov import ALL_WORDS
-from crossling.factorization.parafac2 import N_ITER_MAX, TOL
-from crossling.factorization.signatures import fit_signatures, signature_table
+from crossling.factorization.diagnostics import FitDiagnostics, diagnose
+from crossling.factorization.parafac2 import N_INNER, N_ITER_MAX, TOL
+from crossling.factorization.signatures import N_STARTS, fit_signatures, signature_table
 from crossling.factorization.statistics import (
     data_size_correlations,
     downstream_correlations,
@@ -70,6 +71,7 @@ from crossling.trees import (
 
 __all__ = [
     "AVERAGE",
+    "PAPER_PRESET",
     "FactorizationOptions",
     "FactorizationResult",
     "FitPlan",
@@ -87,23 +89,50 @@ _NOT_AVERAGED = (ALL_WORDS, "Part of Speech")
 
 _SKIPPED_COLUMNS = ["category", "language", "n_words", "reason"]
 
+PAPER_PRESET: dict[str, Any] = {"orthonormal_v": False, "init": "svd", "n_iter_max": 100, "tol": 1e-8,
+                                "linesearch": True, "n_inner": 5, "n_starts": 1}
+"""The original study's fit (``preset: paper``): Zhao, Ziser and Cohen's settings as issue 13 records them (full
+rank, SVD start, 100 iterations, one start, no constraint on V) and TensorLy's ``parafac2`` defaults for the rest
+(line search, five inner sweeps, tolerance 1e-8)."""
+_FIT_OPTIONS = ("orthonormal_v", "init", "n_iter_max", "tol", "linesearch", "n_inner", "n_starts", "seed",
+                "normalize_slices")
+
 
 class FactorizationOptions(BaseModel):
     """Settings of the fits and the analyses (each recorded in the provenance).
 
+    The fit settings default to the well-posed fit of :mod:`crossling.factorization.signatures` (V with
+    orthonormal columns, three starts, fits that stop at their tolerance well within the budget, the criterion
+    and the comparison with the other candidates in that module's docstring); ``preset: paper`` gives the
+    original study's instead (:data:`PAPER_PRESET`), and options given explicitly override either.
+
     Attributes
     ----------
+    preset : {"default", "paper"}, default "default"
+        "paper": the original study's fit (Zhao, Ziser and Cohen 2023, through TensorLy): no constraint on V,
+        100 iterations, tolerance 1e-8, one start from the SVD, with line search and five inner sweeps. Its
+        signatures grow with the iteration budget; the fits table and the report say so.
     rank : int, optional
         PARAFAC2 rank k. Default: full rank, min(d, min_l d_l), the study's setting (768 for its models).
         The average signature is a mean over the k components, so runs are comparable only at the same k;
         the cost grows with k (``--rank 50`` for a quick look).
-    n_iter_max : int, default 100
-        PARAFAC2 iterations per start (the study ran 100).
-    tol : float, default 1e-8
+    orthonormal_v : bool, default True
+        Constrain the shared factor V to orthonormal columns: the fit then always has a minimum and the
+        signatures cannot diverge (off: the original study's unconstrained fit).
+    init : {"svd", "random"}, default "svd"
+        Start of the first PARAFAC2 start (the others are random).
+    n_iter_max : int, default 1000
+        PARAFAC2 iterations per start at most (the original study ran 100).
+    tol : float, default 1e-6
         PARAFAC2 stopping rule (relative change of the sum of squared residuals); 0 runs ``n_iter_max``
         iterations.
-    n_starts : int, default 1
-        PARAFAC2 starts (the first from the SVD, the others random); the spread of their errors is reported.
+    linesearch : bool, default True
+        Bro's line search (extrapolation every other iteration), as TensorLy.
+    n_inner : int, default 5
+        CP sweeps per PARAFAC2 iteration (TensorLy's ``n_iter_parafac``).
+    n_starts : int, default 3
+        PARAFAC2 starts (the first from ``init``, the others random); the best fit is kept and the agreement
+        of the starts is reported.
     seed : int, default 0
         Seed of the random PARAFAC2 starts and of the tree permutation tests.
     normalize_slices : bool, default False
@@ -126,10 +155,15 @@ class FactorizationOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     cli_panel: ClassVar[str] = "PARAFAC2 and analyses"
 
+    preset: Literal["default", "paper"] = "default"
     rank: Optional[int] = Field(default=None, ge=1)
+    orthonormal_v: bool = True
+    init: Literal["svd", "random"] = "svd"
     n_iter_max: int = Field(default=N_ITER_MAX, ge=1)
     tol: float = Field(default=TOL, ge=0)
-    n_starts: int = Field(default=1, ge=1)
+    linesearch: bool = True
+    n_inner: int = Field(default=N_INNER, ge=1)
+    n_starts: int = Field(default=N_STARTS, ge=1)
     seed: int = 0
     normalize_slices: bool = False
     n_permutations: int = Field(default=9999, ge=1)
@@ -137,6 +171,23 @@ class FactorizationOptions(BaseModel):
     variance_layers: LayerList = None
     variance_signatures: Literal["per_set", "joint"] = "per_set"
     variance_alternative: Alternative = "two-sided"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        # Before validation, so that only the options not given take the preset's values.
+        if isinstance(data, dict) and data.get("preset") == "paper":
+            data = {**PAPER_PRESET, **data}
+        return data
+
+    def fit_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~crossling.factorization.signatures.fit_signatures` (rank aside).
+
+        Returns
+        -------
+        dict of str to object
+        """
+        return {name: getattr(self, name) for name in _FIT_OPTIONS}
 
 
 class FitPlan(NamedTuple):
@@ -290,8 +341,11 @@ class FactorizationResult:
         category, layer, language, value (mean signature over components), and n_words when word counts
         were given.
     fits : DataFrame
-        category, layer, n_languages, languages, rank, relative_error, n_iter, converged, spread,
-        n_starts, best_start, seconds.
+        category, layer, n_languages, languages, rank, relative_error, n_iter, converged, spread (of the
+        errors over starts), n_starts, best_start, seconds, and the diagnostics of
+        :class:`~crossling.factorization.diagnostics.FitDiagnostics`: min_congruence, congruence_pair,
+        core_consistency, signature_growth, starts_at_best, start_spearman, start_spread, degenerate,
+        unstable, problems.
     skipped : DataFrame
         category, language, n_words, reason: every (category, language) left out before the fits.
     trends : DataFrame
@@ -393,21 +447,35 @@ def _ordered(slices: Mapping[str, np.ndarray], languages: Sequence[str] | None, 
     return {lang: slices[lang] for lang in languages if lang in slices}
 
 
-def _fit(slices: dict[str, np.ndarray], options: FactorizationOptions) -> tuple[Any, int, bool, float]:
-    """One fit; returns it, its rank, whether it hit its budget, and its seconds. Other warnings pass through."""
+def _fit(slices: dict[str, np.ndarray], options: FactorizationOptions
+         ) -> tuple[Any, int, bool, float, FitDiagnostics]:
+    """One fit; returns it, its rank, whether it hit its budget, its seconds and its diagnostics. Other warnings
+    pass through."""
     rank = options.rank or min(min(m.shape) for m in slices.values())
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_signatures(slices, rank=rank, n_iter_max=options.n_iter_max, tol=options.tol,
-                             n_starts=options.n_starts, seed=options.seed, normalize_slices=options.normalize_slices)
+        fit = fit_signatures(slices, rank=rank, **options.fit_options())
+    seconds = time.perf_counter() - tic
     budget_hit = False
     for w in caught:
         if issubclass(w.category, ConvergenceWarning):
             budget_hit = True
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return fit, rank, budget_hit, time.perf_counter() - tic
+    return fit, rank, budget_hit, seconds, diagnose(fit, list(slices.values()))
+
+
+def _warn_untrusted(fits: pd.DataFrame) -> None:
+    """One warning naming every degenerate or unstable fit, what was seen and what to do."""
+    flagged = fits[fits["degenerate"] | fits["unstable"]]
+    if flagged.empty:
+        return
+    shown = [f"{row.category} layer {row.layer}: {row.problems}" for row in flagged.head(5).itertuples()]
+    more = f"{len(flagged) - 5} more, and " if len(flagged) > 5 else ""
+    warnings.warn(f"{len(flagged)} of {len(fits)} PARAFAC2 fits are degenerate or unstable, so their signatures depend "
+                  "on how they were computed: " + " | ".join(shown) + f" ({more}see the columns degenerate, unstable "
+                  "and problems of the fits table)", UnstableFitWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -424,16 +492,17 @@ class _Fitted:
     best_start: int
     budget_hit: bool
     seconds: float
+    diagnostics: FitDiagnostics
     sets: list[pd.DataFrame]
 
 
 def _fit_task(task: tuple[tuple[str, int], dict[str, np.ndarray], FactorizationOptions, bool]) -> _Fitted:
     """One task: the joint fit of a (category, layer) and, when asked, its per-set fits."""
     (category, layer), slices, options, with_sets = task
-    fit, rank, hit, seconds = _fit(slices, options)
+    fit, rank, hit, seconds, diagnostics = _fit(slices, options)
     sets = _set_signatures(slices, category, layer, options) if with_sets else []
     return _Fitted(fit.S, rank, fit.relative_error, fit.n_iter, fit.converged, fit.spread, fit.best_start, hit,
-                   seconds, sets)
+                   seconds, diagnostics, sets)
 
 
 def compute_factorization(
@@ -502,6 +571,11 @@ def compute_factorization(
         Once, naming the fits that stopped at ``n_iter_max`` before meeting ``tol`` (each is also marked in
         the ``converged`` column of ``fits``, and of ``set_signatures`` for the per-set fits).
 
+    UnstableFitWarning
+        Once, naming every (category, layer) whose fit the diagnostics
+        (:func:`~crossling.factorization.diagnostics.diagnose`) flag as degenerate or unstable, with what was
+        measured and what to do (also in the ``degenerate``, ``unstable`` and ``problems`` columns of ``fits``).
+
     Notes
     -----
     With ``options.variance_signatures == "per_set"``, every (category, layer) of the variance layers whose
@@ -547,7 +621,8 @@ def compute_factorization(
         fit_rows.append({"category": category, "layer": layer, "n_languages": len(langs),
                          "languages": ",".join(langs), "rank": rank, "relative_error": fit.relative_error,
                          "n_iter": fit.n_iter, "converged": fit.converged, "spread": fit.spread,
-                         "n_starts": options.n_starts, "best_start": fit.best_start, "seconds": round(seconds, 3)})
+                         "n_starts": options.n_starts, "best_start": fit.best_start, "seconds": round(seconds, 3),
+                         **fit.diagnostics.as_row()})
         matrices[category, layer] = cosine_distances(fit.S, labels=langs)
         set_frames += fit.sets
     if not fit_rows:
@@ -567,6 +642,8 @@ def compute_factorization(
     elif set_missed:
         warnings.warn(f"{set_missed} stopped at n_iter_max={options.n_iter_max} before meeting tol={options.tol:g} "
                       "(see the 'converged' column of the set_signatures table)", ConvergenceWarning, stacklevel=2)
+    fits = pd.DataFrame(fit_rows)
+    _warn_untrusted(fits)
 
     average = pd.concat(average_frames, ignore_index=True)
     skipped_analyses: dict[str, str] = {}
@@ -602,7 +679,7 @@ def compute_factorization(
         skipped_analyses["average_trees"] = note
     return FactorizationResult(
         signatures=pd.concat(signature_frames, ignore_index=True), average_signatures=average,
-        fits=pd.DataFrame(fit_rows), skipped=pd.DataFrame(columns=_SKIPPED_COLUMNS) if skipped is None else skipped,
+        fits=fits, skipped=pd.DataFrame(columns=_SKIPPED_COLUMNS) if skipped is None else skipped,
         trends=trend_tests(average[["category", "layer", "language", "value"]]), properties=properties,
         property_correlations=correlations, data_size_correlations=sizes, mean_correlations=means,
         variance_tests=variance, set_signatures=set_table, downstream_correlations=downstream,
