@@ -19,19 +19,20 @@ here unless ``--ray-address`` names one), against the local engine in this proce
   ``mini`` size as three Ray tasks against the local loop (the training stage's seconds from the manifest);
 * similarity (``crossling.similarity.study.compute_similarity``): every index with its shuffled-pairing nulls and
   jackknife interval, one task per (layer, pair), on sentence vectors of ``--sentences`` PUD sentences in en, de
-  and fr by the same model (pairs en-de, en-fr; the ANC matrix and per-neuron table, computed on the driver
-  either way, left out);
+  and fr by the same model at every layer (0, 6 and 12 with ``--quick``; pairs en-de, en-fr; the ANC matrix and
+  per-neuron table, computed on the driver either way, left out);
 * concepts (``crossling.concepts.study.compute_concepts``): one seed, K = 50, faiss K-means when installed; a
   task per (layer, language) clustering and per (layer, language set) joint clustering with its COLAP, then one
   per (layer, direction) CALIGN, on word vectors of the same PUD sentences (en, de), with a seeded random
-  dictionary of three translations per word (the values mean nothing; the work per task is the real one);
+  dictionary of three translations per word (the values mean nothing; the work per task is the real one), at
+  the same layers;
 * factorization (``crossling.factorization.study.compute_factorization``): one task per (category, layer) fit,
   here 6 fits of 8 planted slices of 128 x 128 at rank 32, 30 iterations each, with every analysis after them;
 * a PARAFAC2-fit-sized task: 33 slices of 768 x 768 float64 (156 MB) in, the 33 x 768 signatures out, no
   fitting, so the difference is moving them (the transfer of one fit of the original grid).
 
-Each study's stage is run once on both engines before it is timed (a Ray worker's first task imports the
-study), and its tables are checked equal between the engines.
+A small run of each study's stage (one layer and pair; two fits) on both engines comes before it is timed (a Ray
+worker's first task imports the study), and the timed runs' tables are checked equal between the engines.
 
 Then crossling's own PARAFAC2 solver (``crossling.factorization.parafac2.parafac2``, rank 768, SVD start,
 non-negative signatures, the study's setting) is timed for ``--fit-iterations`` iterations on planted 33 x 768 x
@@ -172,11 +173,13 @@ def bench_pretraining(address: str, data: Path, work: Path, steps: int) -> dict:
 
 
 def _stage_row(stage: str, run, local: LocalEngine, ray: RayEngine, same) -> dict:
-    """Time ``run(engine)`` on both engines after a warm-up of each; its tasks from the engine's stage records."""
+    """Time ``run(engine)`` on both engines after a small warm-up run of each (``run(engine, warm_up=True)``);
+    its tasks from the engine's stage records."""
     from crossling._utils.threads import blas_limit
 
     with blas_limit(1):  # the local engine with a Ray task's BLAS threads
-        run(local), run(ray)  # warm-up: imports, first allocations, a worker that has run the stage's code
+        # warm-up: imports, first allocations, a worker that has run the stage's code
+        run(local, warm_up=True), run(ray, warm_up=True)
         before = len(ray.stages)
         there, t_ray = _timed(run, ray)
         here, t_local = _timed(run, local)
@@ -194,7 +197,8 @@ def _equal_tables(*names: str):
     return check
 
 
-def bench_similarity(local: LocalEngine, ray: RayEngine, model: Path, data: Path, sentences: int, work: Path) -> dict:
+def bench_similarity(local: LocalEngine, ray: RayEngine, model: Path, data: Path, sentences: int, layers: list[int],
+                     work: Path) -> dict:
     from crossling.data.corpus import load_corpus
     from crossling.extraction.extract import ExtractionOptions
     from crossling.extraction.store import extract_to_stores
@@ -206,16 +210,16 @@ def bench_similarity(local: LocalEngine, ray: RayEngine, model: Path, data: Path
                                progress=False)
     pairs = [("en", "de"), ("en", "fr")]
 
-    def run(engine):
-        return compute_similarity(stores, pairs, workers=1, anc_matrix=False, per_neuron=False, progress=False,
-                                  engine=engine)
+    def run(engine, warm_up=False):
+        return compute_similarity(stores, pairs[:1] if warm_up else pairs, layers=layers[:1] if warm_up else layers,
+                                  workers=1, anc_matrix=False, per_neuron=False, progress=False, engine=engine)
 
-    n_layers = len(stores["en"].layers)
-    return _stage_row(f"similarity ({sentences} sentences, {n_layers} layers x {len(pairs)} pairs)", run, local, ray,
-                      _equal_tables("table", "details"))
+    return _stage_row(f"similarity ({sentences} sentences, {len(layers)} layers x {len(pairs)} pairs)", run, local,
+                      ray, _equal_tables("table", "details"))
 
 
-def bench_concepts(local: LocalEngine, ray: RayEngine, model: Path, data: Path, sentences: int, work: Path) -> dict:
+def bench_concepts(local: LocalEngine, ray: RayEngine, model: Path, data: Path, sentences: int, layers: list[int],
+                   work: Path) -> dict:
     from crossling.concepts.study import ConceptOptions, compute_concepts
     from crossling.data.corpus import load_corpus
     from crossling.extraction.extract import ExtractionOptions
@@ -230,12 +234,12 @@ def bench_concepts(local: LocalEngine, ray: RayEngine, model: Path, data: Path, 
     types = {lang: sorted(set(f)) for lang, f in forms.items()}
     dictionaries = {(s, t): {w: list(rng.choice(types[t], 3, replace=False)) for w in types[s]}
                     for s, t in (("en", "de"), ("de", "en"))}
-    layers = stores["en"].layers
     options = ConceptOptions(k=50, n_seeds=1)
 
-    def run(engine):
-        return compute_concepts({lang: [store.vectors(layer) for layer in layers] for lang, store in stores.items()},
-                                forms, dictionaries, options=options, layers=layers, threads=1, engine=engine,
+    def run(engine, warm_up=False):
+        chosen = layers[:1] if warm_up else layers
+        return compute_concepts({lang: [store.vectors(layer) for layer in chosen] for lang, store in stores.items()},
+                                forms, dictionaries, options=options, layers=chosen, threads=1, engine=engine,
                                 sentences={lang: s.meta["sentence_index"].to_numpy() for lang, s in stores.items()})
 
     words = sum(store.n_rows for store in stores.values())
@@ -253,8 +257,9 @@ def bench_factorization(local: LocalEngine, ray: RayEngine) -> dict:
               for layer in range(6)}
     options = FactorizationOptions(rank=32, n_iter_max=30, tol=0.0, n_permutations=99)
 
-    def run(engine):
-        return compute_factorization(omegas, languages=languages, options=options, engine=engine)
+    def run(engine, warm_up=False):
+        return compute_factorization(dict(list(omegas.items())[:2]) if warm_up else omegas, languages=languages,
+                                     options=options, engine=engine)
 
     return _stage_row("factorization (6 fits, 8 x 128 x 128, rank 32, 30 iter.)", run, local, ray,
                       _equal_tables("signatures", "average_signatures", "trees"))
@@ -343,8 +348,9 @@ def main() -> None:
                                                             args.shard_size, work)
             rows.append(extraction)
             rows.append(bench_pretraining(args.ray_address, args.data, work, 10 if args.quick else 40))
-            rows.append(bench_similarity(local, ray, model, args.data, args.sentences, work))
-            rows.append(bench_concepts(local, ray, model, args.data, args.sentences, work))
+            study_layers = [0, 6, 12] if args.quick else list(range(13))
+            rows.append(bench_similarity(local, ray, model, args.data, args.sentences, study_layers, work))
+            rows.append(bench_concepts(local, ray, model, args.data, args.sentences, study_layers, work))
             rows.append(bench_factorization(local, ray))
             rows.append(bench_fit_transfer(local, ray, width, 2 if args.quick else 3))
             print(f"\n{'stage':58s} {'tasks':>5s} {'local s':>8s} {'ray s':>8s} {'start s':>8s} "
