@@ -236,7 +236,7 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
     extraction = ExtractionOptions(level="sentence", pooling=config.pooling, batch_size=config.batch_size,
                                    max_length=config.max_length, prefix=config.prefix,
                                    include_special=config.include_special)
-    workers = config.workers or (os.cpu_count() or 1 if config.engine == "local" else config.cpus_per_task)
+    workers = config.workers or ((os.cpu_count() or 1) if config.engine == "local" else config.cpus_per_task)
     with config.open_engine() as engine:
         with provenance.stage("extraction"):
             stores = extract_stores(lm, corpus, extraction, config.stores_root(), shard_size=config.shard_size,
