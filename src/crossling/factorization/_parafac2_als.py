@@ -272,7 +272,7 @@ def hals_nonnegative(xb: Any, mttkrp: Any, gram: Any, A: Any) -> Any:
 def model_norm_sq(xb: Any, A: Any, B: Any, C: Any) -> float:
     """||[[A, B, C]]||^2 = sum of the Hadamard product of the three Gram matrices (= the PARAFAC2 model's
     squared norm, the P_l having orthonormal columns), in float64."""
-    return xb.dot(xb.gram64(A) * xb.gram64(B), xb.gram64(C))
+    return xb.total(xb.gram64(A) * xb.gram64(B) * xb.gram64(C))
 
 
 def penalty(xb: Any, ridge: float, A: Any, B: Any, C: Any) -> float:

@@ -118,43 +118,40 @@ class NumpyBackend:
     einsum = staticmethod(np.einsum)
 
     # --- LAPACK -------------------------------------------------------------------------------------------
-    @staticmethod
-    def svd(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Thin SVD ``M = U diag(s) Wt`` of a matrix or of a stack of one."""
+    def svd(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Thin SVD ``M = U diag(s) Wt`` of a matrix or of a stack of one (numpy's in float64, SciPy's in float32)."""
         if M.ndim == 3:
-            return tuple(f[None] for f in scipy.linalg.svd(M[0], full_matrices=False, check_finite=False))
+            return tuple(f[None] for f in self.svd(M[0]))
+        if self.dtype == np.float64:
+            return np.linalg.svd(M, full_matrices=False)
         return scipy.linalg.svd(M, full_matrices=False, check_finite=False)
 
-    @staticmethod
-    def svdvals(M: np.ndarray) -> np.ndarray:
+    def svdvals(self, M: np.ndarray) -> np.ndarray:
         """Singular values of a matrix or of a stack of one."""
-        return scipy.linalg.svd(M.reshape(M.shape[-2:]), compute_uv=False, check_finite=False)
+        M = M.reshape(M.shape[-2:])
+        if self.dtype == np.float64:
+            return np.linalg.svd(M, compute_uv=False)
+        return scipy.linalg.svd(M, compute_uv=False, check_finite=False)
 
-    def solve_gram(self, gram: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+    @staticmethod
+    def solve_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
         """X = rhs @ gram^-1 for a symmetric gram (n x k rhs, k x k gram), or None when gram is singular.
 
-        One LU factorisation (LAPACK's getrf, as ``np.linalg.solve``); the triangular solves, by blocks of rows
-        of ``rhs``, on the pool.
+        ``np.linalg.solve`` in the calling thread, in both dtypes. (Not SciPy's getrf and getrs by blocks of rows
+        on the pool: on a nearly singular Gram matrix of a non-negative fit their rounding, another OpenBLAS
+        build's, sent the fit elsewhere; and outside the pool, with two BLAS threads on a busy machine, getrs took
+        11 ms for a 3 x 3 system.)
         """
-        getrf, getrs = scipy.linalg.get_lapack_funcs(("getrf", "getrs"), (gram,))
-        lu, piv, info = getrf(gram)
-        if info > 0:  # an exact zero pivot: np.linalg.solve's LinAlgError
+        try:
+            return np.linalg.solve(gram, rhs.T).T
+        except np.linalg.LinAlgError:
             return None
-        out = np.empty_like(rhs)
-
-        def block(rows: slice) -> None:
-            # gram is symmetric, so X^T = gram^-1 rhs^T
-            out[rows] = getrs(lu, piv, rhs[rows].T)[0].T
-
-        self.pool.map(block, self.pool.blocks(rhs.shape[0]))
-        return out
 
     @staticmethod
     def lstsq_gram(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """The minimum-norm X minimising ||X gram - rhs|| (gram symmetric and singular); singular values below
         eps * k times the largest count as zero (``np.linalg.lstsq``'s and ``torch.linalg.pinv``'s default)."""
-        cond = np.finfo(gram.dtype).eps * max(gram.shape)
-        return scipy.linalg.lstsq(gram, rhs.T, cond=cond, check_finite=False)[0].T
+        return np.linalg.lstsq(gram, rhs.T, rcond=None)[0].T
 
     # --- the slices and the two large products of a CP sweep -------------------------------------------------
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
