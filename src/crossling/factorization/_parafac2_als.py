@@ -210,7 +210,9 @@ def cp_sweeps(
         else:
             C = solve_gram(xb, gram_aa * gram_b + damping, mttkrp_ct.T)
     inner = xb.dot(mttkrp_ct, C.T)
-    return A, B, C, inner, model_norm_sq(xb, A, B, C)
+    # ||[[A, B, C]]||^2 as model_norm_sq, but summed as vdot(A^T A * B^T B, C^T C): the rounding of the stopping
+    # rule's SSE, and so the iteration at which a fit stops, are those of the float64 solver before the backends.
+    return A, B, C, inner, xb.dot(xb.gram64(A) * xb.gram64(B), xb.gram64(C))
 
 
 def check(xb: Any, X: Any) -> Any:
