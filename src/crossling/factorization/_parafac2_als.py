@@ -60,8 +60,9 @@ def fit_start(
     """One start of ALS from host ``factors`` (S, B, V); with a ridge, the stopping rule and the line search follow
     the penalised criterion that the updates minimise.
 
-    With ``orthonormal_v`` the starting V is replaced by its polar factor. ``xb`` runs the iterations; ``final`` (``xb`` itself in float64, else its float64 twin) projects the last
-    iterate once more, so the returned P_l, error and objective are those of the returned factors in float64.
+    With ``orthonormal_v`` the starting V is replaced by its polar factor. ``xb`` runs the iterations; ``final``
+    (``xb`` itself in float64, else its float64 twin) projects the last iterate once more, so the returned P_l,
+    error and objective are those of the returned factors in float64.
 
     Without a constraint a start can diverge without bound: random starts at full rank on issue 13's problem
     drove one factor towards 1e135 and another towards 1e-107 in their first iteration, and overflowed. A start
