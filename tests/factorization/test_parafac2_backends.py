@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -68,3 +73,20 @@ def test_a_missing_gpu_is_one_line_saying_what_to_do():
     message = str(caught.value)
     assert "\n" not in message
     assert "device cpu" in message and "./setup.sh --cuda" in message
+
+
+def test_the_gpu_benchmark_prints_its_plan_without_a_gpu():
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = str(root / "benchmarks" / "gpu.py")
+    dry = subprocess.run([sys.executable, script, "--dry", "--device", "cuda:3"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert lines[0] == "benchmarks/gpu.py would run 5 steps:"
+    assert ["torch float64 on cuda:3" in lines[2], "torch float32 on cuda:3" in lines[3]] == [True, True]
+    assert "bfloat16" in lines[5] and "1000 English PUD sentences" in lines[5]
+    if not torch.cuda.is_available():
+        real = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=120)
+        assert real.returncode == 1 and real.stdout == ""
+        assert real.stderr.count("\n") == 1 and "nothing timed" in real.stderr and "./setup.sh --cuda" in real.stderr
