@@ -42,8 +42,11 @@ and 14 products of 768 x 768 matrices per slice (4 for the projection, 2 per CP 
 crossling (3.2x), 11.5x less peak memory (0.66 GB against 7.6 GB), and a floor of 10.4 s for the SVDs
 and products alone (5.9 s for the SVDs), so no implementation of these iterations on this machine can
 be much more than 4.7x faster than TensorLy. The slices' SVDs and blocks of the CP products run on a
-thread pool with one BLAS thread each (see
-``_SlicePool``), which keeps a multi-threaded BLAS from spinning inside small LAPACK calls.
+thread pool with one BLAS thread each (see ``_SlicePool`` in :mod:`crossling.factorization._parafac2_backend`),
+which keeps a multi-threaded BLAS from spinning inside small LAPACK calls. Past that floor there is cheaper
+arithmetic: ``dtype="float32"`` runs the iterations in single precision (about twice as fast; the ``dtype``
+parameter says when it is safe), and ``backend="torch"`` runs them through torch, batched, on its CPU or a GPU.
+The iterations themselves live in :mod:`crossling.factorization._parafac2_als`, written once for both backends.
 
 Semantics follow TensorLy's ``parafac2(..., nn_modes=[0])`` so that the two can be compared from the
 same start: the same ``init="svd"`` (S = 1, B = I, V = leading eigenvectors of sum_l Omega_l^T Omega_l)
@@ -130,8 +133,8 @@ class Parafac2Result:
     rank, init, tol, n_iter_max, n_inner, nonnegative, orthonormal_v, ridge, linesearch, normalize_slices
         The options of the fit (``init`` is ``"svd"``, ``"random"`` or ``"given"``).
     backend, device, dtype : str
-        Where and in what precision the iterations ran (``device`` resolved, e.g. ``"cuda:0"``; ``dtype``
-        ``"float64"`` or ``"float32"``). The factors are float64 whatever ``dtype``.
+        Where and in what precision the iterations ran (``device`` with ``"auto"`` resolved to ``"cuda"`` or
+        ``"cpu"``; ``dtype`` ``"float64"`` or ``"float32"``). The factors are float64 whatever ``dtype``.
     seed : int or None
         The ``seed`` argument.
     seeds : tuple of (int or None)
@@ -403,6 +406,29 @@ def parafac2(
         Divide every slice by its Frobenius norm before fitting, so that each slice (language) weighs the
         same in the fit instead of in proportion to its squared norm. Signatures are then on the
         normalised scale; ``result.slice_norms`` converts back.
+    backend : {"numpy", "torch"}, default "numpy"
+        Where the iterations run: numpy on the host's cores (slices on a thread pool), or torch, which stacks the
+        slices of one shape and computes their SVDs and products as batched calls (on a GPU with ``device``).
+        In float64 on the CPU the two give the same fit (a test checks 1e-10).
+    device : str, optional
+        torch's device for ``backend="torch"``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"mps"`` or
+        ``"auto"`` (the first CUDA GPU when torch sees one, else the CPU). A device this machine or torch build
+        lacks raises :class:`~crossling.exceptions.ConfigError` in one sentence that says what to use or
+        install (``./setup.sh --cuda``). numpy accepts only None or ``"cpu"``.
+    dtype : {"float64", "float32"}, default "float64"
+        Precision of the slices and factors during the iterations. The error, the stopping rule's sums and the
+        final projection are float64 either way, and the returned factors are float64. float32 halves the
+        memory and, on the numpy backend, about halves the time per iteration (SciPy's single-precision SVD;
+        numpy's own computes float32 as slowly as float64). When it is safe: on issue 18's benchmark (33 x 768
+        x 768, rank 768, 3 iterations) the error differed from float64's by 8e-9; on planted slices at the
+        default ``tol`` the fits stopped near the same point (errors 3e-7 apart, signatures 1e-3). The SSE of
+        float32 factors is exact only to about 1e-7 of ``||Omega||^2``, so the relative change that ``tol``
+        tests is noisy once the error is small: a fit that creeps can stop early or late. On 10 cross-covariance
+        slices of 64 x 64 (:func:`random_covariance_slices`) with ``orthonormal_v``, rank 8 gave the same fit
+        (error +3.5e-6, average signatures within 1e-4), but full rank stopped after 240 iterations instead of
+        420 (error +1e-4, average signatures within 0.12%, single components far apart), and an unconstrained
+        degenerate fit moved by 17%. Use float32 for speed on well-posed fits at ``tol >= 1e-6``, and check a
+        few of them in float64; a smaller ``tol`` does not help in float32.
 
     Returns
     -------
@@ -416,6 +442,8 @@ def parafac2(
         For an empty input, a slice that is not 2-D, differing column counts, NaN or Inf in a slice, a
         rank above what the slices allow, all-zero data (or an all-zero slice with
         ``normalize_slices``), a malformed ``init`` or an invalid option.
+    ConfigError
+        For a torch ``device`` that is not a device name, or one that this machine or torch build lacks.
     FloatingPointError
         When every start diverged until its factors overflowed (possible only without ``orthonormal_v`` or
         a ridge; a start that diverges among others that do not is left out, its error inf).
@@ -570,7 +598,7 @@ def _validate_backend(backend: str, device: str | None, dtype: Any) -> tuple[np.
     problem = device_problem(device or "cpu", flag="device")
     if problem:
         raise ConfigError(problem)
-    return work_dtype, str(_torch_device(resolve_device(device or "cpu")))
+    return work_dtype, resolve_device(device or "cpu")
 
 
 def _validate_init(init: Any, n_rows: int, rank: int, n_cols: int) -> tuple[np.ndarray, ...]:
@@ -584,13 +612,6 @@ def _validate_init(init: Any, n_rows: int, rank: int, n_cols: int) -> tuple[np.n
         if not np.isfinite(f).all():
             raise ValueError(f"init {name} contains NaN or Inf")
     return S, B, V
-
-
-def _torch_device(name: str) -> Any:
-    """torch.device(name), imported only when the torch backend is asked for."""
-    import torch
-
-    return torch.device(name)
 
 
 def _svd_init(slices: list[np.ndarray], rank: int) -> tuple[np.ndarray, ...]:
