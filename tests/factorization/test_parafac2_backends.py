@@ -90,3 +90,18 @@ def test_the_gpu_benchmark_prints_its_plan_without_a_gpu():
         real = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=120)
         assert real.returncode == 1 and real.stdout == ""
         assert real.stderr.count("\n") == 1 and "nothing timed" in real.stderr and "./setup.sh --cuda" in real.stderr
+
+
+def test_the_study_fits_where_and_in_the_precision_asked():
+    from pydantic import ValidationError
+
+    from crossling.factorization.signatures import fit_signatures
+    from crossling.factorization.study import FactorizationOptions
+
+    assert FactorizationOptions().backend_options() == {"backend": "numpy", "device": None, "dtype": "float64"}
+    options = FactorizationOptions(fit_device="cpu", fit_dtype="float32", n_starts=1)
+    fit = fit_signatures(dict(zip("abcdefg", PLANTED.matrices)), rank=4, **options.fit_options(),
+                         **options.backend_options())
+    assert (fit.backend, fit.device, fit.dtype) == ("torch", "cpu", "float32")
+    with pytest.raises(ValidationError, match="not a torch device"):
+        FactorizationOptions(fit_device="gpu0")
