@@ -339,7 +339,7 @@ def test_figures_files_manifest_and_config(study, models):
     assert {"min_congruence", "core_consistency", "signature_growth", "starts_at_best", "start_spearman",
             "start_spread", "degenerate", "growing", "starts_disagree", "unstable", "problems"} <= set(fits.columns)
     report = json.loads((out / "report.json").read_text())
-    assert report["summary"].endswith(diagnostics_sentence(fits))
+    assert report["summary"].count(diagnostics_sentence(fits)) == 1
     assert manifest["fitted_categories"]["Gender"] == ["de", "es"]
     # how the words were made, where the properties come from, what the report warns of
     assert manifest["corpus"]["all_words"].startswith("part-of-speech-bearing words (not PUNCT, SYM, X)")
@@ -588,3 +588,15 @@ def test_pretraining_record_gives_characters_and_caveats(models, stores_dir, dat
     assert run.manifest["caveats"][0].startswith(caveat)
     assert [row["language"] for row in run.manifest["model_quality"]] == ["en", "de", "es"]
     assert caveat in json.loads((run.out / "report.json").read_text())["summary"]
+
+
+def test_bundled_downstream_results_and_a_user_table_exclude_each_other(tmp_path):
+    scores = tmp_path / "scores.csv"
+    scores.write_text("language,task,score\nen,xnli,1\n")
+    config = FactorizationConfig(experimental="e", control={"en": "a", "de": "b"}, corpus="text:x",
+                                 scores=scores, downstream="xlmr-large", out=tmp_path / "out")
+    with pytest.raises(ConfigError, match="not both"):
+        run_factorization(config, progress=False)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="xlmr-large"):
+        FactorizationConfig(experimental="e", control={"en": "a"}, corpus="text:x", downstream="gpt", out="o")

@@ -336,11 +336,12 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
 
     settings = options.record()
     clusterings = result.clusterings
+    flat_stores = {f"{role}/{lang}" if role != "model" else lang: store
+                   for role, role_stores in stores.items() for lang, store in role_stores.items()}
     provenance.record["engine"]["clustering_threads"] = config.threads
     provenance.record.update(
         models=identities, extraction=extraction,
-        stores={f"{role}/{lang}" if role != "model" else lang: record
-                for role, role_stores in stores.items() for lang, record in stores_record(role_stores).items()},
+        stores=stores_record(flat_stores),
         corpus=corpus_record(config.corpus, corpus, split=config.split, limit=config.limit),
         seeds={"token_selection": config.seed, "clustering": config.seed},
         replicates={"seeds": options.seeds(), "realign": config.realign,
@@ -376,7 +377,7 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
                     "(their spread is part of the seed range). The dictionaries used are saved under "
                     "dictionaries/ and can be passed back with --dictionary SRC-TGT=PATH.",
         } if alignments[config.seed] else None)
-    for entry in [*corpus.skipped, *stores_skipped(stores)]:
+    for entry in [*corpus.skipped, *stores_skipped(flat_stores)]:
         provenance.skip(**entry)
 
     def write(folder: Path) -> list[Path]:

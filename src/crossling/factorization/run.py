@@ -152,6 +152,10 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
     scores : path, optional
         Table (CSV or parquet) with columns ``language``, ``task``, ``score`` (e.g. XTREME results): adds the
         correlation of the average signature with each task.
+    downstream : {"mbert", "xlmr-base", "xlmr-large"}, optional
+        Instead of ``scores``: the published per-language results of that model bundled with crossling (XNLI
+        accuracy and MLQA F1, Conneau et al. 2020, Tables 1 and 3; :mod:`crossling.data.downstream`), for the
+        correlation of Zhao, Ziser and Cohen (2023, Table 1) when the experimental model is that model.
     figures : bool, default True
         Draw the figures (off: tables, trees and report section only).
     out : path
@@ -173,6 +177,7 @@ class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, Factorizati
     pooling: Literal["mean", "first", "last"] = "mean"
     chunk_size: int = Field(default=4096, ge=1)
     scores: Optional[Path] = None
+    downstream: Optional[Literal["mbert", "xlmr-base", "xlmr-large"]] = None
     figures: bool = True
     out: Path
 
@@ -511,7 +516,13 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     provenance = Provenance(STUDY, "crossling factorization", config.model_dump(mode="json"))
     languages = config.analysed_languages()
     categories = config.analysed_categories()
-    scores = _read_scores(config.scores) if config.scores is not None else None
+    from crossling.data.downstream import SOURCE as DOWNSTREAM_SOURCE
+    from crossling.data.downstream import downstream_scores
+
+    if config.scores is not None and config.downstream is not None:
+        raise ConfigError("give --scores (your table) or --downstream (a bundled model's results), not both")
+    scores = (_read_scores(config.scores) if config.scores is not None
+              else downstream_scores(config.downstream) if config.downstream is not None else None)
     with provenance.stage("reading the corpus"):
         sentences = study_sentences(config.corpus, languages, split=config.split, limit=config.limit,
                                     lenient=config.lenient,
@@ -574,6 +585,8 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         engine={**provenance.record["engine"], "chunk_size": config.chunk_size},
         languages=languages, categories=categories, fitted_categories=plan.kept, layers=list(result.layers),
         min_words=config.min_words, skipped_analyses=result.skipped_analyses, model_quality=model_quality,
+        downstream_scores=({"file": str(config.scores)} if config.scores is not None else
+                           {"bundled": config.downstream, "source": DOWNSTREAM_SOURCE} if config.downstream else None),
         caveats=caveats,
         property_sources={f"{row.language}/{row.property}": row.source for row in result.properties.itertuples()},
         parafac2={"preset": options.preset, "rank": options.rank, "nonnegative": True, **options.fit_options(),
