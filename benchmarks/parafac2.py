@@ -11,27 +11,31 @@ over a thread pool instead (one BLAS thread per task), so compare at equal threa
 the same algorithm (same SVD start, five CP sweeps per iteration, HALS for the signatures, Bro's line
 search): the test suite checks that their error traces agree iteration by iteration on small problems.
 
-Each solver runs in its own subprocess (Linux: memory is read from /proc) and loads the same slices
-from a temporary .npy file. Reported per solver: wall seconds of the call divided by the number of
-iterations (each also pays one extra polar step: TensorLy in its start, crossling in its final
-projection), the peak RSS during the call (the counter is reset just before it, so it is the loaded
-data plus the solver's working memory) and its increase over the RSS just before the call, and the
-relative error ``||Omega - Omega_hat|| / ||Omega||``
-of the returned model, computed the same way for both after the timing. For the fixed-iteration setting
-a third process times the floor: one SVD per slice (the polar factors, which both solvers compute) and
-the 14 products per slice that one iteration with five CP sweeps is made of, so the speed-up can be read
-against what any solver of this algorithm must pay.
+Solvers, each in its own subprocess (Linux: memory is read from /proc), loading the same slices from a temporary
+.npy file: TensorLy, crossling in float64 (``numpy-float64``, the default) and in float32 (``numpy-float32``), and
+with ``--torch`` crossling's torch backend on the CPU in both. Reported per solver: wall seconds of the call divided
+by the number of iterations (each also pays one extra polar step: TensorLy in its start, crossling in its final
+projection), the peak RSS during the call (the counter is reset just before it, so it is the loaded data plus the
+solver's working memory) and its increase over the RSS just before the call, and the relative error
+``||Omega - Omega_hat|| / ||Omega||`` of the returned model, computed the same way for all after the timing. Then,
+per crossling solver: its speed-up over TensorLy, and when its error trace first reached TensorLy's final error
+(iterations and seconds, its start included): the time to TensorLy's fit, which counts fewer iterations as well as
+faster ones. For the fixed-iteration setting two more processes time the floor in float64 and float32: one SVD
+per slice (the polar factors, which every solver computes) and the 14 products per slice that one iteration with
+five CP sweeps is made of, and each crossling dtype's median seconds per iteration is divided by its floor.
 
 Settings (planted PARAFAC2 slices from ``crossling.factorization.parafac2.random_parafac2`` plus noise):
 
-* original: 33 x 768 x 768, planted rank 256 with 20% noise, fitted rank 768, a fixed number of
-  iterations (``--iterations``, default 2; TensorLy needs about a minute per iteration).
+* original: 33 x 768 x 768, planted rank 256 with 20% noise, fitted rank 768 (``--ranks 32,128,768`` fits each
+  of those ranks to the same slices), a fixed number of iterations (``--iterations``, default 2; TensorLy needs
+  about a minute per iteration, so its 100-iteration error is out of reach of a routine run: time to TensorLy's
+  error is measured at the budget given).
 * small: 33 x 256 x 256, planted rank 50 with 10% noise, rank 50, each to its own convergence
   (tol 1e-8, TensorLy's default; the two libraries' stopping rules differ, see the crossling docstring).
 
 ``--quick`` shrinks them (33 x 256 x 256 rank 256, and 33 x 64 x 64 rank 10) for a smoke run.
 
-    python benchmarks/parafac2.py [--quick] [--iterations N] [--threads T]
+    python benchmarks/parafac2.py [--quick] [--iterations N] [--threads T] [--ranks R,...] [--torch]
 """
 
 from __future__ import annotations
