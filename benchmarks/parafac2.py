@@ -22,7 +22,8 @@ per crossling solver: its speed-up over TensorLy, and when its error trace first
 (iterations and seconds, its start included): the time to TensorLy's fit, which counts fewer iterations as well as
 faster ones. For the fixed-iteration setting two more processes time the floor in float64 and float32: one SVD
 per slice (the polar factors, which every solver computes) and the 14 products per slice that one iteration with
-five CP sweeps is made of, and each crossling dtype's median seconds per iteration is divided by its floor.
+five CP sweeps is made of (4 with the slice, 10 with the k x d projected slice), and each crossling dtype's median
+seconds per iteration is divided by its floor.
 
 Settings (planted PARAFAC2 slices from ``crossling.factorization.parafac2.random_parafac2`` plus noise):
 
@@ -116,10 +117,10 @@ def _floor(data: str, rank: int, dtype: str) -> None:
     """Time the work one iteration of either solver cannot avoid, and print a JSON line.
 
     Per slice: one SVD of the d_l x k matrix M_l (its polar factor; TensorLy computes the same SVD) and
-    the 14 products of a slice with a d x k matrix that crossling's iteration is made of (4 for the projection, 2
-    for each of TensorLy's 5 CP sweeps), in ``dtype`` (the SVD by numpy in float64, by SciPy in float32, as
-    crossling), on as many threads as BLAS may use, one BLAS thread each (crossling's scheme, the fastest found
-    here for many small LAPACK calls).
+    the 14 products with a d x k matrix that crossling's iteration is made of: 4 of the slice (d_l x d) for the
+    projection, 2 of the projected slice (k x d) for each of TensorLy's 5 CP sweeps (at k = d_l all 14 are slice
+    sized). In ``dtype`` (the SVD by numpy in float64, by SciPy in float32, as crossling), on as many threads as
+    BLAS may use, one BLAS thread each (crossling's scheme, the fastest found here for many small LAPACK calls).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -135,8 +136,9 @@ def _floor(data: str, rank: int, dtype: str) -> None:
         thin_svd(omega @ factor, full_matrices=False)
 
     def products(omega: np.ndarray) -> None:
-        for _ in range(14):
-            omega @ factor
+        projected = omega[:rank]
+        for operand in [omega] * 4 + [projected] * 10:
+            operand @ factor
 
     times = {}
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
