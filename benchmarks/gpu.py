@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import torch
 
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(args.device)}, {os.cpu_count()} CPUs")
+    where = torch.cuda.get_device_name(args.device) if torch.device(args.device).type == "cuda" else args.device
+    print(f"torch {torch.__version__}, {where}, {os.cpu_count()} CPUs")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the fixed-iteration fits' ConvergenceWarning does not apply
