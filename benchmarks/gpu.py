@@ -26,7 +26,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Step(NamedTuple):
 
 
 def _parafac2_steps(args: argparse.Namespace) -> list[Step]:
-    state: dict[str, float] = {}
+    state: dict[str, Any] = {}
 
     def fit(backend: str, dtype: str, device: str | None) -> None:
         from crossling.factorization.parafac2 import parafac2, random_parafac2
@@ -69,7 +69,7 @@ def _parafac2_steps(args: argparse.Namespace) -> list[Step]:
 
 
 def _extraction_steps(args: argparse.Namespace) -> list[Step]:
-    state: dict[str, object] = {}
+    state: dict[str, Any] = {}
 
     def extract(dtype: str) -> None:
         from crossling.data.pud import read_pud
