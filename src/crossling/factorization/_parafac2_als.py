@@ -24,6 +24,9 @@ _LS_MAX_FAIL = 4
 _LS_FIRST_ITERATION = 6
 # A start is stopped as diverged once a component is this many times larger than the data (see fit_start).
 _DIVERGED = 1e8
+# A float32 fit goes on in float64 once its SSE changes by less than this times ||Omega||^2: float32's epsilon,
+# about the rounding of the SSE computed from float32 factors (see fit_start).
+_FLOAT32_RESOLUTION = float(np.finfo(np.float32).eps)
 
 
 class Start(NamedTuple):
@@ -62,7 +65,9 @@ def fit_start(
 
     With ``orthonormal_v`` the starting V is replaced by its polar factor. ``xb`` runs the iterations; ``final``
     (``xb`` itself in float64, else its float64 twin) projects the last iterate once more, so the returned P_l,
-    error and objective are those of the returned factors in float64.
+    error and objective are those of the returned factors in float64. A float32 ``xb`` hands over to ``final``
+    once an iteration changes the objective by less than :data:`_FLOAT32_RESOLUTION` ``* ||Omega||^2``: below
+    that the change is float32's rounding, and the stopping rule would fire at random or never.
 
     Without a constraint a start can diverge without bound: random starts at full rank on issue 13's problem
     drove one factor towards 1e135 and another towards 1e-107 in their first iteration, and overflowed. A start
@@ -123,7 +128,13 @@ def fit_start(
         errors.append(float(np.sqrt(sse / norm_sq)))
         trace.append(mean_signature(xb, A, B, C))
         seconds.append(time.perf_counter() - tic)
-        converged = iteration >= 1 and abs(objective_prev - objective) <= tol * objective_prev
+        change = abs(objective_prev - objective)
+        converged = iteration >= 1 and change <= tol * objective_prev
+        if xb is not final and iteration >= 1 and (converged or change <= _FLOAT32_RESOLUTION * norm_sq):
+            # Below what float32 resolves: the float32 SSE would stop the fit at random or never. Go on in float64.
+            A, B, C = (final.asarray(xb.to_host(f)) for f in (A, B, C))
+            xb, converged = final, False
+            projected = xb.empty((n_rows, rank, C.shape[0]))
         if converged:
             break
         objective_prev = objective

@@ -134,7 +134,8 @@ class Parafac2Result:
         The options of the fit (``init`` is ``"svd"``, ``"random"`` or ``"given"``).
     backend, device, dtype : str
         Where and in what precision the iterations ran (``device`` with ``"auto"`` resolved to ``"cuda"`` or
-        ``"cpu"``; ``dtype`` ``"float64"`` or ``"float32"``). The factors are float64 whatever ``dtype``.
+        ``"cpu"``; ``dtype`` ``"float64"`` or ``"float32"``, the latter going on in float64 once float32 no longer
+        resolves the changes, see :func:`parafac2`). The factors are float64 whatever ``dtype``.
     seed : int or None
         The ``seed`` argument.
     seeds : tuple of (int or None)
@@ -420,16 +421,16 @@ def parafac2(
         final projection are float64 either way, and the returned factors are float64. float32 halves the
         working arrays (but adds a float32 copy of the slices) and, on the numpy backend, cuts the time per
         iteration by 40-50% (SciPy's single-precision SVD; numpy's own computes float32 as slowly as float64).
-        When it is safe: on issue 18's benchmark (33 x 768 x 768, rank 768, 3 iterations) the error differed
-        from float64's by 8e-9; on planted slices at the
-        default ``tol`` the fits stopped near the same point (errors 3e-7 apart, signatures 1e-3). The SSE of
-        float32 factors is exact only to about 1e-7 of ``||Omega||^2``, so the relative change that ``tol``
-        tests is noisy once the error is small: a fit that creeps can stop early or late. On 10 cross-covariance
-        slices of 64 x 64 (:func:`random_covariance_slices`) with ``orthonormal_v``, rank 8 gave the same fit
-        (error +3.5e-6, average signatures within 1e-4), but full rank stopped after 240 iterations instead of
-        420 (error +1e-4, average signatures within 0.12%, single components far apart), and an unconstrained
-        degenerate fit moved by 17%. Use float32 for speed on well-posed fits at ``tol >= 1e-6``, and check a
-        few of them in float64; a smaller ``tol`` does not help in float32.
+        The SSE of float32 factors is exact only to about float32's epsilon times ``||Omega||^2``, so once an
+        iteration changes it by less than that, the fit goes on in float64 from where it is (with ``tol``
+        below what float32 resolves, fits in float32 alone stopped at random: after 240 iterations instead of
+        420, or 1124 instead of 74). With that switch the fits matched float64's: on issue 18's benchmark
+        (33 x 768 x 768, rank 768, 3 iterations) errors 8e-9 apart; on 33 planted slices of 256 x 256 at rank
+        50, the same 74 iterations at ``tol=1e-8`` and errors 3e-14 apart; on planted slices at ``tol`` 1e-6 to
+        1e-8 the same iterations and signatures within 2e-5; on 10 cross-covariance slices of 64 x 64
+        (:func:`random_covariance_slices`, ``orthonormal_v``) at rank 8 signatures within 2e-6, at full rank
+        (slowly converging) 336 iterations instead of 420, error +3e-5, average signatures within 0.13%. Safe
+        for well-posed fits; check a few slow or degenerate ones in float64.
 
     Returns
     -------
