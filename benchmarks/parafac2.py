@@ -10,6 +10,12 @@ the SVDs; 10x would need 4.9 s). With more BLAS threads crossling splits the SVD
 over a thread pool instead (one BLAS thread per task), so compare at equal thread counts. Both run
 the same algorithm (same SVD start, five CP sweeps per iteration, HALS for the signatures, Bro's line
 search): the test suite checks that their error traces agree iteration by iteration on small problems.
+Issue 18 added float32: two runs on a 2-core machine shared with other jobs (load 4 to 6, so TensorLy, whose
+Khatri-Rao products are memory-bound, lost most: 197 and 202 s per iteration) measured crossling float64 at 33.0
+and 14.5 s per iteration (6.0x and 13.9x TensorLy's speed; 1.11x and 0.89x its floor timed a minute apart) and
+float32 at 20.3 and 11.8 s (9.7x and 17.1x; 1.11x and 1.08x its float32 floor of 6.7 s in the second run), its
+error 6e-10 from float64's. Against the quiet machine's TensorLy (48.6 s) float32 at 1.1x its floor would be
+about 6.6x: to be confirmed on a quiet machine.
 
 Solvers, each in its own subprocess (Linux: memory is read from /proc), loading the same slices from a temporary
 .npy file: TensorLy, crossling in float64 (``numpy-float64``, the default) and in float32 (``numpy-float32``), and
