@@ -2,7 +2,7 @@
 # Set up crossling on a fresh machine: a virtual environment in .venv with every dependency.
 # torch comes first and pinned to the CPU wheel: a plain `torch` requirement would pull a multi-GB CUDA build.
 # ./setup.sh --cuda installs that CUDA build instead (PyPI's Linux wheel of the same version), for a machine with an
-# NVIDIA GPU: then --device cuda (or auto) runs extraction and the PARAFAC2 fits (backend="torch") on the GPU.
+# NVIDIA GPU: then --device cuda (or auto) runs extraction on the GPU, and --fit-device cuda the PARAFAC2 fits.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,5 +28,5 @@ python3 -m venv .venv
 if [ ${#torch_source[@]} -gt 0 ] && ! .venv/bin/python -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     echo "setup.sh --cuda: torch's CUDA build is installed but sees no GPU (driver missing?); --device cpu still works" >&2
 fi
-.venv/bin/python -m pip install --quiet -e ".[test,fast]"
+.venv/bin/python -m pip install --quiet -e ".[test,fast,ray]"
 echo "crossling is installed in .venv: run .venv/bin/crossling --help"

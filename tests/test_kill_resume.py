@@ -45,15 +45,13 @@ from crossling.factorization.run import FactorizationConfig, run_factorization
 from crossling.models.pretrain import PretrainConfig, pretrain_experiment
 from crossling.similarity.run import SimilarityConfig, run_similarity
 from models.pretrain.pretrain_data import text_dir
+from parallel_text import write_parallel_text
 
 pytestmark = pytest.mark.slow
 
 KILL_POINTS = int(os.environ.get("CROSSLING_KILL_POINTS", "2"))
 SEED = int(os.environ.get("CROSSLING_KILL_SEED", "0"))
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-EN = "the cat dog sees a big small house tree runs red old new blue bird fish eats drinks water bread".split()
-DE = "der katze hund sieht ein gross klein haus baum lauft rot alt neu blau vogel fisch isst trinkt wasser brot".split()
 
 _DRIVER = r"""
 import json, sys, time
@@ -241,14 +239,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """120 parallel en/de lines of 3-9 words, word-for-word translations, and the two dictionaries."""
-    folder = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(7)
-    lines = [rng.integers(len(EN), size=rng.integers(3, 10)) for _ in range(120)]
-    (folder / "en.txt").write_text("\n".join(" ".join(EN[i] for i in line) for line in lines) + "\n")
-    (folder / "de.txt").write_text("\n".join(" ".join(DE[i] for i in line) for line in lines) + "\n")
-    (folder / "en-de.tsv").write_text("".join(f"{e}\t{d}\n" for e, d in zip(EN, DE)))
-    (folder / "de-en.tsv").write_text("".join(f"{d}\t{e}\n" for e, d in zip(EN, DE)))
-    return folder
+    return write_parallel_text(tmp_path_factory.mktemp("corpus"))
 
 
 def test_extraction_survives_kills(tiny, corpus, tmp_path):

@@ -7,7 +7,8 @@ field with its entry in the class's numpydoc ``Attributes`` section, which is al
 
 What several commands share is declared here once: the parsers of comma-separated values
 (:data:`LayerList`, :data:`CommaList`, :func:`resolve_layers`), how a model is loaded (:class:`ModelOptions`),
-which corpus is read (:class:`CorpusOptions`) and how its vectors are stored (:class:`StoreOptions`).
+which corpus is read (:class:`CorpusOptions`), how its vectors are stored (:class:`StoreOptions`) and where its
+work runs (:class:`EngineOptions`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from crossling._utils.paths import default_store_dir
 from crossling.exceptions import ConfigError
 
 if TYPE_CHECKING:
+    from crossling.engine import Engine
     from crossling.models import LoadedModel
 
 __all__ = [
     "CommaList",
     "CorpusOptions",
+    "EngineOptions",
     "LayerList",
     "ModelOptions",
     "RunConfig",
@@ -374,3 +377,57 @@ class StoreOptions(RunConfig):
         Path
         """
         return Path(self.store_dir) if self.store_dir is not None else default_store_dir()
+
+
+class EngineOptions(RunConfig):
+    """Where a command's work runs: in this process, or on a Ray cluster; the results are the same.
+
+    Attributes
+    ----------
+    engine : {"local", "ray"}, default "local"
+        ``local`` runs everything in this process; ``ray`` hands the work to a Ray cluster (``pip install
+        'crossling[ray]'``): extraction to a pool of model actors, and the studies' independent units to tasks
+        (similarity: a layer and pair; concepts: a clustering, a joint clustering with its COLAP, a CALIGN
+        direction; factorization: a category and layer; pre-training: a model), each retried when its worker
+        dies; the tables are those of a local run. Folders (``--out``, ``--store-dir``) and models must then be
+        on paths every node reads (the stores: and the driver writes).
+    ray_address : str, optional
+        The cluster's head, ``HOST:PORT`` as ``ray start --head`` prints it, ``auto`` (the cluster of this
+        machine) or ``ray://HOST:10001`` (Ray Client, needs ``ray[client]``); default the ``RAY_ADDRESS``
+        environment variable, else a Ray instance started on this machine for the run.
+    actors : int, optional
+        Model actors for extraction (one model load each); default, and at most, as many as the cluster has room
+        for: its GPUs divided by ``gpus_per_actor`` on ``--device cuda``, else its CPUs divided by
+        ``cpus_per_task``.
+    cpus_per_task : int, default 1
+        CPU cores each Ray task or actor reserves, and its torch and BLAS threads (pre-training reserves
+        ``threads`` per model, concept clustering ``threads`` per clustering, instead). Results equal a local
+        run's bit for bit when both use as many threads: torch and BLAS split their sums by thread count, which
+        moves results in the last bit.
+    gpus_per_actor : float, default 1.0
+        GPUs each model actor reserves on ``--device cuda`` (0.5: two actors share a GPU).
+    max_retries : int, default 3
+        Times a task, or a model actor, whose worker process died (killed, out of memory, node lost) is run
+        again; an error a task raises itself is not retried.
+    """
+
+    cli_panel: ClassVar[str] = "Engine"
+
+    engine: Literal["local", "ray"] = "local"
+    ray_address: Optional[str] = None
+    actors: Optional[int] = Field(default=None, ge=1)
+    cpus_per_task: int = Field(default=1, ge=1)
+    gpus_per_actor: float = Field(default=1.0, gt=0.0)
+    max_retries: int = Field(default=3, ge=0)
+
+    def open_engine(self) -> Engine:
+        """:func:`crossling.engine.open_engine` with these settings.
+
+        Returns
+        -------
+        Engine
+            Use it as a context manager, so a Ray connection it made is closed.
+        """
+        from crossling.engine import open_engine
+
+        return open_engine(self)

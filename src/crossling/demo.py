@@ -34,7 +34,7 @@ from pydantic import Field
 
 from crossling._utils.io import atomic_write_text
 from crossling._utils.provenance import write_json
-from crossling.config import CommaList, RunConfig
+from crossling.config import CommaList, EngineOptions
 
 __all__ = ["DemoConfig", "run_demo", "DEMO_LANGUAGES", "QUICK_LANGUAGES"]
 
@@ -43,8 +43,11 @@ QUICK_LANGUAGES = ["en", "de", "ru", "ja"]
 CONCEPT_LANGUAGES = ["en", "de", "fr", "es", "ru", "ja"]
 
 
-class DemoConfig(RunConfig):
+class DemoConfig(EngineOptions):
     """Settings of ``crossling demo``; ``quick`` shrinks every stage but keeps its code path.
+
+    The engine options (:class:`~crossling.config.EngineOptions`) are handed to every stage: pre-training,
+    each study's extraction and its tasks.
 
     Attributes
     ----------
@@ -113,6 +116,12 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     Path
         The ``report.html`` written.
     """
+    # One connection to the cluster for every stage (each stage's engine reuses it), closed at the end.
+    with config.open_engine():
+        return _run_stages(config, log, progress)
+
+
+def _run_stages(config: DemoConfig, log: Callable[[str], None], progress: bool) -> Path:
     import torch
 
     from crossling.concepts.run import ConceptsConfig, run_concepts
@@ -134,6 +143,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
     quick = config.quick
     paragraphs = 150 if quick else 1000
     stores = out / "stores"
+    engine = config.subset(EngineOptions).model_dump()  # every stage runs where the demo was asked to run
     timings: dict[str, float] = {}
     total = 7
 
@@ -153,7 +163,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
             max_steps=120 if quick else 160, multilingual_steps=240 if quick else 800, batch_size=16,
             eval_every=40 if quick else 50, checkpoint_every=40 if quick else 100,
             validation_items=100 if quick else 300, sample_size=1500 if quick else 6000,
-            vocab_size=4000 if quick else 8000, threads=1, workers=min(cores, len(languages) + 1))
+            vocab_size=4000 if quick else 8000, threads=1, workers=min(cores, len(languages) + 1), **engine)
         bars = TrainingBars() if progress else None
         try:
             models = pretrain_experiment(pretrain, progress=bars)
@@ -166,11 +176,11 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
         for name, model, prefix in (("similarity-me5", str(me5), "passage: "), ("similarity-tiny", multilingual, "")):
             run_similarity(SimilarityConfig(
                 model=model, corpus="lohelp:", languages=languages, limit=paragraphs, prefix=prefix,
-                out=out / name, store_dir=stores), progress=progress)
+                out=out / name, store_dir=stores, **engine), progress=progress)
     with _stage(log, 5, total, "joint factorization of the tiny model against its controls", timings):
         controls = {lang: str(out / "models" / f"mono-{lang}") for lang in languages}
         common = dict(experimental=multilingual, control=controls, languages=languages, rank=8 if quick else 32,
-                      min_words=50 if quick else 100, n_permutations=999, store_dir=stores)
+                      min_words=50 if quick else 100, n_permutations=999, store_dir=stores, **engine)
         run_factorization(FactorizationConfig(corpus="lohelp:", limit=paragraphs, out=out / "factorization",
                                               **common), progress=progress)
         if config.ud is not None:
@@ -184,7 +194,7 @@ def run_demo(config: DemoConfig, *, log: Callable[[str], None] = print, progress
             model=str(me5), corpus="lohelp:", languages=concept_languages, limit=paragraphs,
             layers=[0, 6, 12] if quick else [0, 1, 3, 6, 9, 12], k=20 if quick else 100,
             n_seeds=2 if quick else 3, realign=False, heldout=True,
-            out=out / "concepts", store_dir=stores), progress=progress)
+            out=out / "concepts", store_dir=stores, **engine), progress=progress)
     with _stage(log, 7, total, "writing the report", timings):
         # The report follows the run; `crossling report` reads the same order from run.json.
         sections = [name for name in ("models", "similarity-me5", "similarity-tiny", "factorization",

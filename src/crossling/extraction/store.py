@@ -32,6 +32,10 @@ Faults:
   re-extracted with a warning, never read.
 - Two processes extracting the same entry take turns on a lock file (:func:`crossling._utils.io.file_lock`):
   the second waits, then reuses what the first wrote. The kernel frees the lock of a killed process.
+
+The forward passes run on an engine (:mod:`crossling.engine`): here, or on a pool of model actors of a Ray
+cluster (:func:`extract_to_stores`). Either way the driver alone writes the folder, shard by shard, in the
+layout above, so the stores are the same and a run resumes whichever engine wrote the shards before.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
@@ -52,15 +59,15 @@ import numpy as np
 import pandas as pd
 
 from crossling._utils.io import apply_umask, atomic_path, atomic_write_text, file_lock
-from crossling._utils.progress import progress_bar
 from crossling._utils.provenance import sha256_file
 from crossling.data.corpus import corpus_checksum
 from crossling.data.records import Sentence
+from crossling.engine import Engine, LocalEngine, Shared
 from crossling.exceptions import CrosslingWarning, StoreCorruptError
 from crossling.extraction.extract import EncodedCorpus, ExtractionOptions, encode, iter_batches
 from crossling.models.loading import LoadedModel
 
-__all__ = ["VectorStore", "cache_key", "cache_key_parts", "extract_to_store", "STORE_FORMAT"]
+__all__ = ["VectorStore", "cache_key", "cache_key_parts", "extract_to_store", "extract_to_stores", "STORE_FORMAT"]
 
 STORE_FORMAT = 2
 """Version of the store layout and of what a row means; part of every cache key, so stores of another
@@ -271,11 +278,15 @@ def _layer_file(layer: int) -> str:
     return f"layer_{layer:02d}.npy"
 
 
+def _text(sentence: Sentence) -> str:
+    return sentence.text if sentence.text is not None else " ".join(sentence.forms)
+
+
 def _meta_table(sentences: Sequence[Sentence], encoded: EncodedCorpus, level: str) -> pd.DataFrame:
     rows = []
     for i, (s, item) in enumerate(zip(sentences, encoded.items)):
         if level == "sentence":
-            rows.append((s.lang, s.sent_id, i, -1, s.text if s.text is not None else " ".join(s.forms), "", "", ""))
+            rows.append((s.lang, s.sent_id, i, -1, _text(s), "", "", ""))
             continue
         for w in sorted({w for w in item.word_ids if w is not None}):
             word = s.words[w]
@@ -295,6 +306,7 @@ def extract_to_store(
     shard_size: int = 256,
     progress: bool = True,
     sources: Sequence[Sentence] | None = None,
+    engine: Engine | None = None,
 ) -> VectorStore:
     """Extract representations of ``sentences`` into a store under ``root``, or reuse the cached one.
 
@@ -319,6 +331,8 @@ def extract_to_store(
         Decoder stack of an encoder-decoder model: the sentence the encoder reads for each of
         ``sentences`` (e.g. its translation in the source language), so the decoder states are
         source-conditioned; their checksum enters the cache key.
+    engine : Engine, optional
+        Where the forward passes run (:func:`extract_to_stores`); default this process.
 
     Returns
     -------
@@ -344,26 +358,120 @@ def extract_to_store(
     DataLossWarning
         When inputs are truncated or words get no vector (see :func:`~crossling.extraction.extract.encode`).
     """
-    if not sentences:
-        raise ValueError("no sentences to extract")
-    root = Path(root)
-    checksum = corpus_checksum(sentences)
-    sources_checksum = None if sources is None else corpus_checksum(sources)
-    parts = cache_key_parts(lm, checksum, options, sources_checksum=sources_checksum)
-    key = _hash(parts)
-    name = name or "-".join(sorted({s.lang for s in sentences}))
-    final = root / f"{name}-{key[:16]}"
+    stores = extract_to_stores(lm, {"store": sentences}, root, options, names={"store": name} if name else None,
+                               sources=None if sources is None else {"store": sources}, shard_size=shard_size,
+                               progress=progress, engine=engine)
+    return stores["store"]
 
+
+def extract_to_stores(
+    lm: LoadedModel,
+    corpora: Mapping[str, Sequence[Sentence]],
+    root: str | os.PathLike,
+    options: ExtractionOptions,
+    *,
+    names: Mapping[str, str] | None = None,
+    sources: Mapping[str, Sequence[Sentence]] | None = None,
+    shard_size: int = 256,
+    progress: bool = True,
+    engine: Engine | None = None,
+) -> dict[str, VectorStore]:
+    """Extract several corpora (one store each) in one stage: every unfinished shard of all of them is a task.
+
+    Each store is reused, extracted or resumed as :func:`extract_to_store` says (same cache key, lock, check
+    before reuse, partial folder, manifest). The driver takes the lock of every store entry it extracts (in
+    the order of their folder names, so two runs never wait for each other in a cycle), tokenises each corpus,
+    sets up (or resumes) its partial folder and writes every shard's vectors into it as the shard comes back,
+    recording it as done; it releases an entry's lock once its store is complete. The engine runs the forward
+    passes: the local engine here with ``lm``; a Ray engine on a pool of model actors, each loading the model
+    once (:meth:`~crossling.models.loading.LoadedModel.reloader`: the same settings, and no other weights than
+    ``lm``'s). A shard's batches are the same whoever runs it, so the store is the same bit for bit (with as
+    many torch threads), and the partial folder's layout is the same, so a run resumes whichever engine wrote
+    the shards before.
+
+    Parameters
+    ----------
+    lm : LoadedModel
+        The model, loaded by the driver: it tokenises, names the cache key and (local engine) runs the shards.
+    corpora : mapping of str to sequence of Sentence
+        Key (normally a language code) -> sentences.
+    root : path-like
+        Folder holding the stores (with a Ray engine, one the driver writes and the nodes read).
+    options : ExtractionOptions
+    names : mapping of str to str, optional
+        Readable part of each store's folder name, by key; default the sentences' language codes, sorted and
+        joined by ``-`` (see :func:`extract_to_store`).
+    sources : mapping of str to sequence of Sentence, optional
+        By key: what a source-conditioned decoder's encoder reads for each sentence (see
+        :func:`extract_to_store`); keys without an entry extract without sources.
+    shard_size : int, default 256
+        Sentences per shard: the unit of work of a task and of resumption. A shard's vectors are held in
+        memory once (layers x rows x hidden size, float32).
+    progress : bool, default True
+        One progress display of the sentences extracted by this call (and a line per entry when waiting for
+        another process's extraction of it).
+    engine : Engine, optional
+        Default: the local engine.
+
+    Returns
+    -------
+    dict of str to VectorStore
+        By the keys of ``corpora``, in their order (two keys with the same sentences and sources share a store).
+
+    Raises
+    ------
+    ValueError
+        If a corpus is empty, or (sentence level) a sentence has no tokens besides the special ones.
+    ConfigError
+        If a layer of ``options.layers`` is not a hidden state of the model.
+    OSError
+        If the disk cannot hold a store (``ENOSPC``, raised before any vector is computed) or another write
+        fails.
+
+    Warns
+    -----
+    CrosslingWarning
+        When a cached store fails its check and is extracted again.
+    DataLossWarning
+        When inputs are truncated or words get no vector (see :func:`~crossling.extraction.extract.encode`).
+    """
+    engine = engine if engine is not None else LocalEngine()
+    root = Path(root)
+    names, sources = names or {}, sources or {}
+    folders: dict[str, Path] = {}
+    entries: dict[Path, _Entry] = {}
+    for name, sentences in corpora.items():
+        if not sentences:
+            raise ValueError(f"no sentences to extract ({name})")
+        entry = _Entry.of(lm, sentences, sources.get(name), options)
+        folders[name] = root / f"{names.get(name) or _default_name(sentences)}-{entry.key[:16]}"
+        entries.setdefault(folders[name], entry)
+    stores: dict[Path, VectorStore] = {}
+    with ExitStack() as held:
+        plans: dict[Path, _Plan] = {}
+        for final in sorted(entries):
+            lock = held.enter_context(ExitStack())  # closed as soon as the entry's store is complete
+            lock.enter_context(file_lock(root / f".{final.name}.lock", waiting=_waiting_line(final, progress)))
+            store = _reusable(final, entries[final].key)
+            if store is not None:
+                stores[final] = store
+                lock.close()
+            else:
+                plans[final] = _Plan(lm, entries[final], final, options, shard_size, lock)
+        _run_shards(lm, [plans[final] for final in entries if final in plans], options, engine, progress, stores)
+    return {name: stores[folder] for name, folder in folders.items()}
+
+
+def _default_name(sentences: Sequence[Sentence]) -> str:
+    return "-".join(sorted({s.lang for s in sentences}))
+
+
+def _waiting_line(final: Path, progress: bool) -> Callable[[], None]:
     def waiting() -> None:
         if progress:
             print(f"waiting for another process extracting {final} ...", file=sys.stderr, flush=True)
 
-    with file_lock(root / f".{final.name}.lock", waiting=waiting):
-        store = _reusable(final, key)
-        if store is not None:
-            return store
-        return _extract(lm, sentences, final, options, parts, key, shard_size=shard_size, progress=progress,
-                        sources=sources)
+    return waiting
 
 
 def _reusable(final: Path, key: str) -> VectorStore | None:
@@ -384,79 +492,156 @@ def _reusable(final: Path, key: str) -> VectorStore | None:
     return None
 
 
-def _extract(lm: LoadedModel, sentences: Sequence[Sentence], final: Path, options: ExtractionOptions,
-             parts: dict[str, Any], key: str, *, shard_size: int, progress: bool,
-             sources: Sequence[Sentence] | None) -> VectorStore:
-    """Fill (or resume) ``<final>.partial`` shard by shard and rename it to ``final`` when complete."""
-    started = time.time()
-    inputs = [s.forms for s in sentences] if options.level == "word" else [
-        s.text if s.text is not None else " ".join(s.forms) for s in sentences]
-    encoded = encode(lm, inputs, options,
-                     sources=None if sources is None else [s.text if s.text is not None else s.forms for s in sources])
-    rows = encoded.rows_per_item(options.level)
-    offsets = np.concatenate([[0], np.cumsum(rows)])
-    n_rows, dim = int(offsets[-1]), lm.hidden_size
-    partial = final.with_name(final.name + ".partial")
-    plan = {"key": key, "n_rows": n_rows, "dim": dim, "layers": list(encoded.layers), "shard_size": shard_size}
-    files = _open_partial(partial, plan)
-    if files is None:
-        _new_partial(partial, plan, _meta_table(sentences, encoded, options.level))
-        files = _open_partial(partial, plan)
-        assert files is not None
-    done = set(json.loads((partial / "progress.json").read_text())["done"])
-    n_shards = (len(sentences) + shard_size - 1) // shard_size
-    todo = [k for k in range(n_shards) if k not in done]
-    bar = progress_bar(len(sentences), f"extracting {final.name.rsplit('-', 1)[0]}", "sentence", enabled=progress,
-                       initial=len(sentences) - sum(min(shard_size, len(sentences) - k * shard_size) for k in todo))
-    for shard in todo:
-        indices = range(shard * shard_size, min((shard + 1) * shard_size, len(sentences)))
-        for batch in iter_batches(lm, encoded, options, indices=indices, progress=False):
-            target = _target_rows(batch.sentence_index, offsets)
-            for j, layer in enumerate(encoded.layers):
-                files[layer][target] = batch.vectors[j]
-        for mm in files.values():
-            mm.flush()
-        done.add(shard)
-        atomic_write_text(partial / "progress.json", json.dumps({"done": sorted(done)}))
-        bar.update(len(indices))
-    bar.close()
-    del files
-    stats = encoded.stats
-    manifest = {
-        "format": STORE_FORMAT,
-        "key": key,
-        "key_parts": parts,
-        "name": final.name.rsplit("-", 1)[0],
-        "model": lm.identity(),
-        "options": options.as_dict(),
-        "corpus_checksum": parts["corpus"],
-        "sources_checksum": parts.get("sources"),
-        "languages": sorted({s.lang for s in sentences}),
-        "n_sentences": len(sentences),
-        "n_rows": n_rows,
-        "dim": dim,
-        "layers": list(encoded.layers),
-        "truncated_inputs": stats.n_truncated,
-        "words_truncated": stats.n_words_truncated,
-        "words_empty": stats.n_words_empty,
-        "words_without_vector": stats.n_words_dropped,
-        "max_length": parts["options"]["max_length"],
-        "seconds": round(time.time() - started, 3),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-    for stale in partial.glob(".*.tmp"):  # temporary files of a killed write: never part of a store
-        stale.unlink(missing_ok=True)
-    names = ["meta.parquet", *(_layer_file(layer) for layer in encoded.layers)]
-    manifest["files"] = {name: {"bytes": (partial / name).stat().st_size, "sha256": sha256_file(partial / name)}
-                         for name in names}
-    atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
-    apply_umask(partial)
-    os.replace(partial, final)
-    for done_with in ("plan.json", "progress.json"):  # resumption records; a store is its manifest's files
-        (final / done_with).unlink(missing_ok=True)
-    return VectorStore(final)
+@dataclass(frozen=True)
+class _Entry:
+    """One store entry: its sentences (and decoder sources), the parts of its cache key and the key."""
+
+    sentences: Sequence[Sentence]
+    sources: Sequence[Sentence] | None
+    parts: dict[str, Any]
+    key: str
+
+    @classmethod
+    def of(cls, lm: LoadedModel, sentences: Sequence[Sentence], sources: Sequence[Sentence] | None,
+           options: ExtractionOptions) -> _Entry:
+        parts = cache_key_parts(lm, corpus_checksum(sentences), options,
+                                sources_checksum=None if sources is None else corpus_checksum(sources))
+        return cls(sentences, sources, parts, _hash(parts))
+
+
+def _run_shards(lm: LoadedModel, plans: list[_Plan], options: ExtractionOptions, engine: Engine, progress: bool,
+                stores: dict[Path, VectorStore]) -> None:
+    """Every unfinished shard of ``plans`` as one engine stage; each store finished (into ``stores``) when complete."""
+    tasks, owners = [], []
+    for plan in plans:
+        shared = engine.share(plan.encoded) if plan.todo else None
+        for shard in plan.todo:
+            start, stop = plan.bounds(shard)
+            tasks.append(_ShardTask(shared, options, start, stop, plan.offsets[start:stop + 1]))
+            owners.append((plan, shard))
+    if tasks:
+        shown = [plan.name for plan in plans if plan.todo]
+        desc = "extracting " + (", ".join(shown) if len(shown) <= 3 else f"{len(shown)} stores")
+        for index, vectors in engine.imap_with(
+                lm.reloader(), _extract_shard, tasks, state=lm, gpu=lm.device.type == "cuda", desc=desc,
+                unit="sentence", progress=progress, weights=[task.stop - task.start for task in tasks]):
+            plan, shard = owners[index]
+            plan.write(shard, vectors)
+            if not plan.todo:
+                stores[plan.final] = plan.finish()
+    for plan in plans:  # every shard was done before this call, the folder not yet renamed
+        if plan.final not in stores:
+            stores[plan.final] = plan.finish()
+
+
+@dataclass(frozen=True)
+class _ShardTask:
+    """A shard to extract: the corpus's tokenised inputs (shared), inputs ``start..stop-1`` and their rows."""
+
+    encoded: Shared
+    options: ExtractionOptions
+    start: int
+    stop: int
+    offsets: np.ndarray  # the store rows of inputs start..stop: offsets[i - start] is input i's first row
+
+
+def _extract_shard(lm: LoadedModel, task: _ShardTask) -> np.ndarray:
+    """The (n_layers, rows, d) float32 vectors of one shard, in store row order."""
+    encoded = task.encoded.get()
+    base = task.offsets[0]
+    vectors = np.zeros((len(encoded.layers), int(task.offsets[-1] - base), lm.hidden_size), dtype=np.float32)
+    for batch in iter_batches(lm, encoded, task.options, indices=range(task.start, task.stop), progress=False):
+        vectors[:, _target_rows(batch.sentence_index - task.start, task.offsets) - base] = batch.vectors
+    return vectors
+
+
+class _Plan:
+    """A store being extracted under its entry's lock: the partial folder, its open layer files, shards to do.
+
+    Set up (or resumed) on creation: the corpus is tokenised, and the partial folder of the same plan is
+    reopened, or a new one is set up (a damaged one is replaced). Only the driver writes it.
+    """
+
+    def __init__(self, lm: LoadedModel, entry: _Entry, final: Path, options: ExtractionOptions, shard_size: int,
+                 lock: ExitStack):
+        self.started = time.time()
+        self.entry, self.final, self.options, self.shard_size, self.lock = entry, final, options, shard_size, lock
+        self.name, self.identity, self.dim = final.name.rsplit("-", 1)[0], lm.identity(), lm.hidden_size
+        sentences, sources = entry.sentences, entry.sources
+        inputs = [s.forms for s in sentences] if options.level == "word" else [_text(s) for s in sentences]
+        self.encoded = encode(lm, inputs, options,
+                              sources=None if sources is None else [s.text if s.text is not None else s.forms
+                                                                    for s in sources])
+        self.offsets = np.concatenate([[0], np.cumsum(self.encoded.rows_per_item(options.level))])
+        self.partial = final.with_name(final.name + ".partial")
+        plan = {"key": entry.key, "n_rows": int(self.offsets[-1]), "dim": self.dim,
+                "layers": list(self.encoded.layers), "shard_size": shard_size}
+        files = _open_partial(self.partial, plan)
+        if files is None:
+            _new_partial(self.partial, plan, _meta_table(sentences, self.encoded, options.level))
+            files = _open_partial(self.partial, plan)
+            assert files is not None
+        self.files: dict[int, np.memmap] | None = files
+        self.done = set(json.loads((self.partial / "progress.json").read_text())["done"])
+        n_shards = (len(sentences) + shard_size - 1) // shard_size
+        self.todo = [k for k in range(n_shards) if k not in self.done]
+
+    def bounds(self, shard: int) -> tuple[int, int]:
+        """Inputs ``start..stop-1`` of ``shard``."""
+        return shard * self.shard_size, min((shard + 1) * self.shard_size, len(self.entry.sentences))
+
+    def write(self, shard: int, vectors: np.ndarray) -> None:
+        """Put a shard's rows into the layer files, flush them, then record the shard as done."""
+        assert self.files is not None
+        start, stop = self.bounds(shard)
+        rows = slice(int(self.offsets[start]), int(self.offsets[stop]))
+        for j, layer in enumerate(self.encoded.layers):
+            self.files[layer][rows] = vectors[j]
+            self.files[layer].flush()
+        self.done.add(shard)
+        self.todo.remove(shard)
+        atomic_write_text(self.partial / "progress.json", json.dumps({"done": sorted(self.done)}))
+
+    def finish(self) -> VectorStore:
+        """Write the manifest (with every file's sha256), give the folder its final name, release the lock."""
+        self.files = None
+        sentences, parts, stats, partial = self.entry.sentences, self.entry.parts, self.encoded.stats, self.partial
+        manifest = {
+            "format": STORE_FORMAT,
+            "key": self.entry.key,
+            "key_parts": parts,
+            "name": self.name,
+            "model": self.identity,
+            "options": self.options.as_dict(),
+            "corpus_checksum": parts["corpus"],
+            "sources_checksum": parts.get("sources"),
+            "languages": sorted({s.lang for s in sentences}),
+            "n_sentences": len(sentences),
+            "n_rows": int(self.offsets[-1]),
+            "dim": self.dim,
+            "layers": list(self.encoded.layers),
+            "truncated_inputs": stats.n_truncated,
+            "words_truncated": stats.n_words_truncated,
+            "words_empty": stats.n_words_empty,
+            "words_without_vector": stats.n_words_dropped,
+            "max_length": parts["options"]["max_length"],
+            "seconds": round(time.time() - self.started, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        }
+        for stale in partial.glob(".*.tmp"):  # temporary files of a killed write: never part of a store
+            stale.unlink(missing_ok=True)
+        names = ["meta.parquet", *(_layer_file(layer) for layer in self.encoded.layers)]
+        manifest["files"] = {name: {"bytes": (partial / name).stat().st_size, "sha256": sha256_file(partial / name)}
+                             for name in names}
+        atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        apply_umask(partial)
+        os.replace(partial, self.final)
+        for done_with in ("plan.json", "progress.json"):  # resumption records; a store is its manifest's files
+            (self.final / done_with).unlink(missing_ok=True)
+        self.lock.close()
+        return VectorStore(self.final)
 
 
 def _open_partial(partial: Path, plan: dict[str, Any]) -> dict[int, np.memmap] | None:

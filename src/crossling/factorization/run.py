@@ -35,7 +35,7 @@ a time.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Optional, Union
 
@@ -44,12 +44,12 @@ import pandas as pd
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from crossling._utils.io import atomic_write_text, write_table
-from crossling._utils.progress import progress_bar
 from crossling._utils.provenance import Provenance
 from crossling.config import (
     MODEL_PATH,
     CommaList,
     CorpusOptions,
+    EngineOptions,
     LayerList,
     ModelOptions,
     StoreOptions,
@@ -79,6 +79,7 @@ from crossling.factorization.records import (
 from crossling.factorization.study import (
     FactorizationOptions,
     FactorizationResult,
+    FitPlan,
     analysis_layers,
     category_slug,
     compute_factorization,
@@ -87,6 +88,7 @@ from crossling.factorization.study import (
 from crossling.pipeline import RunResult, write_run
 
 if TYPE_CHECKING:  # the store pulls in torch, which a command line must not load to print its help
+    from crossling.engine import Engine
     from crossling.extraction.extract import ExtractionOptions
     from crossling.extraction.store import VectorStore
 
@@ -100,13 +102,14 @@ PROPERTIES: tuple[str, ...] = ("distinct_chars_99.9", "type_token_ratio")
 category: the words of each slice, ``data_size_correlations``)."""
 
 
-class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, FactorizationOptions):
+class FactorizationConfig(ModelOptions, CorpusOptions, StoreOptions, EngineOptions, FactorizationOptions):
     """Settings of ``crossling factorization`` (alias ``parafac2``): a YAML file with these keys, or the flags.
 
     Model loading and batching: :class:`~crossling.config.ModelOptions` (``revision`` applies to the
     experimental model only; the control models load at their default revision); the corpus:
-    :class:`~crossling.config.CorpusOptions`; the vector stores: :class:`~crossling.config.StoreOptions`; the
-    fits and analyses: :class:`~crossling.factorization.study.FactorizationOptions`.
+    :class:`~crossling.config.CorpusOptions`; the vector stores: :class:`~crossling.config.StoreOptions`; where
+    the extraction and the (category, layer) fits run: :class:`~crossling.config.EngineOptions`; the fits and
+    analyses: :class:`~crossling.factorization.study.FactorizationOptions`.
 
     Attributes
     ----------
@@ -397,7 +400,7 @@ class _Extraction(NamedTuple):
 
 
 def _extract(config: FactorizationConfig, sentences: Mapping[str, list[Sentence]], languages: list[str],
-             options: ExtractionOptions, provenance: Provenance, progress: bool) -> _Extraction:
+             options: ExtractionOptions, provenance: Provenance, progress: bool, engine: Engine) -> _Extraction:
     """Stores of E and of every C_l; the layer settings and the rank checked against the models first."""
     from crossling.extraction.run import extract_stores
 
@@ -413,7 +416,7 @@ def _extract(config: FactorizationConfig, sentences: Mapping[str, list[Sentence]
     identities: dict[str, Any] = {"experimental": lm.identity(), "control": {}}
     with provenance.stage("extraction"):
         experimental = extract_stores(lm, {lang: sentences[lang] for lang in languages}, options, root,
-                                      shard_size=config.shard_size, progress=progress)
+                                      shard_size=config.shard_size, progress=progress, engine=engine)
     del lm
     by_model: dict[str, list[str]] = {}
     for lang in languages:
@@ -436,33 +439,72 @@ def _extract(config: FactorizationConfig, sentences: Mapping[str, list[Sentence]
             identities["control"][lang] = control.identity()
         with provenance.stage("extraction"):
             control_stores.update(extract_stores(control, {lang: sentences[lang] for lang in langs}, options, root,
-                                                 shard_size=config.shard_size, progress=progress))
+                                                 shard_size=config.shard_size, progress=progress, engine=engine))
         del control
     stores = {"experimental": experimental, "control": {lang: control_stores[lang] for lang in languages}}
     return _Extraction(stores, identities, layers, heatmap_layers, variance_layers, config.rank or min(widths))
 
 
-def _omega_stream(stores: Mapping[str, Mapping[str, VectorStore]], aligned: Mapping[str, AlignedWords],
-                  kept: Mapping[str, list[str]], languages: list[str], layers: list[int], chunk_size: int,
-                  progress: bool) -> Iterator[tuple[tuple[str, int], dict[str, np.ndarray]]]:
-    """The slices of every (category, layer), one layer's Omegas in memory at a time, with a progress bar."""
-    from crossling.factorization.crosscov import cross_covariances
+@dataclass(frozen=True)
+class _OmegaStream:
+    """The slices of every (category, layer), layer by layer, one layer's Omegas in memory at a time; its length
+    is the number of fits (for the progress display)."""
 
-    bar = progress_bar(len(layers) * len(kept), "PARAFAC2", "fit", enabled=progress)
-    for layer in layers:
-        omegas: dict[str, dict[str, np.ndarray]] = {c: {} for c in kept}
-        for lang in languages:
-            mine = [c for c in kept if lang in kept[c]]
-            if mine:
-                per_category = cross_covariances(stores["control"][lang].vectors(layer),
-                                                 stores["experimental"][lang].vectors(layer), aligned[lang],
-                                                 categories=mine, chunk_size=chunk_size)
-                for category, omega in per_category.items():
-                    omegas[category][lang] = omega
-        for category, langs in kept.items():
-            yield (category, layer), {lang: omegas[category].pop(lang) for lang in langs}
-            bar.update(1)
-    bar.close()
+    stores: Mapping[str, Mapping[str, VectorStore]]
+    aligned: Mapping[str, AlignedWords]
+    kept: Mapping[str, list[str]]
+    languages: list[str]
+    layers: list[int]
+    chunk_size: int
+
+    def __len__(self) -> int:
+        return len(self.layers) * len(self.kept)
+
+    def __iter__(self) -> Iterator[tuple[tuple[str, int], dict[str, np.ndarray]]]:
+        from crossling.factorization.crosscov import cross_covariances
+
+        kept = self.kept
+        for layer in self.layers:
+            omegas: dict[str, dict[str, np.ndarray]] = {c: {} for c in kept}
+            for lang in self.languages:
+                mine = [c for c in kept if lang in kept[c]]
+                if mine:
+                    per_category = cross_covariances(self.stores["control"][lang].vectors(layer),
+                                                     self.stores["experimental"][lang].vectors(layer),
+                                                     self.aligned[lang], categories=mine, chunk_size=self.chunk_size)
+                    for category, omega in per_category.items():
+                        omegas[category][lang] = omega
+            for category, langs in kept.items():
+                yield (category, layer), {lang: omegas[category].pop(lang) for lang in langs}
+
+
+def _fits(config: FactorizationConfig, extracted: _Extraction, words: Mapping[str, Any],
+          sentences: Mapping[str, Sequence[Sentence]], languages: list[str], categories: list[str],
+          scores: pd.DataFrame | None, records: Mapping[str, Any], provenance: Provenance, progress: bool,
+          engine: Engine) -> tuple[FactorizationResult, FitPlan, dict[str, AlignedWords]]:
+    """The words both models saw, the languages each category keeps, then every fit and table."""
+    stores = extracted.stores
+    aligned = {lang: align_words(words[lang], stores["experimental"][lang].meta, stores["control"][lang].meta)
+               for lang in languages}
+    n_words = {(c, lang): aligned[lang].n_words(c) for c in categories for lang in languages}
+    n_labelled = {(c, lang): aligned[lang].n_labelled.get(c, 0) for c in categories for lang in languages}
+    plan = plan_fits(n_words, languages=languages, categories=categories, min_words=config.min_words,
+                     n_labelled=n_labelled)
+    if not plan.kept:
+        raise ConfigError(f"no category has {config.min_words} or more words in at least 2 languages; see the "
+                          "table of the warning above (lower --min-words or add data)")
+    for row in plan.skipped.itertuples(index=False):
+        provenance.skip("language", row.reason, category=row.category, language=row.language, n_words=row.n_words)
+    options = config.factorization_options().model_copy(update={
+        "rank": extracted.rank, "heatmap_layers": extracted.heatmap_layers,
+        "variance_layers": extracted.variance_layers})
+    with provenance.stage("cross-covariances and fits"):
+        result = compute_factorization(
+            _OmegaStream(stores, aligned, plan.kept, languages, extracted.layers, config.chunk_size),
+            languages=languages, n_words=n_words, scores=scores, skipped=plan.skipped, options=options,
+            properties=_properties(sentences, config.corpus, pretraining_characters(records["experimental"], languages),
+                                   config.experimental), engine=engine, progress=progress)
+    return result, plan, aligned
 
 
 def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> RunResult[FactorizationResult]:
@@ -540,30 +582,13 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
     caveats += romanization_notes
     extraction = ExtractionOptions(level="word", pooling=config.pooling, batch_size=config.batch_size,
                                    max_length=config.max_length)
-    extracted = _extract(config, model_input, languages, extraction, provenance, progress)
+    with config.open_engine() as engine:
+        extracted = _extract(config, model_input, languages, extraction, provenance, progress, engine)
+        result, plan, aligned = _fits(config, extracted, words, sentences, languages, categories, scores, records,
+                                      provenance, progress, engine)
+        engine_record = engine.record()
     stores = extracted.stores
-
-    aligned = {lang: align_words(words[lang], stores["experimental"][lang].meta, stores["control"][lang].meta)
-               for lang in languages}
-    n_words = {(c, lang): aligned[lang].n_words(c) for c in categories for lang in languages}
-    n_labelled = {(c, lang): aligned[lang].n_labelled.get(c, 0) for c in categories for lang in languages}
-    plan = plan_fits(n_words, languages=languages, categories=categories, min_words=config.min_words,
-                     n_labelled=n_labelled)
-    if not plan.kept:
-        raise ConfigError(f"no category has {config.min_words} or more words in at least 2 languages; see the "
-                          "table of the warning above (lower --min-words or add data)")
-    for row in plan.skipped.itertuples(index=False):
-        provenance.skip("language", row.reason, category=row.category, language=row.language, n_words=row.n_words)
-    options = config.factorization_options().model_copy(update={
-        "rank": extracted.rank, "heatmap_layers": extracted.heatmap_layers,
-        "variance_layers": extracted.variance_layers})
-    with provenance.stage("cross-covariances and fits"):
-        result = compute_factorization(
-            _omega_stream(stores, aligned, plan.kept, languages, extracted.layers, config.chunk_size, progress),
-            languages=languages, n_words=n_words, scores=scores, skipped=plan.skipped, options=options,
-            properties=_properties(sentences, config.corpus, pretraining_characters(records["experimental"], languages),
-                                   config.experimental))
-
+    options = result.options
     fits = result.fits
     role_stores = {f"{role}/{lang}": stores[role][lang] for role in ("experimental", "control") for lang in languages}
     provenance.record.update(
@@ -582,7 +607,7 @@ def run_factorization(config: FactorizationConfig, *, progress: bool = True) -> 
         seeds={"parafac2": config.seed, "tree_permutations": config.seed},
         diagnostics={"not_converged": [list(key) for key in result.not_converged],
                      "max_relative_error": float(fits["relative_error"].max()), **diagnostics_summary(fits)},
-        engine={**provenance.record["engine"], "chunk_size": config.chunk_size},
+        engine={**engine_record, "chunk_size": config.chunk_size},
         languages=languages, categories=categories, fitted_categories=plan.kept, layers=list(result.layers),
         min_words=config.min_words, skipped_analyses=result.skipped_analyses, model_quality=model_quality,
         downstream_scores=({"file": str(config.scores)} if config.scores is not None else

@@ -17,6 +17,11 @@
   speech (category :data:`AVERAGE`), UPGMA trees with their Newick text and their agreement with the WALS
   family/genus classification (:mod:`crossling.trees`).
 
+Each (category, layer) is one task of an engine (:mod:`crossling.engine`): its joint fit with all its starts,
+and its per-set fits. The local engine runs them here, in order; a Ray engine on the cluster's workers, and the
+driver takes the results back in the same order, so the tables are the same. (The starts of a fit stay in its
+task: running them as tasks of their own would need the solver to run one given start, which it does not offer.)
+
 It reads no file and loads no model: :func:`crossling.factorization.run.run_factorization` does that and writes
 the result. Every table names its languages in a ``language`` column, in the analysis order; nothing is
 positional. Which languages each category keeps (enough words) is decided beforehand by :func:`plan_fits`, so
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
@@ -37,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crossling._utils.devices import device_problem
 from crossling.config import LayerList, resolve_layers
+from crossling.engine import Engine, LocalEngine, in_order
 from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning, UnstableFitWarning
 from crossling.factorization.crosscov import ALL_WORDS
 from crossling.factorization.diagnostics import FitDiagnostics, diagnose
@@ -501,6 +507,33 @@ def _warn_untrusted(fits: pd.DataFrame) -> None:
                   "and problems of the fits table)", UnstableFitWarning, stacklevel=3)
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    """What the tables need of one (category, layer): its joint fit's signatures and diagnostics (not its
+    factors, which a cluster would otherwise send back) and the average signatures of its per-set fits."""
+
+    S: np.ndarray
+    rank: int
+    relative_error: float
+    n_iter: int
+    converged: bool
+    spread: float
+    best_start: int
+    budget_hit: bool
+    seconds: float
+    diagnostics: FitDiagnostics
+    sets: list[pd.DataFrame]
+
+
+def _fit_task(task: tuple[tuple[str, int], dict[str, np.ndarray], FactorizationOptions, bool]) -> _Fitted:
+    """One task: the joint fit of a (category, layer) and, when asked, its per-set fits."""
+    (category, layer), slices, options, with_sets = task
+    fit, rank, hit, seconds, diagnostics = _fit(slices, options)
+    sets = _set_signatures(slices, category, layer, options) if with_sets else []
+    return _Fitted(fit.S, rank, fit.relative_error, fit.n_iter, fit.converged, fit.spread, fit.best_start, hit,
+                   seconds, diagnostics, sets)
+
+
 def compute_factorization(
     omegas: Mapping[tuple[str, int], Mapping[str, np.ndarray]] | Iterable[tuple[tuple[str, int], Mapping[str, Any]]],
     *,
@@ -511,6 +544,8 @@ def compute_factorization(
     skipped: pd.DataFrame | None = None,
     taxonomy: pd.DataFrame | None = None,
     options: FactorizationOptions = FactorizationOptions(),
+    engine: Engine | None = None,
+    progress: bool = False,
 ) -> FactorizationResult:
     """Fit every (category, layer) and compute every table of the study.
 
@@ -519,8 +554,9 @@ def compute_factorization(
     omegas : mapping or iterable of ((category, layer), mapping of language to ndarray (d_l, d))
         The slices Omega_l of each fit (:func:`crossling.factorization.crosscov.cross_covariances`), at least
         2 languages each. An iterable (e.g. a generator that computes one layer's Omegas at a time) is
-        consumed once and each fit's slices are released after it, so memory holds what the iterable holds.
-        Fits run in the order given (the run gives them layer by layer, ascending).
+        consumed once, as fits can start, and each fit's slices are released after it, so memory holds what
+        the iterable holds (and, on a cluster, the slices of the fits in flight). Fits are taken in the order
+        given (the run gives them layer by layer, ascending) and their rows come in that order.
     languages : sequence of str, optional
         The analysis order: each fit's slices are put in this order, and the average distances, variance
         test and tables follow it. Default: the languages in order of first appearance.
@@ -539,6 +575,12 @@ def compute_factorization(
         ``language, family, genus`` for the tree agreement; default :func:`study_taxonomy` (WALS).
     options : FactorizationOptions
         ``rank`` None: the full rank of each fit, min(d, min d_l) over its slices.
+    engine : Engine, optional
+        Where the fits run, one task per (category, layer) (:func:`crossling.engine.open_engine`); default
+        this process.
+    progress : bool, default False
+        Show a progress display of the fits (needs ``omegas`` with a length: a mapping, or an iterable that
+        has ``len``).
 
     Returns
     -------
@@ -578,14 +620,24 @@ def compute_factorization(
     matrices: dict[tuple[str, int], DistanceMatrix] = {}
     seen: dict[str, None] = {}
     budget_hit: list[tuple[str, int]] = []
-    for key, given in items:
-        category, layer = key
-        slices = _ordered(given, languages, key)
-        del given
-        langs = list(slices)
+    fitted: list[tuple[tuple[str, int], list[str]]] = []  # (key, languages) of each task, in task order
+
+    def tasks() -> Iterator[tuple[tuple[str, int], dict[str, np.ndarray], FactorizationOptions, bool]]:
+        for key, given in items:
+            slices = _ordered(given, languages, key)
+            del given
+            fitted.append((key, list(slices)))
+            yield key, slices, options, set_layers is not None and (not set_layers or key[1] in set_layers)
+
+    engine = engine if engine is not None else LocalEngine()
+    total = len(omegas) if isinstance(omegas, Sized) else None
+    results = in_order(engine.imap(_fit_task, tasks(), total=total, desc="PARAFAC2", unit="fit",
+                                   progress=progress and total is not None))
+    for index, fit in enumerate(results):
+        (category, layer), langs = fitted[index]
+        rank, seconds = fit.rank, fit.seconds
         seen.update(dict.fromkeys(langs))
-        fit, rank, hit, seconds, diagnostics = _fit(slices, options)
-        if hit:
+        if fit.budget_hit:
             budget_hit.append((category, layer))
         signature_frames.append(signature_table(langs, fit.S, category=category, layer=layer))
         average = pd.DataFrame({"category": category, "layer": layer, "language": langs, "value": fit.S.mean(axis=1)})
@@ -599,11 +651,9 @@ def compute_factorization(
                          "languages": ",".join(langs), "rank": rank, "relative_error": fit.relative_error,
                          "n_iter": fit.n_iter, "converged": fit.converged, "spread": fit.spread,
                          "n_starts": options.n_starts, "best_start": fit.best_start, "seconds": round(seconds, 3),
-                         **diagnostics.as_row()})
+                         **fit.diagnostics.as_row()})
         matrices[category, layer] = cosine_distances(fit.S, labels=langs)
-        if set_layers is not None and (not set_layers or layer in set_layers):
-            set_frames += _set_signatures(slices, category, layer, options)
-        del slices
+        set_frames += fit.sets
     if not fit_rows:
         raise ValueError("no slices to fit: omegas is empty")
     languages = list(seen) if languages is None else [lang for lang in languages if lang in seen]

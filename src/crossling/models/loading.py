@@ -20,10 +20,11 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Iterator
+import platform
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +65,9 @@ class LoadedModel:
         models: the commit hash. What the extraction cache keys on.
     kind : {"encoder", "decoder", "encoder-decoder"}
     device : torch.device
+    settings : dict
+        The keyword arguments of :func:`load_model` that gave this model (``name_or_path``, ``revision``,
+        ``device``, ``dtype``, ``trust_remote_code``): how another process (a Ray actor) loads it again.
     """
 
     model: PreTrainedModel
@@ -74,6 +78,7 @@ class LoadedModel:
     kind: Kind
     device: torch.device
     _word_tokenizer: PreTrainedTokenizerBase | None = field(default=None, repr=False)
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def hidden_size(self) -> int:
@@ -115,6 +120,27 @@ class LoadedModel:
                 _fill_pad_token(tok)
             self._word_tokenizer = tok
         return self._word_tokenizer
+
+    def reloader(self) -> Callable[[], LoadedModel]:
+        """A picklable function that loads this model again, in another process (a Ray actor, on another node).
+
+        It calls :func:`load_model` with :attr:`settings` (a ``cuda:N`` device becomes ``cuda``: a Ray actor sees
+        only the GPUs it reserved) and refuses weights whose fingerprint is not this model's.
+
+        Returns
+        -------
+        callable
+            No arguments; returns a :class:`LoadedModel`, or raises :class:`~crossling.exceptions.ModelLoadError`
+            when the model cannot be loaded there or has other weights under the same name.
+
+        Raises
+        ------
+        ModelLoadError
+            When this model was not made by :func:`load_model` (nothing says how to load it again).
+        """
+        if not self.settings:
+            raise ModelLoadError(f"{self.name} was not loaded by load_model, so another process cannot load it again")
+        return partial(_load_same, dict(self.settings), self.fingerprint)
 
     def identity(self) -> dict[str, Any]:
         """Provenance record: what every result computed with this model carries.
@@ -259,8 +285,24 @@ def load_model(
     model.to(device).eval()
     commit = getattr(config, "_commit_hash", None)
     fingerprint = _folder_fingerprint(Path(name)) if local else (commit or f"{name}@{revision}")
+    # An absolute folder: another process (a Ray worker) may run elsewhere than this one's working directory.
+    settings = {"name_or_path": str(Path(name).resolve()) if local else name, "revision": revision,
+                "device": str(device), "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None,
+                "trust_remote_code": trust_remote_code}
     return LoadedModel(model, tokenizer, name, commit if not local else None, fingerprint,
-                       model_kind(config), device)
+                       model_kind(config), device, settings=settings)
+
+
+def _load_same(settings: dict[str, Any], fingerprint: str) -> LoadedModel:
+    device = settings["device"]
+    if device.startswith("cuda"):
+        device = "cuda"
+    lm = load_model(**{**settings, "device": device})
+    if lm.fingerprint != fingerprint:
+        raise ModelLoadError(f"{settings['name_or_path']} on this node ({platform.node()}) holds other weights than "
+                             f"the driver's (fingerprint {lm.fingerprint[:12]}, not {fingerprint[:12]}): every node "
+                             "must read the same model")
+    return lm
 
 
 @contextmanager

@@ -25,7 +25,16 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from crossling._utils.io import write_table
 from crossling._utils.provenance import Provenance
 from crossling._utils.threads import blas_limit
-from crossling.config import MODEL_PATH, CommaList, CorpusOptions, LayerList, ModelOptions, StoreOptions, resolve_layers
+from crossling.config import (
+    MODEL_PATH,
+    CommaList,
+    CorpusOptions,
+    EngineOptions,
+    LayerList,
+    ModelOptions,
+    StoreOptions,
+    resolve_layers,
+)
 from crossling.exceptions import ConfigError
 from crossling.pipeline import RunResult, write_run
 from crossling.similarity.study import (
@@ -55,12 +64,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions, UncertaintyOptions):
+class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, EngineOptions, IndexOptions, UncertaintyOptions):
     """Settings of ``crossling similarity`` (a YAML file with these keys, or the command's flags).
 
     Model loading and batching: :class:`~crossling.config.ModelOptions`; the corpus:
-    :class:`~crossling.config.CorpusOptions`; the vector stores: :class:`~crossling.config.StoreOptions`; the
-    indices' settings: :class:`~crossling.similarity.study.IndexOptions`; null baselines and intervals:
+    :class:`~crossling.config.CorpusOptions`; the vector stores: :class:`~crossling.config.StoreOptions`; where
+    the extraction and the (layer, pair) tasks run: :class:`~crossling.config.EngineOptions`; the indices'
+    settings: :class:`~crossling.similarity.study.IndexOptions`; null baselines and intervals:
     :class:`~crossling.similarity.study.UncertaintyOptions`.
 
     Attributes
@@ -101,8 +111,8 @@ class SimilarityConfig(ModelOptions, CorpusOptions, StoreOptions, IndexOptions, 
     blas_threads : int, optional
         BLAS threads for the indices (default 1; none: the library's default).
     workers : int, optional
-        Threads computing the jackknife replicates and null baselines (default: every core; the values do
-        not depend on it).
+        Threads computing the jackknife replicates and null baselines of a (layer, pair) (default: every
+        core, or ``cpus_per_task`` with ``--engine ray``; the values do not depend on it).
     out : path
         Folder for the tables, figures, manifest and report section (replaced whole at the end of the run).
     """
@@ -226,27 +236,30 @@ def run_similarity(config: SimilarityConfig, *, progress: bool = True) -> RunRes
     extraction = ExtractionOptions(level="sentence", pooling=config.pooling, batch_size=config.batch_size,
                                    max_length=config.max_length, prefix=config.prefix,
                                    include_special=config.include_special)
-    with provenance.stage("extraction"):
-        stores = extract_stores(lm, corpus, extraction, config.stores_root(), shard_size=config.shard_size,
-                                progress=progress)
-    identity = lm.identity()
-    del lm  # the indices need the memory more than the model
+    workers = config.workers or ((os.cpu_count() or 1) if config.engine == "local" else config.cpus_per_task)
+    with config.open_engine() as engine:
+        with provenance.stage("extraction"):
+            stores = extract_stores(lm, corpus, extraction, config.stores_root(), shard_size=config.shard_size,
+                                    progress=progress, engine=engine)
+        identity = lm.identity()
+        del lm  # the indices need the memory more than the model
 
-    with provenance.stage("indices"), blas_limit(config.blas_threads):
-        result = compute_similarity(
-            stores, pairs, indices=config.indices, layers=config.layers, focus_layer=config.focus_layer,
-            anc_matrix=config.anc_matrix, per_neuron=config.per_neuron,
-            per_neuron_layers=config.per_neuron_layers, options=config.index_options(),
-            uncertainty=config.uncertainty_options(), chunk_size=config.chunk_size,
-            workers=config.workers or os.cpu_count() or 1, progress=progress)
+        with provenance.stage("indices"), blas_limit(config.blas_threads):
+            result = compute_similarity(
+                stores, pairs, indices=config.indices, layers=config.layers, focus_layer=config.focus_layer,
+                anc_matrix=config.anc_matrix, per_neuron=config.per_neuron,
+                per_neuron_layers=config.per_neuron_layers, options=config.index_options(),
+                uncertainty=config.uncertainty_options(), chunk_size=config.chunk_size, workers=workers,
+                progress=progress, engine=engine)
+        engine_record = engine.record()
 
     notes = result.table.loc[result.table["note"] != "", "note"]
     provenance.record.update(
         models={"model": identity}, extraction=extraction.as_dict(), stores=stores_record(stores),
         corpus=corpus_record(config.corpus, corpus, split=config.split, limit=config.limit),
         diagnostics={"degenerate_values": len(notes), "degenerate_messages": sorted(set(notes))[:20]},
-        engine={**provenance.record["engine"], "blas_threads": config.blas_threads, "chunk_size": config.chunk_size,
-                "workers": config.workers or os.cpu_count() or 1},
+        engine={**engine_record, "blas_threads": config.blas_threads, "chunk_size": config.chunk_size,
+                "workers": workers},
         n=result.n, languages=languages, pairs=[f"{a}-{b}" for a, b in pairs], layers=result.layers,
         focus_layer=result.focus_layer, preset=config.preset,
         indices={name: {"reads": INDICES[name].reads, "definition": INDICES[name].definition(result.options),

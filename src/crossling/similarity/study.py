@@ -31,9 +31,12 @@ form an n x n matrix, the null costs one O(n p q) pass per permutation and the i
 evaluations per shard (see :class:`UncertaintyOptions`).
 
 The moment-based indices stream the stores' rows in chunks into a :class:`crossling.Moments` per shard, pair
-and layer; only RBF CKA and matching read the vectors whole. Layers are the outer loop and pairs the inner
-one, so a language's factorisations (CCA's whitening, SVCCA's principal directions, and those of its
-jackknife replicates) are computed once per layer and shared by every pair it is in.
+and layer; only RBF CKA and matching read the vectors whole. Each (layer, pair) is one task of an engine
+(:mod:`crossling.engine`), values, nulls and jackknife together: the local engine runs them here, layers the
+outer loop and pairs the inner one, so a language's factorisations (CCA's whitening, SVCCA's principal
+directions, and those of its jackknife replicates, memoised by content) are computed once per layer and
+shared by every pair it is in; a Ray engine runs them on the cluster's workers (which read the stores from
+the shared path), and the driver puts the rows back in the same order, so the tables are the same.
 
 Rows are paired by sentence id: every store must list the same sentence ids in the same order
 (:func:`check_aligned`), which :func:`crossling.data.pud.read_pud` and the aligned text readers guarantee.
@@ -59,8 +62,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats as scipy_stats
 
 from crossling._utils.labels import model_label, pair_label
-from crossling._utils.progress import progress_bar
 from crossling.config import resolve_layers
+from crossling.engine import Engine, LocalEngine, Shared, in_order
 from crossling.exceptions import AlignmentError, ConfigError, DataLossWarning, DegenerateInputWarning
 from crossling.similarity.baseline import derangements, null_summary, shuffled_stats, warn_null_reach
 from crossling.similarity.canonical import LEADING_SHARE, CCAResult, cca, pwcca, svcca
@@ -628,6 +631,7 @@ def compute_similarity(
     chunk_size: int = 4096,
     workers: int = 1,
     progress: bool = True,
+    engine: Engine | None = None,
 ) -> SimilarityResult:
     """Every index for every pair and layer, with its null baseline and interval, from aligned vector stores.
 
@@ -655,9 +659,13 @@ def compute_similarity(
     chunk_size : int, default 4096
         Rows read from the stores at a time when accumulating moments.
     workers : int, default 1
-        Threads computing the jackknife replicates and null baselines (the values do not depend on it).
+        Threads computing the jackknife replicates and null baselines (the values do not depend on it), in
+        each task.
     progress : bool, default True
         Show a progress bar over layers and pairs.
+    engine : Engine, optional
+        Where the (layer, pair) tasks run (:func:`crossling.engine.open_engine`); default this process. A
+        cluster's workers read the stores at their paths, which every node must see.
 
     Returns
     -------
@@ -704,8 +712,6 @@ def compute_similarity(
     focus = (layers[len(layers) // 2] if focus_layer is None
              else resolve_layers([focus_layer], stored, what="focus_layer")[0])
     model = model_label(identity)
-    on_moments = [i for i in indices if INDICES[i].reads == "moments"]
-    on_vectors = [i for i in indices if INDICES[i].reads == "vectors"]
     perms = derangements(n, uncertainty.null_permutations, uncertainty.seed)
     quantile = (float(scipy_stats.t.ppf((1 + uncertainty.confidence) / 2, uncertainty.jackknife_shards - 1))
                 if uncertainty.jackknife_shards else float(scipy_stats.norm.ppf((1 + uncertainty.confidence) / 2)))
@@ -723,20 +729,13 @@ def compute_similarity(
         details.extend((layer, pair_label(a, b), name, q, v) for q, v in _details(result).items())
         losses.extend(estimate.seen.losses)
 
-    bar = progress_bar(len(layers) * len(pairs), "similarity", "pair", enabled=progress)
-    for layer in layers:
-        for a, b in pairs:
-            X, Y = stores[a].vectors(layer), stores[b].vectors(layer)
-            estimates = {}
-            if on_moments:
-                estimates.update(_moment_estimates(X, Y, on_moments, options, uncertainty, perms, chunk_size,
-                                                   workers))
-            if on_vectors:
-                estimates.update(_vector_estimates(X, Y, on_vectors, options, uncertainty, perms, workers))
-            for name in indices:
-                record(layer, a, b, name, estimates[name])
-            bar.update()
-    bar.close()
+    engine = engine if engine is not None else LocalEngine()
+    shared = engine.share(_PairWork(dict(stores), indices, options, uncertainty, perms, chunk_size, workers))
+    tasks = [(shared, layer, a, b) for layer in layers for a, b in pairs]
+    for (_, layer, a, b), estimates in zip(tasks, in_order(engine.imap(
+            _pair_estimates, tasks, desc="similarity", unit="pair", progress=progress))):
+        for name in indices:
+            record(layer, a, b, name, estimates[name])
     table = pd.DataFrame(rows, columns=_TABLE_COLUMNS).astype({"beyond_null": "boolean"})
     matrix, neurons = _focus(stores, pairs, focus, layers if per_neuron_layers == "all" else [focus], model, options,
                              anc_matrix=anc_matrix, per_neuron=per_neuron)
@@ -748,6 +747,36 @@ def compute_similarity(
         layers=layers, focus_layer=focus if (anc_matrix or per_neuron) else None, n=n, dims=dims, options=options,
         uncertainty=uncertainty, seconds=time.perf_counter() - started,
     )
+
+
+@dataclass(frozen=True)
+class _PairWork:
+    """What every (layer, pair) task of one call reads: the stores, the indices and their settings."""
+
+    stores: dict[str, Any]
+    indices: list[str]
+    options: IndexOptions
+    uncertainty: UncertaintyOptions
+    perms: list[np.ndarray]
+    chunk_size: int
+    workers: int
+
+
+def _pair_estimates(task: tuple[Shared, int, str, str]) -> dict[str, _Estimate]:
+    """One task: every index of one layer and pair, with its jackknife interval and shuffled-pairing null."""
+    shared, layer, a, b = task
+    work: _PairWork = shared.get()
+    X, Y = work.stores[a].vectors(layer), work.stores[b].vectors(layer)
+    on_moments = [i for i in work.indices if INDICES[i].reads == "moments"]
+    on_vectors = [i for i in work.indices if INDICES[i].reads == "vectors"]
+    estimates = {}
+    if on_moments:
+        estimates.update(_moment_estimates(X, Y, on_moments, work.options, work.uncertainty, work.perms,
+                                           work.chunk_size, work.workers))
+    if on_vectors:
+        estimates.update(_vector_estimates(X, Y, on_vectors, work.options, work.uncertainty, work.perms,
+                                           work.workers))
+    return estimates
 
 
 def _warn_summaries(table: pd.DataFrame, losses: list[str], n: int, dims: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from crossling.config import CORPUS_SPEC, CommaList, CorpusOptions
+from crossling.config import CORPUS_SPEC, CommaList, CorpusOptions, EngineOptions
 from crossling.models.pretrain.trainer import TrainOptions
 
 __all__ = ["PRESETS", "PRESET_TRAINING", "ModelSize", "PretrainConfig", "PretrainCorpusOptions"]
@@ -131,10 +131,12 @@ class PretrainCorpusOptions(CorpusOptions):
     validation_items: int = Field(default=500, ge=1)
 
 
-class PretrainConfig(PretrainCorpusOptions):
+class PretrainConfig(PretrainCorpusOptions, EngineOptions):
     """Settings of ``crossling pretrain``: a shared tokenizer, a multilingual model and monolingual controls.
 
-    The corpus and its preparation: :class:`PretrainCorpusOptions`. Size fields (``layers``, ``hidden``,
+    The corpus and its preparation: :class:`PretrainCorpusOptions`; where the models train:
+    :class:`~crossling.config.EngineOptions` (with ``--engine ray`` each model is one Ray task of ``threads``
+    CPUs, retried from its last checkpoint when its worker dies). Size fields (``layers``, ``hidden``,
     ``heads``, ``ffn``, ``max_length``) override the preset named by ``size``; ``lr`` and ``vocab_size``
     default to the preset's (:data:`PRESET_TRAINING`).
 
@@ -190,7 +192,8 @@ class PretrainConfig(PretrainCorpusOptions):
         Torch threads per process; default the ``CROSSLING_THREADS`` environment variable, else 1 (on a
         shared CPU one thread per process avoids OpenMP spin-waiting).
     workers : int, default 1
-        Models trained at once, in separate processes (each model comes out the same as in one process).
+        Models trained at once, in separate processes of this machine (each model comes out the same as in one
+        process); with ``--engine ray`` the cluster's room decides instead.
     """
 
     cli_panel: ClassVar[str] = "Pre-training"

@@ -33,7 +33,9 @@ import yaml
 from pydantic import ValidationError
 
 from crossling._utils.provenance import Provenance, sha256_file
+from crossling.config import EngineOptions
 from crossling.data.corpus import corpus_record
+from crossling.engine import LocalEngine
 from crossling.exceptions import ConfigError
 from crossling.models.pretrain.config import ModelSize, PretrainConfig
 from crossling.models.pretrain.corpus import prepare_corpus, read_texts
@@ -129,15 +131,19 @@ class _Job:
     threads: int
 
 
-def _train_job(job: _Job, progress: Callable[[TrainEvent], None] | None) -> ModelResult:
+def _train_job(job: _Job, progress: Callable[[TrainEvent], None] | None = None) -> ModelResult:
     import torch
     from transformers import AutoTokenizer
+
+    def writable(blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # A Ray worker gets the arrays read-only from the object store, and torch warns about wrapping those.
+        return {lang: a if a.flags.writeable else a.copy() for lang, a in blocks.items()}
 
     torch.set_num_threads(job.threads)
     model = build_model(job.architecture, job.size, job.vocab_size, seed=job.seed)
     return train_mlm(
-        model, AutoTokenizer.from_pretrained(job.tokenizer_dir), job.train, job.validation, job.folder,
-        options=job.options, name=job.name, record=job.record, progress=progress,
+        model, AutoTokenizer.from_pretrained(job.tokenizer_dir), writable(job.train), writable(job.validation),
+        job.folder, options=job.options, name=job.name, record=job.record, progress=progress,
     )
 
 
@@ -184,8 +190,8 @@ def _train_in_processes(
     return {futures[f]: f.result() for f in futures}
 
 
-# Where the folder is and how many threads or processes run do not change what is trained.
-_RUN_ONLY = {"threads", "workers", "out"}
+# Where the folder is, how many threads or processes run and on which engine do not change what is trained.
+_RUN_ONLY = {"threads", "workers", "out", *EngineOptions.model_fields}
 
 
 def _check_previous(config: PretrainConfig, path: Path) -> bool:
@@ -245,8 +251,10 @@ def pretrain_experiment(
     Notes
     -----
     Threads: ``config.threads`` per process, else the ``CROSSLING_THREADS`` environment variable, else 1. With
-    ``config.workers`` > 1 the models train in that many processes at once; each model's result is the same as
-    in one process (it depends only on the seed).
+    ``config.workers`` > 1 the models train in that many processes at once; with ``config.engine == "ray"`` each
+    model is a Ray task reserving that many CPUs (the folder must be on a path every node writes). Each model's
+    result is the same wherever it trains (it depends only on the seed), and a task whose worker died resumes
+    from the model's last checkpoint.
     """
     import torch
     from transformers import AutoTokenizer
@@ -302,18 +310,26 @@ def pretrain_experiment(
              config.train_options(multilingual=arch == "xlm-roberta"), name, record, threads)
         for name, arch, langs in plan if name not in results
     ]
-    with provenance.stage("training"):
-        if config.workers > 1 and len(jobs) > 1:
+    with provenance.stage("training"), config.open_engine() as engine:
+        if isinstance(engine, LocalEngine) and config.workers > 1 and len(jobs) > 1:
             results.update(_train_in_processes(jobs, config.workers, progress))
         else:
-            results.update({job.name: _train_job(job, progress) for job in jobs})
+            if not isinstance(engine, LocalEngine):  # a worker's working directory may be another one
+                jobs = [dataclasses.replace(job, folder=job.folder.resolve(), tokenizer_dir=job.tokenizer_dir.resolve())
+                        for job in jobs]
+            # One task per model, retried from its last checkpoint when its worker dies; the per-model displays
+            # of ``progress`` (events from the tasks) replace the engine's count of models.
+            trained = engine.map(_train_job, jobs, desc="training", unit="model", progress=progress is None,
+                                 cpus=threads, events=progress)
+            results.update({job.name: result for job, result in zip(jobs, trained)})
+        engine_record = engine.record()
     results = {name: results[name] for name, _, _ in plan}
     manifest.update(
         seeds={"validation_split": config.seed, "sampling": config.seed, "initialisation": config.seed,
                "masking": config.seed, "batch_order": config.seed,
                "validation_masks": {lang: validation_mask_seed(config.seed, lang) for lang in config.languages}},
         diagnostics={"stopped_early": [name for name, m in results.items() if m.stopped_early]},
-        engine={**manifest["engine"], "threads": threads, "workers": config.workers},
+        engine={**engine_record, "threads": threads, "workers": config.workers},
         model_size=asdict(size),
         trained_models={name: _model_entry(m) for name, m in results.items()},
     )
