@@ -10,28 +10,39 @@ the SVDs; 10x would need 4.9 s). With more BLAS threads crossling splits the SVD
 over a thread pool instead (one BLAS thread per task), so compare at equal thread counts. Both run
 the same algorithm (same SVD start, five CP sweeps per iteration, HALS for the signatures, Bro's line
 search): the test suite checks that their error traces agree iteration by iteration on small problems.
+Issue 18 added float32: two runs on a 2-core machine shared with other jobs (load 4 to 6, so TensorLy, whose
+Khatri-Rao products are memory-bound, lost most: 197 and 202 s per iteration) measured crossling float64 at 33.0
+and 14.5 s per iteration (6.0x and 13.9x TensorLy's speed; 1.11x and 0.89x its floor timed a minute apart) and
+float32 at 20.3 and 11.8 s (9.7x and 17.1x; 1.11x and 1.08x its float32 floor of 6.7 s in the second run), its
+error 6e-10 from float64's. Against the quiet machine's TensorLy (48.6 s) float32 at 1.1x its floor would be
+about 6.6x: to be confirmed on a quiet machine.
 
-Each solver runs in its own subprocess (Linux: memory is read from /proc) and loads the same slices
-from a temporary .npy file. Reported per solver: wall seconds of the call divided by the number of
-iterations (each also pays one extra polar step: TensorLy in its start, crossling in its final
-projection), the peak RSS during the call (the counter is reset just before it, so it is the loaded
-data plus the solver's working memory) and its increase over the RSS just before the call, and the
-relative error ``||Omega - Omega_hat|| / ||Omega||``
-of the returned model, computed the same way for both after the timing. For the fixed-iteration setting
-a third process times the floor: one SVD per slice (the polar factors, which both solvers compute) and
-the 14 products per slice that one iteration with five CP sweeps is made of, so the speed-up can be read
-against what any solver of this algorithm must pay.
+Solvers, each in its own subprocess (Linux: memory is read from /proc), loading the same slices from a temporary
+.npy file: TensorLy, crossling in float64 (``numpy-float64``, the default) and in float32 (``numpy-float32``), and
+with ``--torch`` crossling's torch backend on the CPU in both. Reported per solver: wall seconds of the call divided
+by the number of iterations (each also pays one extra polar step: TensorLy in its start, crossling in its final
+projection), the peak RSS during the call (the counter is reset just before it, so it is the loaded data plus the
+solver's working memory) and its increase over the RSS just before the call, and the relative error
+``||Omega - Omega_hat|| / ||Omega||`` of the returned model, computed the same way for all after the timing. Then,
+per crossling solver: its speed-up over TensorLy, and when its error trace first reached TensorLy's final error
+(iterations and seconds, its start included): the time to TensorLy's fit, which counts fewer iterations as well as
+faster ones. For the fixed-iteration setting two more processes time the floor in float64 and float32: one SVD
+per slice (the polar factors, which every solver computes) and the 14 products per slice that one iteration with
+five CP sweeps is made of (4 with the slice, 10 with the k x d projected slice), and each crossling dtype's median
+seconds per iteration is divided by its floor.
 
 Settings (planted PARAFAC2 slices from ``crossling.factorization.parafac2.random_parafac2`` plus noise):
 
-* original: 33 x 768 x 768, planted rank 256 with 20% noise, fitted rank 768, a fixed number of
-  iterations (``--iterations``, default 2; TensorLy needs about a minute per iteration).
+* original: 33 x 768 x 768, planted rank 256 with 20% noise, fitted rank 768 (``--ranks 32,128,768`` fits each
+  of those ranks to the same slices), a fixed number of iterations (``--iterations``, default 2; TensorLy needs
+  about a minute per iteration, so its 100-iteration error is out of reach of a routine run: time to TensorLy's
+  error is measured at the budget given).
 * small: 33 x 256 x 256, planted rank 50 with 10% noise, rank 50, each to its own convergence
   (tol 1e-8, TensorLy's default; the two libraries' stopping rules differ, see the crossling docstring).
 
 ``--quick`` shrinks them (33 x 256 x 256 rank 256, and 33 x 64 x 64 rank 10) for a smoke run.
 
-    python benchmarks/parafac2.py [--quick] [--iterations N] [--threads T]
+    python benchmarks/parafac2.py [--quick] [--iterations N] [--threads T] [--ranks R,...] [--torch]
 """
 
 from __future__ import annotations
@@ -64,10 +75,11 @@ def _reset_peak() -> float:
     return _status_mb("VmRSS")
 
 
-def _worker(library: str, data: str, rank: int, n_iter_max: int, tol: float) -> None:
-    """Fit once and print a JSON line; runs in a fresh process."""
+def _worker(solver: str, data: str, rank: int, n_iter_max: int, tol: float) -> None:
+    """Fit once with ``solver`` (tensorly, or crossling's backend-dtype, e.g. numpy-float32) and print a JSON line;
+    runs in a fresh process."""
     slices = list(np.load(data))
-    if library == "tensorly":
+    if solver == "tensorly":
         from tensorly.decomposition import parafac2 as tl_parafac2
         from tensorly.parafac2_tensor import parafac2_to_slices
 
@@ -85,45 +97,54 @@ def _worker(library: str, data: str, rank: int, n_iter_max: int, tol: float) -> 
         n_iter = n_iter_max if not tol else None
         fitted = parafac2_to_slices(model)
         trace = [float(e) for e in errors]
+        iteration_seconds: list[float] = []
     else:
         from crossling.factorization.parafac2 import parafac2
 
+        backend, dtype = solver.split("-")
         before = _reset_peak()
         start = time.perf_counter()
-        result = parafac2(slices, rank, init="svd", nonnegative=True, n_iter_max=n_iter_max, tol=tol)
+        result = parafac2(slices, rank, init="svd", nonnegative=True, n_iter_max=n_iter_max, tol=tol,
+                          backend=backend, dtype=dtype)
         seconds = time.perf_counter() - start
         peak = _status_mb("VmHWM")
         n_iter = result.n_iter
         fitted = result.reconstruct()
         trace = result.errors.tolist()
+        iteration_seconds = result.iteration_seconds.tolist()
     residual = sum(float(np.linalg.norm(m - f) ** 2) for m, f in zip(slices, fitted))
     error = float(np.sqrt(residual / sum(float(np.linalg.norm(m) ** 2) for m in slices)))
-    record = dict(seconds=seconds, peak_mb=peak, before_mb=before, error=error, n_iter=n_iter, trace=trace)
+    record = dict(seconds=seconds, peak_mb=peak, before_mb=before, error=error, n_iter=n_iter, trace=trace,
+                  iteration_seconds=iteration_seconds)
     print(json.dumps(record))
 
 
-def _floor(data: str, rank: int) -> None:
+def _floor(data: str, rank: int, dtype: str) -> None:
     """Time the work one iteration of either solver cannot avoid, and print a JSON line.
 
     Per slice: one SVD of the d_l x k matrix M_l (its polar factor; TensorLy computes the same SVD) and
-    the 14 products of d x k matrices that crossling's iteration is made of (4 for the projection, 2 for
-    each of TensorLy's 5 CP sweeps), on as many threads as BLAS may use, one BLAS thread each (crossling's
-    scheme, the fastest found here for many small LAPACK calls).
+    the 14 products with a d x k matrix that crossling's iteration is made of: 4 of the slice (d_l x d) for the
+    projection, 2 of the projected slice (k x d) for each of TensorLy's 5 CP sweeps (at k = d_l all 14 are slice
+    sized). In ``dtype`` (the SVD by numpy in float64, by SciPy in float32, as crossling), on as many threads as
+    BLAS may use, one BLAS thread each (crossling's scheme, the fastest found here for many small LAPACK calls).
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    import scipy.linalg
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    slices = list(np.load(data))
+    slices = [m.astype(dtype) for m in np.load(data)]
     threads = max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"), default=1)
-    factor = np.random.default_rng(0).standard_normal((slices[0].shape[1], rank))
+    factor = np.random.default_rng(0).standard_normal((slices[0].shape[1], rank)).astype(dtype)
+    thin_svd = np.linalg.svd if dtype == "float64" else scipy.linalg.svd
 
     def svd(omega: np.ndarray) -> None:
-        np.linalg.svd(omega @ factor, full_matrices=False)
+        thin_svd(omega @ factor, full_matrices=False)
 
     def products(omega: np.ndarray) -> None:
-        for _ in range(14):
-            omega @ factor
+        projected = omega[:rank]
+        for operand in [omega] * 4 + [projected] * 10:
+            operand @ factor
 
     times = {}
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
@@ -134,24 +155,35 @@ def _floor(data: str, rank: int) -> None:
     print(json.dumps(dict(threads=threads, **times)))
 
 
-def _run(library: str, data: Path, rank: int, n_iter_max: int, tol: float, threads: int | None) -> dict:
+def _run(solver: str, data: Path, rank: int, n_iter_max: int, tol: float, threads: int | None) -> dict:
     env = dict(os.environ)
     if threads is not None:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(threads)
     src = str(Path(__file__).resolve().parents[1] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, __file__, "--worker", library, str(data), str(rank), str(n_iter_max)]
+    command = [sys.executable, __file__, "--worker", solver, str(data), str(rank), str(n_iter_max)]
     command.append(repr(tol))
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{library} worker failed:\n{done.stderr}")
+        raise RuntimeError(f"{solver} worker failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _time_to(run: dict, target: float) -> str:
+    """When a crossling run's error trace first reached ``target``: iterations and seconds (its start and final
+    projection included, spread over the iterations as measured)."""
+    reached = np.flatnonzero(np.array(run["trace"]) <= target)
+    if not reached.size:
+        return f"not reached in {len(run['trace'])} iterations"
+    overhead = run["seconds"] - sum(run["iteration_seconds"])
+    seconds = overhead + sum(run["iteration_seconds"][: reached[0] + 1])
+    return f"after {reached[0] + 1} iterations, {seconds:.1f} s"
+
+
 def _setting(
-    name: str, *, n_slices: int, size: int, true_rank: int, noise: float, rank: int, n_iter_max: int,
-    tol: float, threads: int | None, tmp: Path,
+    name: str, *, n_slices: int, size: int, true_rank: int, noise: float, ranks: list[int], n_iter_max: int,
+    tol: float, solvers: list[str], threads: int | None, tmp: Path,
 ) -> None:
     from crossling.factorization.parafac2 import random_parafac2
 
@@ -159,37 +191,42 @@ def _setting(
     data = tmp / f"{name}.npy"
     np.save(data, np.stack(planted.matrices))
     del planted
-    print(f"\n== {name}: {n_slices} slices of {size} x {size} (planted rank {true_rank}, noise {noise}), "
-          f"rank {rank}, SVD start, non-negative signatures, "
-          + (f"{n_iter_max} iterations" if not tol else f"to convergence (tol {tol}, at most {n_iter_max})"),
-          flush=True)
-    runs = {}
-    for library in ("tensorly", "crossling"):
-        runs[library] = run = _run(library, data, rank, n_iter_max, tol, threads)
-        n_iter = run["n_iter"]
-        per_iter = (
-            f"{run['seconds'] / n_iter:8.2f} s/iter ({n_iter} iter)" if n_iter else "(iteration count unknown)"
-        )
-        print(f"{library:9s}  {run['seconds']:8.1f} s  {per_iter}  peak RSS {run['peak_mb']:7.0f} MB "
-              f"(+{run['peak_mb'] - run['before_mb']:.0f} MB over the loaded data)  error {run['error']:.8f}",
+    for rank in ranks:
+        print(f"\n== {name}: {n_slices} slices of {size} x {size} (planted rank {true_rank}, noise {noise}), "
+              f"rank {rank}, SVD start, non-negative signatures, "
+              + (f"{n_iter_max} iterations" if not tol else f"to convergence (tol {tol}, at most {n_iter_max})"),
               flush=True)
-    tl, ours = runs["tensorly"], runs["crossling"]
-    if not tol:
-        print(f"speed-up per iteration: {tl['seconds'] / ours['seconds']:.1f}x")
-        floor = _run("floor", data, rank, n_iter_max, tol, threads)
-        print(f"floor per iteration on {floor['threads']} thread(s): the slices' SVDs alone {floor['svd']:.2f} s, "
-              f"plus the 14 products per slice {floor['svd'] + floor['products']:.2f} s "
-              f"(a 10x speed-up needs {tl['seconds'] / n_iter_max / 10:.2f} s)")
-    else:
-        print(f"speed-up to convergence: {tl['seconds'] / ours['seconds']:.1f}x")
-        # How long crossling took to get as low as TensorLy's final error.
-        reached = np.flatnonzero(np.array(ours["trace"]) <= tl["trace"][-1])
-        if reached.size:
-            print(f"crossling reached TensorLy's final error after {reached[0] + 1} iterations "
-                  f"(~{ours['seconds'] * (reached[0] + 1) / ours['n_iter']:.1f} s)")
-    print(f"memory: peak RSS {tl['peak_mb'] / ours['peak_mb']:.1f}x less; working memory "
-          f"{(tl['peak_mb'] - tl['before_mb']) / max(ours['peak_mb'] - ours['before_mb'], 1):.1f}x less")
-    print(f"error: crossling - TensorLy = {ours['error'] - tl['error']:+.2e}")
+        runs = {}
+        for solver in solvers:
+            runs[solver] = run = _run(solver, data, rank, n_iter_max, tol, threads)
+            n_iter = run["n_iter"]
+            per_iter = (
+                f"{run['seconds'] / n_iter:8.2f} s/iter ({n_iter} iter)" if n_iter else "(iteration count unknown)"
+            )
+            print(f"{solver:13s}  {run['seconds']:8.1f} s  {per_iter}  peak RSS {run['peak_mb']:7.0f} MB "
+                  f"(+{run['peak_mb'] - run['before_mb']:.0f} MB over the loaded data)  error {run['error']:.8f}",
+                  flush=True)
+        tl = runs.get("tensorly")
+        ours = {solver: run for solver, run in runs.items() if solver != "tensorly"}
+        if tl is not None:
+            for solver, run in ours.items():
+                print(f"{solver:13s}  speed-up {'per iteration' if not tol else 'to convergence'} "
+                      f"{tl['seconds'] / run['seconds'] * (run['n_iter'] / tl['n_iter'] if not tol else 1):.2f}x, "
+                      f"peak RSS {tl['peak_mb'] / run['peak_mb']:.1f}x less, error - TensorLy's "
+                      f"{run['error'] - tl['error']:+.2e}; reached TensorLy's final error {tl['error']:.6f} "
+                      f"{_time_to(run, tl['error'])} (TensorLy: {tl['seconds']:.1f} s)")
+        if "numpy-float64" in ours and "numpy-float32" in ours:
+            print(f"float32 - float64 error: {ours['numpy-float32']['error'] - ours['numpy-float64']['error']:+.2e}")
+        if not tol:
+            for dtype in ("float64", "float32"):
+                floor = _run(f"floor-{dtype}", data, rank, n_iter_max, tol, threads)
+                seconds = floor["svd"] + floor["products"]
+                ratio = ""
+                if f"numpy-{dtype}" in ours:
+                    run = ours[f"numpy-{dtype}"]
+                    ratio = f"; crossling {dtype} per iteration {np.median(run['iteration_seconds']) / seconds:.2f}x it"
+                print(f"floor {dtype} per iteration on {floor['threads']} thread(s): the slices' SVDs alone "
+                      f"{floor['svd']:.2f} s, plus the 14 products per slice {seconds:.2f} s{ratio}", flush=True)
 
 
 def main() -> None:
@@ -198,28 +235,35 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2, help="iterations of the original setting")
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads per solver (default inherit)")
     parser.add_argument("--only", choices=["original", "small"], default=None)
+    parser.add_argument("--ranks", default=None,
+                        help="fitted ranks of the original setting, comma-separated (default: the slice size)")
+    parser.add_argument("--torch", action="store_true", help="also crossling's torch backend on the CPU")
     args = parser.parse_args()
     import tensorly
 
     print(f"numpy {np.__version__}, tensorly {tensorly.__version__}, "
           f"BLAS threads: {args.threads or 'inherited'}, cpus {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f} (other jobs slow both solvers)")
-    big = dict(n_slices=33, size=256, true_rank=96, noise=0.2, rank=256) if args.quick else dict(
-        n_slices=33, size=768, true_rank=256, noise=0.2, rank=768)
-    small = dict(n_slices=33, size=64, true_rank=10, noise=0.1, rank=10) if args.quick else dict(
-        n_slices=33, size=256, true_rank=50, noise=0.1, rank=50)
+    big = dict(n_slices=33, size=256, true_rank=96, noise=0.2) if args.quick else dict(
+        n_slices=33, size=768, true_rank=256, noise=0.2)
+    small = dict(n_slices=33, size=64, true_rank=10, noise=0.1, ranks=[10]) if args.quick else dict(
+        n_slices=33, size=256, true_rank=50, noise=0.1, ranks=[50])
+    ranks = [int(r) for r in args.ranks.split(",")] if args.ranks else [big["size"]]
+    solvers = ["tensorly", "numpy-float64", "numpy-float32"]
+    if args.torch:
+        solvers += ["torch-float64", "torch-float32"]
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "original"):
-            _setting(
-                "original", **big, n_iter_max=args.iterations, tol=0.0, threads=args.threads, tmp=Path(tmp)
-            )
+            _setting("original", **big, ranks=ranks, n_iter_max=args.iterations, tol=0.0, solvers=solvers,
+                     threads=args.threads, tmp=Path(tmp))
         if args.only in (None, "small"):
-            _setting("small", **small, n_iter_max=2000, tol=1e-8, threads=args.threads, tmp=Path(tmp))
+            _setting("small", **small, n_iter_max=2000, tol=1e-8, solvers=solvers, threads=args.threads,
+                     tmp=Path(tmp))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker" and sys.argv[2] == "floor":
-        _floor(sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker" and sys.argv[2].startswith("floor-"):
+        _floor(sys.argv[3], int(sys.argv[4]), sys.argv[2].removeprefix("floor-"))
     elif len(sys.argv) > 1 and sys.argv[1] == "--worker":
         _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
     else:

@@ -282,7 +282,8 @@ class ModelOptions(RunConfig):
     max_length : int, optional
         Truncate inputs to this many tokens (at least 2); default: the model's limit.
     device : str, default "cpu"
-        torch device, e.g. ``cuda`` or ``cuda:1``.
+        torch device, e.g. ``cuda`` or ``cuda:1``, or ``auto`` (the first CUDA GPU when torch sees one, else the
+        CPU). A device this machine or torch build lacks is a one-line error saying what to use or install.
     dtype : str, optional
         Weight dtype (``float32``, ``bfloat16``, ``float16``); default: the checkpoint's.
     revision : str, optional

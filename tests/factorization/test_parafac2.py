@@ -205,7 +205,7 @@ def test_slices_split_over_threads_give_the_same_fit(monkeypatch):
     # arithmetic, so the fit is the one computed in the calling thread. Forced here on small slices.
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    import crossling.factorization.parafac2 as module
+    import crossling.factorization._parafac2_backend as module
 
     planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.05, seed=12)
     options = dict(nonnegative=True, tol=1e-10, n_iter_max=60)

@@ -118,3 +118,15 @@ def test_code_shipped_with_a_model_is_not_run(tiny, tmp_path):
     with pytest.raises(ModelLoadError):
         load_model(unknown)
     assert not marker.exists()
+
+
+def test_auto_is_the_gpu_when_there_is_one_and_a_missing_one_is_a_line(tiny):
+    lm = load_model(tiny, device="auto")
+    assert lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelLoadError) as caught:
+            load_model(tiny, device="cuda")
+        assert "\n" not in str(caught.value) and "--device cpu" in str(caught.value)
+        assert "./setup.sh --cuda" in str(caught.value)
+    with pytest.raises(ModelLoadError, match="not a torch device"):
+        load_model(tiny, device="gpu0")

@@ -42,8 +42,11 @@ and 14 products of 768 x 768 matrices per slice (4 for the projection, 2 per CP 
 crossling (3.2x), 11.5x less peak memory (0.66 GB against 7.6 GB), and a floor of 10.4 s for the SVDs
 and products alone (5.9 s for the SVDs), so no implementation of these iterations on this machine can
 be much more than 4.7x faster than TensorLy. The slices' SVDs and blocks of the CP products run on a
-thread pool with one BLAS thread each (see
-``_SlicePool``), which keeps a multi-threaded BLAS from spinning inside small LAPACK calls.
+thread pool with one BLAS thread each (see ``_SlicePool`` in :mod:`crossling.factorization._parafac2_backend`),
+which keeps a multi-threaded BLAS from spinning inside small LAPACK calls. Past that floor there is cheaper
+arithmetic: ``dtype="float32"`` runs the iterations in single precision (40-50% less time per iteration; the ``dtype``
+parameter says when it is safe), and ``backend="torch"`` runs them through torch, batched, on its CPU or a GPU.
+The iterations themselves live in :mod:`crossling.factorization._parafac2_als`, written once for both backends.
 
 Semantics follow TensorLy's ``parafac2(..., nn_modes=[0])`` so that the two can be compared from the
 same start: the same ``init="svd"`` (S = 1, B = I, V = leading eigenvectors of sum_l Omega_l^T Omega_l)
@@ -58,14 +61,17 @@ iteration (TensorLy compares with the previous iteration because it does not com
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+import scipy
 
-from crossling.exceptions import ConvergenceWarning, DegenerateInputWarning
+from crossling._utils.devices import device_problem, resolve_device
+from crossling.exceptions import ConfigError, ConvergenceWarning, DegenerateInputWarning
+from crossling.factorization._parafac2_als import Start, fit_start
+from crossling.factorization._parafac2_backend import open_backend
 
 __all__ = [
     "N_INNER",
@@ -91,23 +97,6 @@ N_ITER_MAX = 1000
 TOL = 1e-6
 #: CP sweeps over the projected tensor per iteration unless asked otherwise (TensorLy's ``n_iter_parafac``).
 N_INNER = 5
-
-# TensorLy's parafac2 calls non_negative_parafac_hals with hals_nnls(n_iter_max=5): each outer
-# iteration re-linearises the subproblem, so solving it exactly every time is wasted work.
-_HALS_SWEEPS = 5
-_HALS_TOL = 1e-8
-# Bro's line search: step to iteration ** (1 / acc_pow) of the last update, after 4 failures in a row
-# extrapolate less (acc_pow + 1); the same constants as TensorLy's _BroThesisLineSearch.
-_LS_ACC_POW = 2.0
-_LS_MAX_FAIL = 4
-_LS_FIRST_ITERATION = 6
-# A start is stopped as diverged once a component is this many times larger than the data (see _fit).
-_DIVERGED = 1e8
-# Slices are processed in parallel when d_l * d * k (the multiply-adds of Omega_l Q_l) is at least this
-# on average: 64^3, where one slice's SVD takes about a millisecond.
-_PARALLEL_MIN_WORK = 64**3
-_BLOCKS_PER_THREAD = 4
-
 
 @dataclass(frozen=True, eq=False)
 class Parafac2Result:
@@ -138,8 +127,15 @@ class Parafac2Result:
     signature_trace : ndarray, shape (n_iter,)
         Mean signature (over slices and components, column norms of B and V folded in as in ``S``) after
         each iteration of the best start: a steady rise is the mark of diverging components.
+    iteration_seconds : ndarray, shape (n_iter,)
+        Wall-clock seconds of each iteration of the best start (the start itself and the final projection
+        excluded).
     rank, init, tol, n_iter_max, n_inner, nonnegative, orthonormal_v, ridge, linesearch, normalize_slices
         The options of the fit (``init`` is ``"svd"``, ``"random"`` or ``"given"``).
+    backend, device, dtype : str
+        Where and in what precision the iterations ran (``device`` with ``"auto"`` resolved to ``"cuda"`` or
+        ``"cpu"``; ``dtype`` ``"float64"`` or ``"float32"``, the latter going on in float64 once float32 no longer
+        resolves the changes, see :func:`parafac2`). The factors are float64 whatever ``dtype``.
     seed : int or None
         The ``seed`` argument.
     seeds : tuple of (int or None)
@@ -157,7 +153,7 @@ class Parafac2Result:
         Frobenius norms of the input slices. With ``normalize_slices`` the model is fitted to
         ``Omega_l / slice_norms[l]``; ``S[l] * slice_norms[l]`` puts a signature back on the input scale.
     versions : dict
-        Library versions (numpy).
+        Library versions (numpy, SciPy; torch for the torch backend).
     """
 
     U: list[np.ndarray]
@@ -168,6 +164,7 @@ class Parafac2Result:
     n_iter: int
     converged: bool
     signature_trace: np.ndarray
+    iteration_seconds: np.ndarray
     rank: int
     init: str
     tol: float
@@ -178,6 +175,9 @@ class Parafac2Result:
     ridge: float
     linesearch: bool
     normalize_slices: bool
+    backend: str
+    device: str
+    dtype: str
     seed: int | None
     seeds: tuple[int | None, ...]
     start_errors: np.ndarray
@@ -341,6 +341,9 @@ def parafac2(
     n_starts: int = 1,
     seed: int | None = None,
     normalize_slices: bool = False,
+    backend: str = "numpy",
+    device: str | None = None,
+    dtype: str | np.dtype = "float64",
 ) -> Parafac2Result:
     """Fit ``Omega_l ~ U_l diag(s_l) V^T`` (PARAFAC2) to L matrices jointly by ALS.
 
@@ -404,6 +407,30 @@ def parafac2(
         Divide every slice by its Frobenius norm before fitting, so that each slice (language) weighs the
         same in the fit instead of in proportion to its squared norm. Signatures are then on the
         normalised scale; ``result.slice_norms`` converts back.
+    backend : {"numpy", "torch"}, default "numpy"
+        Where the iterations run: numpy on the host's cores (slices on a thread pool), or torch, which stacks the
+        slices of one shape and computes their SVDs and products as batched calls (on a GPU with ``device``).
+        In float64 on the CPU the two give the same fit (a test checks 1e-10).
+    device : str, optional
+        torch's device for ``backend="torch"``: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"mps"`` or
+        ``"auto"`` (the first CUDA GPU when torch sees one, else the CPU). A device this machine or torch build
+        lacks raises :class:`~crossling.exceptions.ConfigError` in one sentence that says what to use or
+        install (``./setup.sh --cuda``). numpy accepts only None or ``"cpu"``.
+    dtype : {"float64", "float32"}, default "float64"
+        Precision of the slices and factors during the iterations. The error, the stopping rule's sums and the
+        final projection are float64 either way, and the returned factors are float64. float32 halves the
+        working arrays (but adds a float32 copy of the slices) and, on the numpy backend, cuts the time per
+        iteration by 40-50% (SciPy's single-precision SVD; numpy's own computes float32 as slowly as float64).
+        The SSE of float32 factors is exact only to about float32's epsilon times ``||Omega||^2``, so once an
+        iteration changes it by less than that, the fit goes on in float64 from where it is (with ``tol``
+        below what float32 resolves, fits in float32 alone stopped at random: after 240 iterations instead of
+        420, or 1124 instead of 74). With that switch the fits matched float64's: on issue 18's benchmark
+        (33 x 768 x 768, rank 768, 3 iterations) errors 8e-9 apart; on 33 planted slices of 256 x 256 at rank
+        50, the same 74 iterations at ``tol=1e-8`` and errors 3e-14 apart; on planted slices at ``tol`` 1e-6 to
+        1e-8 the same iterations and signatures within 2e-5; on 10 cross-covariance slices of 64 x 64
+        (:func:`random_covariance_slices`, ``orthonormal_v``) at rank 8 signatures within 2e-6, at full rank
+        (slowly converging) 336 iterations instead of 420, error +3e-5, average signatures within 0.13%. Safe
+        for well-posed fits; check a few slow or degenerate ones in float64.
 
     Returns
     -------
@@ -417,6 +444,8 @@ def parafac2(
         For an empty input, a slice that is not 2-D, differing column counts, NaN or Inf in a slice, a
         rank above what the slices allow, all-zero data (or an all-zero slice with
         ``normalize_slices``), a malformed ``init`` or an invalid option.
+    ConfigError
+        For a torch ``device`` that is not a device name, or one that this machine or torch build lacks.
     FloatingPointError
         When every start diverged until its factors overflowed (possible only without ``orthonormal_v`` or
         a ridge; a start that diverges among others that do not is left out, its error inf).
@@ -442,6 +471,7 @@ def parafac2(
     """
     slices = _validate_slices(matrices, rank)
     _validate_options(n_iter_max=n_iter_max, tol=tol, n_inner=n_inner, n_starts=n_starts, ridge=ridge)
+    work_dtype, device = _validate_backend(backend, device, dtype)
     slice_norms = np.array([np.linalg.norm(m) for m in slices])
     if not slice_norms.any():
         raise ValueError("all slices are zero: the relative error is undefined")
@@ -467,22 +497,21 @@ def parafac2(
 
     seed_source = np.random.default_rng(seed)
     seeds: list[int | None] = []
-    starts: list[_Start] = []
-    with _SlicePool(work_per_slice=rank * n_cols * np.mean([m.shape[0] for m in slices])) as pool:
+    starts: list[Start] = []
+    with open_backend(backend, slices, rank, dtype=work_dtype, device=device) as xb:
+        final = xb.float64()
         for start in range(n_starts):
             if start == 0 and init_name == "svd":
                 factors, start_seed = _svd_init(slices, rank), None
             elif start == 0 and init_name == "given":
-                factors, start_seed = tuple(f.copy() for f in given), None
+                factors, start_seed = given, None
             else:
                 start_seed = int(seed_source.integers(2**63))
                 factors = _random_init(n_rows, rank, n_cols, np.random.default_rng(start_seed))
-            if orthonormal_v:
-                factors = (factors[0], factors[1], _polar(factors[2]))
             seeds.append(start_seed)
-            starts.append(_fit(
-                slices, norm_sq, *factors, n_iter_max=n_iter_max, tol=tol, n_inner=n_inner,
-                nonnegative=nonnegative, orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch, pool=pool,
+            starts.append(fit_start(
+                xb, final, norm_sq, factors, n_iter_max=n_iter_max, tol=tol, n_inner=n_inner,
+                nonnegative=nonnegative, orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch,
             ))
 
     if all(fit.diverged for fit in starts):
@@ -497,15 +526,21 @@ def parafac2(
                       f"relative change of the residual fell to tol={tol:g} (relative error {best.final_error:.4g}); "
                       "raise n_iter_max, or check the fit's errors", ConvergenceWarning, stacklevel=2)
     U, S, V = _normalised_factors(best.A, best.B, best.C, best.P)
+    versions = {"numpy": np.__version__, "scipy": scipy.__version__}
+    if backend == "torch":
+        import torch
+
+        versions["torch"] = torch.__version__
     return Parafac2Result(
         U=U, S=S * data_scale, V=V, errors=np.asarray(best.errors), relative_error=best.final_error,
         n_iter=len(best.errors), converged=best.converged, signature_trace=np.asarray(best.trace) * data_scale,
-        rank=rank, init=init_name, tol=tol, n_iter_max=n_iter_max, n_inner=n_inner, nonnegative=nonnegative,
-        orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch, normalize_slices=normalize_slices,
-        seed=seed, seeds=tuple(seeds), start_errors=start_errors,
+        iteration_seconds=np.asarray(best.seconds), rank=rank, init=init_name, tol=tol, n_iter_max=n_iter_max,
+        n_inner=n_inner, nonnegative=nonnegative, orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch,
+        normalize_slices=normalize_slices, backend=backend, device=device, dtype=work_dtype.name, seed=seed,
+        seeds=tuple(seeds), start_errors=start_errors,
         start_signatures=np.array([np.full(n_rows, np.nan) if fit.diverged
                                    else _signatures(fit.A, fit.B, fit.C).mean(axis=1) * data_scale for fit in starts]),
-        best_start=best_start, slice_norms=slice_norms, versions={"numpy": np.__version__},
+        best_start=best_start, slice_norms=slice_norms, versions=versions,
     )
 
 
@@ -547,6 +582,26 @@ def _validate_options(*, n_iter_max: int, tol: float, n_inner: int, n_starts: in
             raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
 
 
+def _validate_backend(backend: str, device: str | None, dtype: Any) -> tuple[np.dtype, str]:
+    """The fit's dtype and its resolved device, after checking that the backend can run them."""
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    try:
+        work_dtype = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}") from exc
+    if work_dtype not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    if backend == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"device {device!r} needs backend='torch' (numpy runs on the CPU)")
+        return work_dtype, "cpu"
+    problem = device_problem(device or "cpu", flag="device")
+    if problem:
+        raise ConfigError(problem)
+    return work_dtype, resolve_device(device or "cpu")
+
+
 def _validate_init(init: Any, n_rows: int, rank: int, n_cols: int) -> tuple[np.ndarray, ...]:
     try:
         S, B, V = (np.array(f, dtype=np.float64) for f in init)
@@ -575,308 +630,6 @@ def _random_init(n_rows: int, rank: int, n_cols: int, rng: np.random.Generator) 
     # TensorLy's draw. From B = I (orthonormal U_l) 29 of 30 starts on TensorLy's test problem (correlated
     # components) ended in a worse fit; from a random B 22 of 30 reached the planted model.
     return rng.uniform(size=(n_rows, rank)), rng.uniform(size=(rank, rank)), rng.uniform(size=(n_cols, rank))
-
-
-def _polar(M: np.ndarray) -> np.ndarray:
-    """The orthonormal polar factor W Z^T of M = W Sigma Z^T: the matrix with orthonormal columns nearest to
-    M, and the maximiser of tr(Q^T M) over such Q (orthogonal Procrustes)."""
-    left, _, right_t = np.linalg.svd(M, full_matrices=False)
-    return left @ right_t
-
-
-class _Start(NamedTuple):
-    """One start of ALS: the factors (TensorLy's names A, B, C for S, B, V), the final P_l, and its record."""
-
-    A: np.ndarray
-    B: np.ndarray
-    C: np.ndarray
-    P: list[np.ndarray]
-    errors: list[float]
-    trace: list[float]
-    converged: bool
-    final_error: float
-    final_objective: float  # the criterion the start minimised: SSE, plus the ridge penalty
-    diverged: bool = False  # its factors overflowed: errors and objective are inf
-
-
-def _fit(
-    slices: list[np.ndarray],
-    norm_sq: float,
-    A: np.ndarray,
-    B: np.ndarray,
-    C: np.ndarray,
-    *,
-    n_iter_max: int,
-    tol: float,
-    n_inner: int,
-    nonnegative: bool,
-    orthonormal_v: bool,
-    ridge: float,
-    linesearch: bool,
-    pool: _SlicePool,
-) -> _Start:
-    """One start of ALS from A, B, C; with a ridge, the stopping rule and the line search follow the penalised
-    criterion that the updates minimise.
-
-    Without a constraint a start can diverge without bound: random starts at full rank on issue 13's problem
-    drove one factor towards 1e135 and another towards 1e-107 in their first iteration, and overflowed. A start
-    is stopped, and returned with ``diverged`` set, when a factor is no longer finite or a component's
-    magnitude ``||a_r|| ||b_r|| ||c_r||`` exceeds :data:`_DIVERGED` times ``||Omega||`` (the SSE computed from the
-    Gram matrices then cancels terms of that size squared and has no correct digit left).
-    """
-    n_rows, rank = A.shape
-    projected = np.empty((n_rows, rank, C.shape[0]))
-    errors: list[float] = []
-    trace: list[float] = []
-    acc_pow, acc_fail = _LS_ACC_POW, 0
-    objective_prev = np.inf
-    for iteration in range(n_iter_max):
-        line_iter = linesearch and iteration >= _LS_FIRST_ITERATION and iteration % 2 == 0
-        last = (A, B, C)
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                _project(slices, A, B, C, out=projected, pool=pool)
-                A, B, C, inner, model_sq = _cp_sweeps(
-                    projected, A, B, C, n_inner=n_inner, nonnegative=nonnegative, orthonormal_v=orthonormal_v,
-                    ridge=ridge, pool=pool,
-                )
-                sse = max(norm_sq - 2 * inner + model_sq, 0.0)
-                objective = sse + _penalty(ridge, A, B, C)
-        except FloatingPointError:  # a factor overflowed inside the sweeps
-            objective = np.inf
-        if not np.isfinite(objective) or _magnitude(A, B, C) > _DIVERGED * np.sqrt(norm_sq):
-            return _Start(A, B, C, [], errors, trace, False, np.inf, np.inf, diverged=True)
-        if line_iter:
-            jump = iteration ** (1.0 / acc_pow)
-            with np.errstate(over="ignore", invalid="ignore"):
-                trial = tuple(old + (new - old) * jump for old, new in zip(last, (A, B, C)))
-            if nonnegative:
-                trial = (np.maximum(trial[0], 0.0), trial[1], trial[2])
-            trial_objective = np.inf  # an overflowed extrapolation fails like any step that is no better
-            if all(np.isfinite(f).all() for f in trial):
-                if orthonormal_v:
-                    trial = (trial[0], trial[1], _polar(trial[2]))
-                # The error of the trial factors with their own projections: <Omega_l, P_l B D_l V^T> is
-                # tr(P_l^T M_l), the nuclear norm of M_l, so no projected slices are needed.
-                trial_nuclear = _project(slices, *trial, out=None, pool=pool)
-                trial_sse = max(norm_sq - 2 * trial_nuclear + _model_norm_sq(*trial), 0.0)
-                trial_objective = trial_sse + _penalty(ridge, *trial)
-            if trial_objective < objective:
-                (A, B, C), sse, objective, acc_fail = trial, trial_sse, trial_objective, 0
-            else:
-                acc_fail += 1
-                if acc_fail == _LS_MAX_FAIL:
-                    acc_pow, acc_fail = acc_pow + 1.0, 0
-        errors.append(float(np.sqrt(sse / norm_sq)))
-        trace.append(float(_signatures(A, B, C).mean()))
-        converged = iteration >= 1 and abs(objective_prev - objective) <= tol * objective_prev
-        if converged:
-            break
-        objective_prev = objective
-    # Project once more so that U_l = P_l B is the best slice factor for the final S, B, V.
-    P: list[np.ndarray] = []
-    nuclear = _project(slices, A, B, C, out=None, polar_factors=P, pool=pool)
-    final_sse = max(norm_sq - 2 * nuclear + _model_norm_sq(A, B, C), 0.0)
-    return _Start(A, B, C, P, errors, trace, bool(converged), float(np.sqrt(final_sse / norm_sq)),
-                  final_sse + _penalty(ridge, A, B, C))
-
-
-def _magnitude(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> float:
-    """The largest component magnitude ||a_r|| ||b_r|| ||c_r|| (inf or NaN once the factors overflowed)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return float(np.max(np.linalg.norm(A, axis=0) * np.linalg.norm(B, axis=0) * np.linalg.norm(C, axis=0)))
-
-
-def _penalty(ridge: float, A: np.ndarray, B: np.ndarray, C: np.ndarray) -> float:
-    """The ridge penalty ridge (||A||^2 + ||B||^2 + ||C||^2)."""
-    return ridge * float(np.vdot(A, A) + np.vdot(B, B) + np.vdot(C, C)) if ridge else 0.0
-
-
-def _project(
-    slices: list[np.ndarray],
-    A: np.ndarray,
-    B: np.ndarray,
-    C: np.ndarray,
-    *,
-    out: np.ndarray | None,
-    polar_factors: list[np.ndarray] | None = None,
-    pool: _SlicePool,
-) -> float:
-    """Polar factors P_l of M_l = Omega_l C diag(a_l) B^T; T_l = P_l^T Omega_l into ``out[l]``.
-
-    P_l = U W^T for M_l = U Sigma W^T maximises tr(P_l^T M_l) over matrices with orthonormal columns
-    (an orthonormal completion when M_l is rank-deficient, e.g. after a signature reached zero).
-    Returns sum_l tr(P_l^T M_l) = sum_l ||M_l||_* (the inner product of the data with the model); with
-    ``out`` and ``polar_factors`` both None only that sum is computed, from singular values alone.
-    Slices are processed by ``pool`` (one SVD per slice is the largest cost of an iteration).
-    """
-    keep = polar_factors is not None
-
-    def one(i: int) -> tuple[float, np.ndarray | None]:
-        omega = slices[i]
-        M = _finite(omega @ ((C * A[i]) @ B.T))
-        if out is None and not keep:
-            return float(np.linalg.svd(M, compute_uv=False).sum()), None
-        left, singular_values, right_t = np.linalg.svd(M, full_matrices=False)
-        P = left @ right_t
-        if out is not None:
-            np.matmul(P.T, omega, out=out[i])
-        return float(singular_values.sum()), P if keep else None
-
-    results = pool.map(one, range(len(slices)))
-    if keep:
-        polar_factors.extend(P for _, P in results)
-    return sum(nuclear for nuclear, _ in results)
-
-
-class _SlicePool:
-    """Runs the heavy linear algebra of a fit on as many threads as BLAS may use, one BLAS thread each.
-
-    LAPACK's SVD parallelises poorly inside one call (half of the bidiagonalisation is matrix-vector
-    work), and a multi-threaded BLAS spins while it waits for a descheduled thread (on a busy machine a
-    two-thread ``solve`` of a 768 x 768 system took 5x the CPU time of a one-thread one). The slices, and
-    blocks of rows of the CP products, are independent: splitting them over threads keeps every core
-    busy without either cost. numpy releases the GIL in BLAS and LAPACK calls. So while the pool is open
-    (the whole fit) BLAS is limited to one thread per call, process-wide, and the pool has as many
-    threads as BLAS had. With one BLAS thread (e.g. ``OPENBLAS_NUM_THREADS=1``), or slices too small to
-    be worth a thread, everything runs in the calling thread and BLAS is left alone. The split does not
-    change what is computed (a test checks the fits agree to 1e-10), only possibly the last bits of
-    rounding.
-    """
-
-    def __init__(self, work_per_slice: float) -> None:
-        from threadpoolctl import ThreadpoolController
-
-        self._controller = ThreadpoolController()
-        blas = self._controller.select(user_api="blas")
-        workers = max((lib["num_threads"] for lib in blas.info()), default=1)
-        # Below this the threads would mostly wait for each other on the GIL.
-        self.workers = workers if work_per_slice >= _PARALLEL_MIN_WORK else 1
-        self._executor = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        self._limit: Any = None
-
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        """``[fn(item) for item in items]``, in order."""
-        if self._executor is None or len(items) == 1:
-            return [fn(item) for item in items]
-        return list(self._executor.map(fn, items))
-
-    def blocks(self, n: int) -> list[slice]:
-        """0..n-1 in contiguous blocks, a few per thread so that a descheduled thread delays little."""
-        n_blocks = 1 if self.workers == 1 else min(n, _BLOCKS_PER_THREAD * self.workers)
-        edges = np.linspace(0, n, n_blocks + 1)
-        return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
-    def __enter__(self) -> _SlicePool:
-        if self._executor is not None:
-            self._limit = self._controller.limit(limits=1, user_api="blas")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._executor is not None:
-            self._executor.shutdown()
-            self._limit.restore_original_limits()
-
-
-def _cp_sweeps(
-    T: np.ndarray,
-    A: np.ndarray,
-    B: np.ndarray,
-    C: np.ndarray,
-    *,
-    n_inner: int,
-    nonnegative: bool,
-    orthonormal_v: bool,
-    ridge: float,
-    pool: _SlicePool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """``n_inner`` CP-ALS sweeps (A, then B, then C) over the projected tensor T (L x k x d).
-
-    Every MTTKRP is a sum over slices of small products: for A, diag(B^T T_l C); for B,
-    sum_l T_l C diag(a_l); for C, sum_l T_l^T B diag(a_l). Returns the factors, <T, [[A, B, C]]> and
-    ||[[A, B, C]]||^2. The two large products per sweep (T_l C for all l, and the C MTTKRP) are split
-    into blocks of output rows over ``pool``. With ``orthonormal_v`` C is the polar factor of its MTTKRP:
-    for C^T C = I the criterion is ||T||^2 - 2 tr(C^T M) + ||[[A, B]]||^2, so Procrustes solves it. A ridge
-    adds ``ridge * I`` to each Gram matrix (the minimiser of the penalised criterion in that factor).
-    """
-    n_rows, rank, n_cols = T.shape
-    flat = T.reshape(n_rows * rank, n_cols)
-    # One (L k) x k buffer holds T_l C for the A and B updates, then the stacked B diag(a_l) for C.
-    work = np.empty((n_rows * rank, rank))
-    work3 = work.reshape(n_rows, rank, rank)
-    mttkrp_ct = np.empty((rank, n_cols))
-    row_blocks, component_blocks = pool.blocks(n_rows * rank), pool.blocks(rank)
-    damping = ridge * np.eye(rank)
-    for _ in range(n_inner):
-        gram_c = C.T @ C
-        pool.map(lambda rows: np.matmul(flat[rows], C, out=work[rows]), row_blocks)
-        mttkrp_a = np.einsum("lir,ir->lr", work3, B)
-        gram_a = (B.T @ B) * gram_c + damping
-        A = _hals_nonnegative(mttkrp_a, gram_a, A) if nonnegative else _solve_gram(gram_a, mttkrp_a)
-        mttkrp_b = np.einsum("lir,lr->ir", work3, A)
-        B = _solve_gram((A.T @ A) * gram_c + damping, mttkrp_b)
-        np.multiply(B[None, :, :], A[:, None, :], out=work3)
-        # The C MTTKRP transposed (k x d): rows are components, so a block of them is a block of output.
-        pool.map(lambda comps: np.matmul(work[:, comps].T, flat, out=mttkrp_ct[comps]), component_blocks)
-        gram_ab = (A.T @ A) * (B.T @ B)
-        C = _polar(_finite(mttkrp_ct.T)) if orthonormal_v else _solve_gram(gram_ab + damping, mttkrp_ct.T)
-    inner = float(np.vdot(mttkrp_ct, C.T))
-    return A, B, C, inner, float(np.vdot(gram_ab, C.T @ C))
-
-
-def _finite(X: np.ndarray) -> np.ndarray:
-    """X, after checking that it did not overflow: LAPACK must not see Inf or NaN (it prints, then fails).
-
-    Every LAPACK input of an iteration passes here: the Gram matrices and MTTKRPs of the solves, the matrices
-    of the polar factors of the projection. (HALS, the other update, is plain arithmetic; its result reaches
-    LAPACK only through these.)"""
-    if not np.isfinite(X).all():
-        raise FloatingPointError("a PARAFAC2 factor overflowed")
-    return X
-
-
-def _model_norm_sq(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> float:
-    """||[[A, B, C]]||^2 = sum of the Hadamard product of the three Gram matrices (= the PARAFAC2 model's
-    squared norm, the P_l having orthonormal columns)."""
-    return float(np.sum((A.T @ A) * (B.T @ B) * (C.T @ C)))
-
-
-def _solve_gram(gram: np.ndarray, mttkrp: np.ndarray) -> np.ndarray:
-    """Least-squares factor update X = mttkrp @ gram^-1 (gram is symmetric)."""
-    gram, mttkrp = _finite(gram), _finite(mttkrp)
-    try:
-        return np.linalg.solve(gram, mttkrp.T).T
-    except np.linalg.LinAlgError:
-        # A component that vanished makes the Gram matrix singular; the minimum-norm solution keeps it
-        # at zero instead of failing.
-        return np.linalg.lstsq(gram, mttkrp.T, rcond=None)[0].T
-
-
-def _hals_nonnegative(mttkrp: np.ndarray, gram: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """Hierarchical ALS for min_{A >= 0} ||T_(1) - A (B odot C)^T||, one component (column) at a time.
-
-    Column r becomes max(0, a_r + (m_r - A g_r) / g_rr), which solves the problem in a_r exactly with the
-    other columns fixed (Gillis and Glineur 2012); five sweeps, stopping early when a sweep changes A by
-    less than 1e-8 times the first sweep's change, as TensorLy's ``hals_nnls``.
-    """
-    # Rows of the transposed copy are the columns of A, so each update touches contiguous memory.
-    At = np.ascontiguousarray(A.T)
-    mt = np.ascontiguousarray(mttkrp.T)
-    first_change = None
-    for _ in range(_HALS_SWEEPS):
-        change = 0.0
-        for r in range(At.shape[0]):
-            if gram[r, r] <= 0:
-                continue
-            new = np.maximum(At[r] + (mt[r] - gram[r] @ At) / gram[r, r], 0.0)
-            step = new - At[r]
-            change += float(step @ step)
-            At[r] = new
-        if first_change is None:
-            first_change = change
-        elif change < _HALS_TOL * first_change:
-            break
-    return At.T.copy()
 
 
 def _signatures(A: np.ndarray, B: np.ndarray, C: np.ndarray) -> np.ndarray:

@@ -85,6 +85,9 @@ def fit_signatures(
     n_starts: int = N_STARTS,
     seed: int | None = 0,
     normalize_slices: bool = False,
+    backend: str = "numpy",
+    device: str | None = None,
+    dtype: str = "float64",
 ) -> Parafac2Result:
     """One PARAFAC2 over the languages' Omegas with non-negative signatures; by default the well-posed fit.
 
@@ -105,6 +108,9 @@ def fit_signatures(
     n_starts : int, default :data:`N_STARTS` (3)
     seed : int or None, default 0
     normalize_slices : bool, default False
+    backend : {"numpy", "torch"}, default "numpy"
+    device : str, optional
+    dtype : {"float64", "float32"}, default "float64"
         As :func:`crossling.factorization.parafac2.parafac2`.
 
     Returns
@@ -127,7 +133,7 @@ def fit_signatures(
         raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
     return parafac2(list(omegas.values()), rank, init=init, nonnegative=True, orthonormal_v=orthonormal_v,
                     n_iter_max=n_iter_max, tol=tol, linesearch=linesearch, n_inner=n_inner, n_starts=n_starts,
-                    seed=seed, normalize_slices=normalize_slices)
+                    seed=seed, normalize_slices=normalize_slices, backend=backend, device=device, dtype=dtype)
 
 
 def signature_table(languages: Sequence[str], S: np.ndarray, **keys: Any) -> pd.DataFrame:

@@ -38,8 +38,9 @@ from typing import Any, ClassVar, Literal, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crossling._utils.devices import device_problem
 from crossling.config import LayerList, resolve_layers
 from crossling.engine import Engine, LocalEngine, in_order
 from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning, UnstableFitWarning
@@ -137,6 +138,13 @@ class FactorizationOptions(BaseModel):
         Seed of the random PARAFAC2 starts and of the tree permutation tests.
     normalize_slices : bool, default False
         Divide each Omega_l by its Frobenius norm before the fit, so languages weigh equally.
+    fit_device : str, optional
+        Fit through torch on this device (``cpu``, ``cuda``, ``cuda:N``, ``auto``: the GPU when there is one);
+        default numpy on the host's CPUs. Independent of ``device``, the model's. Checked before any work: a
+        device this machine or torch build lacks is a one-line error.
+    fit_dtype : {"float64", "float32"}, default "float64"
+        Precision of the PARAFAC2 iterations; float32 takes 40-50% less time on the CPU (when it is safe:
+        :func:`~crossling.factorization.parafac2.parafac2`, ``dtype``).
     n_permutations : int, default 9999
         Permutations of the tree-agreement test.
     heatmap_layers : list of int, optional
@@ -166,6 +174,8 @@ class FactorizationOptions(BaseModel):
     n_starts: int = Field(default=N_STARTS, ge=1)
     seed: int = 0
     normalize_slices: bool = False
+    fit_device: Optional[str] = None
+    fit_dtype: Literal["float64", "float32"] = "float64"
     n_permutations: int = Field(default=9999, ge=1)
     heatmap_layers: LayerList = None
     variance_layers: LayerList = None
@@ -179,6 +189,25 @@ class FactorizationOptions(BaseModel):
         if isinstance(data, dict) and data.get("preset") == "paper":
             data = {**PAPER_PRESET, **data}
         return data
+
+    @field_validator("fit_device")
+    @classmethod
+    def _device_exists(cls, device: str | None) -> str | None:
+        problem = device_problem(device, flag="--fit-device") if device is not None else None
+        if problem:
+            raise ValueError(problem)
+        return device
+
+    def backend_options(self) -> dict[str, Any]:
+        """Where and in what precision the fits run: ``backend``, ``device`` and ``dtype`` of
+        :func:`~crossling.factorization.signatures.fit_signatures`.
+
+        Returns
+        -------
+        dict of str to object
+        """
+        return {"backend": "numpy" if self.fit_device is None else "torch", "device": self.fit_device,
+                "dtype": self.fit_dtype}
 
     def fit_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`~crossling.factorization.signatures.fit_signatures` (rank aside).
@@ -455,7 +484,7 @@ def _fit(slices: dict[str, np.ndarray], options: FactorizationOptions
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_signatures(slices, rank=rank, **options.fit_options())
+        fit = fit_signatures(slices, rank=rank, **options.fit_options(), **options.backend_options())
     seconds = time.perf_counter() - tic
     budget_hit = False
     for w in caught:

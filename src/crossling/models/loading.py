@@ -32,6 +32,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
+from crossling._utils.devices import device_problem, resolve_device
 from crossling.exceptions import ModelLoadError
 
 __all__ = ["LoadedModel", "load_model", "model_origin", "quiet_transformers"]
@@ -230,6 +231,7 @@ def load_model(
     revision : str, optional
         Hub branch, tag or commit.
     device : str or torch.device, default "cpu"
+        A torch device, or ``"auto"``: the first CUDA GPU when torch sees one, else the CPU.
     dtype : str or torch.dtype, optional
         Weight dtype (e.g. ``"float32"``, ``"bfloat16"``); default: the checkpoint's.
     trust_remote_code : bool, default False
@@ -254,7 +256,9 @@ def load_model(
         name = str(Path(name).expanduser())
     elif _looks_like_path(name):
         raise ModelLoadError(f"model folder {name} does not exist (a hub id has the form org/name)")
-    _check_device(device)
+    problem = device_problem(str(device))
+    if problem:
+        raise ModelLoadError(problem)
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
         config = _from_local_or_hub(AutoConfig.from_pretrained, name, local, kwargs)
@@ -277,7 +281,7 @@ def load_model(
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"could not load model {name!r}: {exc}") from exc
     _fill_pad_token(tokenizer)
-    device = torch.device(device)
+    device = torch.device(resolve_device(str(device)))
     model.to(device).eval()
     commit = getattr(config, "_commit_hash", None)
     fingerprint = _folder_fingerprint(Path(name)) if local else (commit or f"{name}@{revision}")
@@ -332,16 +336,6 @@ def _looks_like_path(name: str) -> bool:
         return True
     first = Path(name).parts[0] if Path(name).parts else ""
     return len(Path(name).parts) > 1 and Path(first).is_dir()
-
-
-def _check_device(device: str | torch.device) -> None:
-    kind = torch.device(device).type
-    if kind == "cuda" and not torch.cuda.is_available():
-        build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA device"
-        raise ModelLoadError(f"device {device}: torch {torch.__version__} {build}; use --device cpu, or install "
-                             "torch's CUDA build on a machine with an NVIDIA GPU (./setup.sh --cuda)")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise ModelLoadError(f"device {device}: this machine has no Apple GPU (MPS); use --device cpu")
 
 
 def _from_local_or_hub(loader: Any, name: str, local: bool, kwargs: dict[str, Any]) -> Any:
