@@ -14,8 +14,9 @@ Issue 18 added float32: two runs on a 2-core machine shared with other jobs (loa
 Khatri-Rao products are memory-bound, lost most: 197 and 202 s per iteration) measured crossling float64 at 33.0
 and 14.5 s per iteration (6.0x and 13.9x TensorLy's speed; 1.11x and 0.89x its floor timed a minute apart) and
 float32 at 20.3 and 11.8 s (9.7x and 17.1x; 1.11x and 1.08x its float32 floor of 6.7 s in the second run), its
-error 6e-10 from float64's. Against the quiet machine's TensorLy (48.6 s) float32 at 1.1x its floor would be
-about 6.6x: to be confirmed on a quiet machine.
+error 6e-10 from float64's. On a quiet machine (load 0.4, 2 iterations): TensorLy 44.3 s, float64 11.5 s
+(3.8x; 1.22x its floor of 10.6 s), float32 8.5 s (5.2x; 1.21x its floor of 7.9 s): single precision barely
+speeds up the SVDs here, so float32's floor itself is 5.6x TensorLy.
 
 Solvers, each in its own subprocess (Linux: memory is read from /proc), loading the same slices from a temporary
 .npy file: TensorLy, crossling in float64 (``numpy-float64``, the default) and in float32 (``numpy-float32``), and
