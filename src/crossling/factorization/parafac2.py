@@ -44,7 +44,7 @@ and products alone (5.9 s for the SVDs), so no implementation of these iteration
 be much more than 4.7x faster than TensorLy. The slices' SVDs and blocks of the CP products run on a
 thread pool with one BLAS thread each (see ``_SlicePool`` in :mod:`crossling.factorization._parafac2_backend`),
 which keeps a multi-threaded BLAS from spinning inside small LAPACK calls. Past that floor there is cheaper
-arithmetic: ``dtype="float32"`` runs the iterations in single precision (40-50% less time per iteration; the ``dtype``
+arithmetic: ``dtype="float32"`` runs the iterations in single precision (about 25% less time per iteration; the ``dtype``
 parameter says when it is safe), and ``backend="torch"`` runs them through torch, batched, on its CPU or a GPU.
 The iterations themselves live in :mod:`crossling.factorization._parafac2_als`, written once for both backends.
 
@@ -420,7 +420,8 @@ def parafac2(
         Precision of the slices and factors during the iterations. The error, the stopping rule's sums and the
         final projection are float64 either way, and the returned factors are float64. float32 halves the
         working arrays (but adds a float32 copy of the slices) and, on the numpy backend, cuts the time per
-        iteration by 40-50% (SciPy's single-precision SVD; numpy's own computes float32 as slowly as float64).
+        iteration by about a quarter (8.5 s against 11.5 s on issue 18's benchmark on a quiet 2-core machine;
+        SciPy's single-precision SVD, numpy's own computes float32 as slowly as float64).
         The SSE of float32 factors is exact only to about float32's epsilon times ``||Omega||^2``, so once an
         iteration changes it by less than that, the fit goes on in float64 from where it is (with ``tol``
         below what float32 resolves, fits in float32 alone stopped at random: after 240 iterations instead of
