@@ -44,8 +44,9 @@ and products alone (5.9 s for the SVDs), so no implementation of these iteration
 be much more than 4.7x faster than TensorLy. The slices' SVDs and blocks of the CP products run on a
 thread pool with one BLAS thread each (see ``_SlicePool`` in :mod:`crossling.factorization._parafac2_backend`),
 which keeps a multi-threaded BLAS from spinning inside small LAPACK calls. Past that floor there is cheaper
-arithmetic: ``dtype="float32"`` runs the iterations in single precision (about 25% less time per iteration; the ``dtype``
-parameter says when it is safe), and ``backend="torch"`` runs them through torch, batched, on its CPU or a GPU.
+arithmetic: ``dtype="float32"`` runs the iterations in single precision (about 25% less time per iteration;
+the ``dtype`` parameter says when it is safe), and ``backend="torch"`` runs them through torch, batched, on its
+CPU or a GPU.
 The iterations themselves live in :mod:`crossling.factorization._parafac2_als`, written once for both backends.
 
 Semantics follow TensorLy's ``parafac2(..., nn_modes=[0])`` so that the two can be compared from the
