@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from crossling.concepts import calign, colap
-from crossling.concepts.controls import boundness, random_labels, sentence_labels, shared_dominant_sentence
+from crossling.concepts.controls import (
+    boundness,
+    dominant_sentences,
+    random_labels,
+    sentence_labels,
+    shared_dominant_sentence,
+)
 
 
 def test_sentence_blocks_by_hand():
@@ -76,3 +82,14 @@ def test_the_sentence_baseline_aligns_fully_and_the_random_one_not_at_all():
     r_en = [set(en[rand_en == c]) for c in range(k)]
     r_de = [set(de[rand_de == c]) for c in range(k)]
     assert calign(r_en, r_de, dictionary).calign_percent == 0.0
+
+
+def test_dominant_sentences_per_language_of_a_joint_clustering():
+    """Concept 0: en mostly from sentence 5, de mostly from 7; concept 1 has no de token; concept 2 is empty."""
+    labels = np.array([0, 0, 0, 1, 0, 0, 0])
+    sentences = np.array([5, 5, 6, 9, 7, 7, 5])
+    languages = np.array(["en", "en", "en", "en", "de", "de", "de"])
+    got = dominant_sentences(labels, sentences, languages, ["de", "en"], 3)
+    assert list(got) == ["de", "en"]
+    assert got["en"].tolist() == [5, 9, -1]
+    assert got["de"].tolist() == [7, -1, -1]

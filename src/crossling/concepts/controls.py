@@ -12,6 +12,8 @@ functions measure how far CALIGN and COLAP can be explained that way:
 - :func:`random_labels`: the *random baseline*: every token a uniformly drawn concept (seeded);
 - :func:`boundness`: per concept, the share of its tokens that come from its most common sentence (1.0:
   a concept of one sentence's words), and that sentence;
+- :func:`dominant_sentences`: in a joint clustering of several languages, each language's most common sentence
+  per concept (its tokens only);
 - :func:`shared_dominant_sentence`: for pairs of concepts (an aligned pair, or the languages of one
   overlapping concept), whether their most common sentences are the same sentence of the parallel corpus.
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from crossling._utils.validation import check_count
 
-__all__ = ["boundness", "random_labels", "sentence_labels", "shared_dominant_sentence"]
+__all__ = ["boundness", "dominant_sentences", "random_labels", "sentence_labels", "shared_dominant_sentence"]
 
 
 def sentence_labels(
@@ -144,6 +146,37 @@ def boundness(
     share[concepts] = counts[first] / totals[concepts]
     dominant[concepts] = pairs[first, 1]
     return share, dominant
+
+
+def dominant_sentences(
+    labels: np.ndarray, sentences: np.ndarray, languages: np.ndarray, group: Sequence[str], k: int
+) -> dict[str, np.ndarray]:
+    """Per language of a joint clustering, the most common sentence of each concept among that language's tokens.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n,)
+        Concept of each token of the joint clustering, in 0 .. k-1.
+    sentences : ndarray of int, shape (n,)
+        Sentence of each token (parallel sentences share an id across languages).
+    languages : ndarray of str, shape (n,)
+        Language of each token.
+    group : sequence of str
+        The languages to report, in this order.
+    k : int
+        Number of concepts.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (k,), int64
+        Language -> the ``dominant`` of :func:`boundness` over its tokens (-1 for a concept without any).
+
+    Raises
+    ------
+    ValueError
+        As :func:`boundness`.
+    """
+    return {lang: boundness(labels[languages == lang], sentences[languages == lang], k)[1] for lang in group}
 
 
 def shared_dominant_sentence(dominant_a: np.ndarray, dominant_b: np.ndarray) -> np.ndarray:

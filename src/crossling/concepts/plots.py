@@ -24,7 +24,7 @@ import pandas as pd
 
 from crossling._utils.figures import new_figure, save_figure
 from crossling._utils.labels import pair_label
-from crossling.concepts.controls import boundness
+from crossling.concepts.controls import boundness, dominant_sentences
 
 if TYPE_CHECKING:
     from crossling.concepts.study import ConceptsResult
@@ -580,8 +580,7 @@ def _overlap_examples(result: ConceptsResult, layer: int, name: str, n_examples:
     share = dominant = None
     if joint.sentences is not None:
         share, _ = boundness(joint.labels, joint.sentences, joint.k)
-        dominant = {lang: boundness(joint.labels[joint.languages == lang], joint.sentences[joint.languages == lang],
-                                    joint.k)[1] for lang in res.languages}
+        dominant = dominant_sentences(joint.labels, joint.sentences, joint.languages, res.languages, joint.k)
     out = []
     for c in chosen:
         rows = counts[counts["concept"] == c]

@@ -23,7 +23,7 @@ import numpy as np
 from crossling._utils.threads import faiss_limit
 from crossling.concepts.alignment import CalignResult, calign
 from crossling.concepts.clustering import Concepts, cluster_concepts
-from crossling.concepts.controls import boundness, shared_dominant_sentence
+from crossling.concepts.controls import boundness, dominant_sentences, shared_dominant_sentence
 from crossling.concepts.overlap import ColapResult, colap
 from crossling.engine import Shared
 from crossling.exceptions import DegenerateInputWarning
@@ -216,8 +216,8 @@ class ColapTask:
         if joint.sentences is not None:
             share, _ = boundness(joint.labels, joint.sentences, joint.k)
             bound = float(np.nanmean(share))
-            dominants = [boundness(joint.labels[joint.languages == lang], joint.sentences[joint.languages == lang],
-                                   joint.k)[1] for lang in self.group]
+            dominants = list(dominant_sentences(joint.labels, joint.sentences, joint.languages, self.group,
+                                                joint.k).values())
             shared = np.ones(joint.k, dtype=bool)
             for other in dominants[1:]:
                 shared &= shared_dominant_sentence(dominants[0], other)
