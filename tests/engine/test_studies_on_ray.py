@@ -110,6 +110,8 @@ def test_factorization_on_ray_writes_the_local_tables(ray_engine, ray_address, t
                                  n_permutations=19, chunk_size=64, figures=False, shard_size=16, batch_size=8,
                                  out=tmp_path / "unused")
     out, engine = _both(run_factorization, config, ray_address, tmp_path)
-    assert _stages(engine)["PARAFAC2"] == {"stage": "PARAFAC2", "tasks": 3}  # "All words" x 3 hidden states
+    stages = _stages(engine)
+    assert stages["PARAFAC2"] == {"stage": "PARAFAC2", "tasks": 3}  # "All words" x 3 hidden states
+    assert stages["PARAFAC2 starts"] == {"stage": "PARAFAC2 starts", "tasks": 3 * 2}  # each start a task
     fits = pd.read_parquet(out / "fits.parquet")
     assert (fits["n_starts"] == 2).all() and len(fits) == 3

@@ -16,6 +16,7 @@ from crossling.factorization.parafac2 import (
     TOL,
     Parafac2Result,
     parafac2,
+    parafac2_start,
     random_covariance_slices,
     random_parafac2,
 )
@@ -251,6 +252,51 @@ def test_multiple_starts_keep_the_best_and_report_the_spread():
     random_only = parafac2(planted.matrices, 4, init="random", n_starts=2, seed=1, n_iter_max=20)
     assert random_only.init == "random" and all(isinstance(s, int) for s in random_only.seeds)
     assert len(set(random_only.seeds)) == 2
+
+
+def _assert_same_fit(a: Parafac2Result, b: Parafac2Result) -> None:
+    for name in ("S", "V", "errors", "start_errors", "start_signatures", "signature_trace"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for u, v in zip(a.U, b.U):
+        np.testing.assert_array_equal(u, v)
+    assert (a.seeds, a.best_start, a.n_iter, a.relative_error) == (b.seeds, b.best_start, b.n_iter, b.relative_error)
+
+
+@pytest.mark.parametrize("options", [
+    dict(n_starts=3, seed=123, tol=1e-8, n_iter_max=200),
+    dict(init="random", n_starts=2, seed=1, n_iter_max=20, orthonormal_v=True, normalize_slices=True),
+    dict(n_starts=2, seed=4, ridge=1e-3, dtype="float32", n_iter_max=60),
+])
+def test_starts_computed_on_their_own_give_the_same_fit(options):
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.2, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole = parafac2(planted.matrices, 4, **options)
+        # In reverse, each in its own call, as tasks on a cluster would run them.
+        starts = [parafac2_start(planted.matrices, 4, index, **options) for index in reversed(range(len(whole.seeds)))]
+        assert all(start.P is None for start in starts)
+        assert [start.seed for start in reversed(starts)] == list(whole.seeds)
+        _assert_same_fit(parafac2(planted.matrices, 4, starts=starts[::-1], **options), whole)
+
+
+def test_starts_of_another_fit_or_out_of_order_are_rejected():
+    planted = random_parafac2([10, 12, 15, 9, 11, 14], 13, 4, noise=0.2, seed=6)
+    options = dict(n_starts=2, seed=3, n_iter_max=5, tol=0.0)
+    starts = [parafac2_start(planted.matrices, 4, index, **options) for index in range(2)]
+    with pytest.raises(ValueError, match="starts in order"):
+        parafac2(planted.matrices, 4, starts=starts[::-1], **options)
+    with pytest.raises(ValueError, match="starts in order"):
+        parafac2(planted.matrices, 4, starts=starts[:1], **options)
+    with pytest.raises(ValueError, match="not computed for these slices and options"):
+        parafac2(planted.matrices, 4, starts=starts, **{**options, "seed": 4})
+    with pytest.raises(ValueError, match="not computed for these slices and options"):
+        parafac2(planted.matrices, 3, starts=starts, **options)
+    with pytest.raises(ValueError, match="index must be a start of the fit, 0 to 1"):
+        parafac2_start(planted.matrices, 4, 2, **options)
+    with pytest.raises(TypeError, match="takes no starts"):
+        parafac2_start(planted.matrices, 4, 0, starts=starts, **options)
+    with pytest.raises(TypeError, match="no option 'n_iter'"):
+        parafac2_start(planted.matrices, 4, 0, n_iter=5)
 
 
 def test_normalize_slices_fits_unit_norm_slices():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from crossling.factorization.parafac2 import random_parafac2
-from crossling.factorization.signatures import fit_signatures, signature_table
+from crossling.factorization.signatures import fit_signature_start, fit_signatures, signature_table
 
 
 def test_fit_keeps_signatures_with_their_language_on_a_planted_model():
@@ -30,3 +30,21 @@ def test_fit_keeps_signatures_with_their_language_on_a_planted_model():
     np.testing.assert_allclose(forward.S, planted.S[:, match], rtol=1e-4)
     with pytest.raises(ValueError, match="at least 2 languages"):
         fit_signatures({"fi": planted.matrices[0]}, rank=3)
+
+
+def test_a_fit_from_starts_computed_on_their_own_is_the_same_fit():
+    planted = random_parafac2([9, 12, 7, 10], 8, 3, orthonormal_v=True, noise=0.3, seed=3)
+    omegas = dict(zip(["fi", "en", "ja", "de"], planted.matrices))
+    options = dict(rank=3, n_iter_max=200, n_starts=3, seed=7)
+    whole = fit_signatures(omegas, **options)
+    starts = [fit_signature_start(omegas, index, **options) for index in range(3)]
+    again = fit_signatures(omegas, starts=starts, **options)
+    np.testing.assert_array_equal(again.S, whole.S)
+    np.testing.assert_array_equal(again.start_errors, whole.start_errors)
+    assert again.seeds == whole.seeds and again.best_start == whole.best_start
+    # The study's defaults (orthonormal V, non-negative signatures) hold for the starts too.
+    assert again.orthonormal_v and again.nonnegative
+    with pytest.raises(ValueError, match="at least 2 languages"):
+        fit_signature_start({"fi": planted.matrices[0]}, 0, rank=3)
+    with pytest.raises(TypeError, match="takes no starts"):
+        fit_signature_start(omegas, 0, starts=starts, **options)

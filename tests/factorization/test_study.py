@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from scipy.spatial.distance import cosine
 from scipy.stats import spearmanr
 
+from crossling.engine import LocalEngine
 from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning, UnstableFitWarning
 from crossling.factorization.crosscov import ALL_WORDS
 from crossling.factorization.parafac2 import N_INNER, N_ITER_MAX, TOL, random_covariance_slices, random_parafac2
@@ -158,6 +159,25 @@ def test_properties_scores_and_streamed_slices():
     case = average.query("category == 'Case' and layer == 0").set_index("language")["value"]
     without_ja = [score for lang, score in zip(LANGUAGES, accuracy) if lang != "ja"]
     assert xnli["n"] == 5 and xnli["statistic"] == pytest.approx(np.corrcoef(case, without_ja)[0, 1], abs=1e-12)
+
+
+def test_every_start_is_a_task_and_each_fit_is_the_solvers_fit():
+    omegas, _ = _planted()
+    options = FactorizationOptions(rank=RANK, n_iter_max=40, n_starts=2, n_permutations=9)
+    engine = LocalEngine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = compute_factorization(omegas, languages=LANGUAGES, options=options, engine=engine)
+        key = ("Case", 1)
+        slices = {lang: omegas[key][lang] for lang in LANGUAGES if lang in omegas[key]}
+        direct = fit_signatures(slices, rank=RANK, **options.fit_options())  # its starts in one call
+    assert {stage["stage"]: stage["tasks"] for stage in engine.stages} == {"PARAFAC2 starts": 2 * len(omegas),
+                                                                             "PARAFAC2": len(omegas)}
+    got = result.signatures.query("category == 'Case' and layer == 1")
+    np.testing.assert_array_equal(got["value"].to_numpy(), direct.S.ravel())
+    fit = result.fits.query("category == 'Case' and layer == 1").iloc[0]
+    assert (fit["relative_error"], fit["best_start"], fit["n_iter"]) == (direct.relative_error, direct.best_start,
+                                                                         direct.n_iter)
 
 
 def test_fits_at_their_budget_give_one_warning_naming_them():

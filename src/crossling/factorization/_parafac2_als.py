@@ -29,21 +29,48 @@ _DIVERGED = 1e8
 _FLOAT32_RESOLUTION = float(np.finfo(np.float32).eps)
 
 
-class Start(NamedTuple):
-    """One start of ALS: the final factors (TensorLy's names A, B, C for S, B, V) and P_l on the host in float64,
-    and its record."""
+class Parafac2Start(NamedTuple):
+    """One start of :func:`~crossling.factorization.parafac2.parafac2`, as
+    :func:`~crossling.factorization.parafac2.parafac2_start` returns it: the start's final factors and record.
+
+    Attributes
+    ----------
+    A : ndarray, shape (L, k)
+        Signatures before the column norms of B and C are folded in (TensorLy's names A, B, C for S, B, V).
+    B : ndarray, shape (k, k)
+    C : ndarray, shape (d, k)
+        V before normalisation. All three float64, on the fitted scale (normalised or ridge-scaled slices).
+    P : list of ndarray (d_l, k), or None
+        The polar factors of the final projection; None when the start was computed on its own (they are as
+        large as the slices, so a cluster does not send them back; ``parafac2`` recomputes the kept start's).
+    errors, trace, seconds : list of float
+        Per iteration: relative error, mean signature, wall seconds.
+    converged : bool
+    final_error : float
+        Relative error after the final projection; inf when the start diverged.
+    final_objective : float
+        The criterion the start minimised (SSE, plus the ridge penalty); the kept start has the lowest.
+    diverged : bool
+        Its factors overflowed (see ``parafac2``'s ``FloatingPointError``).
+    index : int
+        Which start of the fit (0 is the one from ``init``).
+    seed : int or None
+        Seed of ``numpy.random.default_rng`` for its random initial factors; None for the SVD or given start.
+    """
 
     A: np.ndarray
     B: np.ndarray
     C: np.ndarray
-    P: list[np.ndarray]
+    P: list[np.ndarray] | None
     errors: list[float]
     trace: list[float]
     seconds: list[float]
     converged: bool
     final_error: float
-    final_objective: float  # the criterion the start minimised: SSE, plus the ridge penalty
-    diverged: bool = False  # its factors overflowed: errors and objective are inf
+    final_objective: float
+    diverged: bool = False
+    index: int = 0
+    seed: int | None = None
 
 
 def fit_start(
@@ -59,7 +86,7 @@ def fit_start(
     orthonormal_v: bool,
     ridge: float,
     linesearch: bool,
-) -> Start:
+) -> Parafac2Start:
     """One start of ALS from host ``factors`` (S, B, V); with a ridge, the stopping rule and the line search follow
     the penalised criterion that the updates minimise.
 
@@ -102,7 +129,7 @@ def fit_start(
         except FloatingPointError:  # a factor overflowed inside the sweeps
             objective = np.inf
         if not np.isfinite(objective) or magnitude(xb, A, B, C) > _DIVERGED * np.sqrt(norm_sq):
-            return Start(*(xb.to_host(f) for f in (A, B, C)), [], errors, trace, seconds, False, np.inf, np.inf,
+            return Parafac2Start(*(xb.to_host(f) for f in (A, B, C)), [], errors, trace, seconds, False, np.inf, np.inf,
                          diverged=True)
         if line_iter:
             jump = iteration ** (1.0 / acc_pow)
@@ -144,8 +171,8 @@ def fit_start(
     P: list[np.ndarray] = [np.empty(0)] * n_rows
     nuclear = project(final, A, B, C, out=None, polar_factors=P)
     final_sse = max(norm_sq - 2 * nuclear + model_norm_sq(final, A, B, C), 0.0)
-    return Start(*host, P, errors, trace, seconds, converged, float(np.sqrt(final_sse / norm_sq)),
-                 final_sse + penalty(final, ridge, A, B, C))
+    return Parafac2Start(*host, P, errors, trace, seconds, converged, float(np.sqrt(final_sse / norm_sq)),
+                         final_sse + penalty(final, ridge, A, B, C))
 
 
 def project(xb: Any, A: Any, B: Any, C: Any, *, out: Any | None, polar_factors: list[np.ndarray] | None = None

@@ -61,6 +61,7 @@ iteration (TensorLy compares with the previous iteration because it does not com
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ import scipy
 
 from crossling._utils.devices import device_problem, resolve_device
 from crossling.exceptions import ConfigError, ConvergenceWarning, DegenerateInputWarning
-from crossling.factorization._parafac2_als import Start, fit_start
+from crossling.factorization._parafac2_als import Parafac2Start, fit_start, project
 from crossling.factorization._parafac2_backend import open_backend
 
 __all__ = [
@@ -79,8 +80,10 @@ __all__ = [
     "N_ITER_MAX",
     "TOL",
     "Parafac2Result",
+    "Parafac2Start",
     "PlantedParafac2",
     "parafac2",
+    "parafac2_start",
     "random_covariance_slices",
     "random_parafac2",
 ]
@@ -345,6 +348,7 @@ def parafac2(
     backend: str = "numpy",
     device: str | None = None,
     dtype: str | np.dtype = "float64",
+    starts: Sequence[Parafac2Start] | None = None,
 ) -> Parafac2Result:
     """Fit ``Omega_l ~ U_l diag(s_l) V^T`` (PARAFAC2) to L matrices jointly by ALS.
 
@@ -434,6 +438,11 @@ def parafac2(
         (slowly converging) 336 iterations instead of 420, error +3e-5, average signatures within 0.13%. Safe
         for well-posed fits; check a few slow or degenerate ones in float64.
 
+    starts : sequence of Parafac2Start, optional
+        The fit's ``n_starts`` starts, computed elsewhere by :func:`parafac2_start` with the same data and options
+        (e.g. as tasks on a cluster): the best is kept, its polar factors recomputed, and the result is the one
+        this call would have computed itself.
+
     Returns
     -------
     Parafac2Result
@@ -471,79 +480,196 @@ def parafac2(
     S. Zhao, Y. Ziser and S. B. Cohen (2023), A joint matrix factorization analysis of multilingual
     representations. Findings of EMNLP.
     """
-    slices = _validate_slices(matrices, rank)
-    _validate_options(n_iter_max=n_iter_max, tol=tol, n_inner=n_inner, n_starts=n_starts, ridge=ridge)
-    work_dtype, device = _validate_backend(backend, device, dtype)
-    slice_norms = np.array([np.linalg.norm(m) for m in slices])
-    if not slice_norms.any():
-        raise ValueError("all slices are zero: the relative error is undefined")
-    if normalize_slices:
-        zero = np.flatnonzero(slice_norms == 0)
-        if zero.size:
-            raise ValueError(f"normalize_slices: slice(s) {zero.tolist()} are all zero")
-        slices = [m / n for m, n in zip(slices, slice_norms)]
-    norm_sq = float(sum(np.vdot(m, m) for m in slices))
-    # The ridge acts on unit-norm data; the signatures are scaled back at the end.
-    data_scale = np.sqrt(norm_sq) if ridge else 1.0
-    if ridge:
-        slices, norm_sq = [m / data_scale for m in slices], 1.0
-
-    n_rows, n_cols = len(slices), slices[0].shape[1]
-    if isinstance(init, str):
-        if init not in ("svd", "random"):
-            raise ValueError(f"init must be 'svd', 'random' or a tuple (S, B, V), got {init!r}")
-        init_name = init
+    problem = _Problem.make(matrices, rank, locals())
+    if starts is None:
+        with open_backend(backend, problem.slices, rank, dtype=problem.dtype, device=problem.device) as xb:
+            final = xb.float64()
+            fits = [problem.fit(index, xb, final) for index in range(n_starts)]
     else:
-        init_name = "given"
-        given = _validate_init(init, n_rows, rank, n_cols)
+        fits = problem.check_starts(starts)
+    return problem.best(fits)
 
-    seed_source = np.random.default_rng(seed)
-    seeds: list[int | None] = []
-    starts: list[Start] = []
-    with open_backend(backend, slices, rank, dtype=work_dtype, device=device) as xb:
-        final = xb.float64()
-        for start in range(n_starts):
-            if start == 0 and init_name == "svd":
-                factors, start_seed = _svd_init(slices, rank), None
-            elif start == 0 and init_name == "given":
-                factors, start_seed = given, None
-            else:
-                start_seed = int(seed_source.integers(2**63))
-                factors = _random_init(n_rows, rank, n_cols, np.random.default_rng(start_seed))
-            seeds.append(start_seed)
-            starts.append(fit_start(
-                xb, final, norm_sq, factors, n_iter_max=n_iter_max, tol=tol, n_inner=n_inner,
-                nonnegative=nonnegative, orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch,
-            ))
 
-    if all(fit.diverged for fit in starts):
-        raise FloatingPointError(
-            f"PARAFAC2 (rank {rank}, {n_rows} slices) diverged in every start: the factors overflowed, as "
-            "diverging components do when the fit has no minimum; use orthonormal_v=True or a lower rank")
-    start_errors = np.array([fit.final_error for fit in starts])
-    best_start = int(np.argmin([fit.final_objective for fit in starts]))
-    best = starts[best_start]
-    if not best.converged and tol > 0:
-        warnings.warn(f"PARAFAC2 (rank {rank}, {n_rows} slices) stopped at n_iter_max={n_iter_max} before the "
-                      f"relative change of the residual fell to tol={tol:g} (relative error {best.final_error:.4g}); "
-                      "raise n_iter_max, or check the fit's errors", ConvergenceWarning, stacklevel=2)
-    U, S, V = _normalised_factors(best.A, best.B, best.C, best.P)
-    versions = {"numpy": np.__version__, "scipy": scipy.__version__}
-    if backend == "torch":
-        import torch
+def parafac2_start(matrices: Sequence[np.ndarray] | np.ndarray, rank: int, index: int, **options: Any
+                   ) -> Parafac2Start:
+    """Start number ``index`` of ``parafac2(matrices, rank, **options)``, computed on its own.
 
-        versions["torch"] = torch.__version__
-    return Parafac2Result(
-        U=U, S=S * data_scale, V=V, errors=np.asarray(best.errors), relative_error=best.final_error,
-        n_iter=len(best.errors), converged=best.converged, signature_trace=np.asarray(best.trace) * data_scale,
-        iteration_seconds=np.asarray(best.seconds), rank=rank, init=init_name, tol=tol, n_iter_max=n_iter_max,
-        n_inner=n_inner, nonnegative=nonnegative, orthonormal_v=orthonormal_v, ridge=ridge, linesearch=linesearch,
-        normalize_slices=normalize_slices, backend=backend, device=device, dtype=work_dtype.name, seed=seed,
-        seeds=tuple(seeds), start_errors=start_errors,
-        start_signatures=np.array([np.full(n_rows, np.nan) if fit.diverged
-                                   else _signatures(fit.A, fit.B, fit.C).mean(axis=1) * data_scale for fit in starts]),
-        best_start=best_start, slice_norms=slice_norms, versions=versions,
-    )
+    The starts of a fit are independent, so a cluster can run them as tasks of their own and hand them to
+    ``parafac2(matrices, rank, starts=..., **options)``, which keeps the best exactly as if it had run them: the
+    same initial factors (start ``index`` draws the same seed from ``seed``), iterations and final error.
+
+    Parameters
+    ----------
+    matrices : sequence of ndarray (d_l, d), or ndarray (L, d_l, d)
+        As :func:`parafac2`.
+    rank : int
+        As :func:`parafac2`.
+    index : int
+        The start, 0 <= index < ``n_starts``: 0 is the one from ``init``, the others random.
+    **options
+        Keyword arguments of :func:`parafac2` (all but ``starts``), the same for every start of a fit.
+
+    Returns
+    -------
+    Parafac2Start
+        Without the polar factors (``P`` None).
+
+    Raises
+    ------
+    ValueError
+        For an ``index`` outside the starts, and what :func:`parafac2` rejects.
+    TypeError
+        For an option :func:`parafac2` does not take, or ``starts``.
+    """
+    if "starts" in options:
+        raise TypeError("parafac2_start computes a start: it takes no starts")
+    problem = _Problem.make(matrices, rank, _bind(options))
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < problem.n_starts:
+        raise ValueError(f"index must be a start of the fit, 0 to {problem.n_starts - 1}, got {index!r}")
+    with open_backend(problem.backend, problem.slices, rank, dtype=problem.dtype, device=problem.device) as xb:
+        return problem.fit(int(index), xb, xb.float64())._replace(P=None)
+
+
+def _bind(options: dict[str, Any]) -> dict[str, Any]:
+    """:func:`parafac2`'s keyword arguments with its defaults filled in."""
+    parameters = inspect.signature(parafac2).parameters
+    unknown = sorted(set(options) - set(parameters) | set(options) & {"matrices", "rank"})
+    if unknown:
+        raise TypeError(f"parafac2 has no option {unknown[0]!r}")
+    return {name: options.get(name, p.default) for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A fit's slices, as fitted (normalised or ridge-scaled), and its validated options."""
+
+    slices: list[np.ndarray]
+    rank: int
+    options: dict[str, Any]
+    slice_norms: np.ndarray
+    norm_sq: float
+    data_scale: float
+    init_name: str
+    given: tuple[np.ndarray, ...] | None
+    dtype: np.dtype
+    device: str
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "options":  # not set yet (a copy being built)
+            raise AttributeError(name)
+        try:
+            return self.options[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def make(cls, matrices: Sequence[np.ndarray] | np.ndarray, rank: int, arguments: dict[str, Any]) -> _Problem:
+        options = {name: arguments[name] for name in _bind({})}
+        slices = _validate_slices(matrices, rank)
+        _validate_options(**{name: options[name] for name in ("n_iter_max", "tol", "n_inner", "n_starts", "ridge")})
+        work_dtype, device = _validate_backend(options["backend"], options["device"], options["dtype"])
+        slice_norms = np.array([np.linalg.norm(m) for m in slices])
+        if not slice_norms.any():
+            raise ValueError("all slices are zero: the relative error is undefined")
+        if options["normalize_slices"]:
+            zero = np.flatnonzero(slice_norms == 0)
+            if zero.size:
+                raise ValueError(f"normalize_slices: slice(s) {zero.tolist()} are all zero")
+            slices = [m / n for m, n in zip(slices, slice_norms)]
+        norm_sq = float(sum(np.vdot(m, m) for m in slices))
+        # The ridge acts on unit-norm data; the signatures are scaled back at the end.
+        data_scale = np.sqrt(norm_sq) if options["ridge"] else 1.0
+        if options["ridge"]:
+            slices, norm_sq = [m / data_scale for m in slices], 1.0
+        init, given = options["init"], None
+        if isinstance(init, str):
+            if init not in ("svd", "random"):
+                raise ValueError(f"init must be 'svd', 'random' or a tuple (S, B, V), got {init!r}")
+            init_name = init
+        else:
+            init_name = "given"
+            given = _validate_init(init, len(slices), rank, slices[0].shape[1])
+        return cls(slices, rank, options, slice_norms, norm_sq, data_scale, init_name, given, work_dtype, device)
+
+    def start_seed(self, index: int) -> int | None:
+        """The seed of start ``index``'s random factors: the same draw from ``seed`` as in a run of all starts."""
+        if index == 0 and self.init_name != "random":
+            return None
+        seed_source = np.random.default_rng(self.seed)
+        draws = index + (self.init_name == "random")
+        for _ in range(draws - 1):
+            seed_source.integers(2**63)
+        return int(seed_source.integers(2**63))
+
+    def fit(self, index: int, xb: Any, final: Any) -> Parafac2Start:
+        """Run start ``index`` on the open backend ``xb`` (``final``: its float64 twin)."""
+        seed = self.start_seed(index)
+        if seed is not None:
+            factors = _random_init(len(self.slices), self.rank, self.slices[0].shape[1], np.random.default_rng(seed))
+        elif self.init_name == "svd":
+            factors = _svd_init(self.slices, self.rank)
+        else:
+            factors = self.given
+        fit = fit_start(xb, final, self.norm_sq, factors, n_iter_max=self.n_iter_max, tol=self.tol,
+                        n_inner=self.n_inner, nonnegative=self.nonnegative, orthonormal_v=self.orthonormal_v,
+                        ridge=self.ridge, linesearch=self.linesearch)
+        return fit._replace(index=index, seed=seed)
+
+    def check_starts(self, starts: Sequence[Parafac2Start]) -> list[Parafac2Start]:
+        """Starts computed elsewhere, after checking that they are this fit's, each once, in order."""
+        starts = list(starts)
+        if [fit.index for fit in starts] != list(range(self.n_starts)):
+            raise ValueError(f"starts must be the fit's {self.n_starts} starts in order, got the starts "
+                             f"{[fit.index for fit in starts]}")
+        shapes = ((len(self.slices), self.rank), (self.rank, self.rank), (self.slices[0].shape[1], self.rank))
+        for fit in starts:
+            if (np.shape(fit.A), np.shape(fit.B), np.shape(fit.C)) != shapes or fit.seed != self.start_seed(fit.index):
+                raise ValueError(f"start {fit.index} was not computed for these slices and options (factor shapes "
+                                 f"{np.shape(fit.A)}, {np.shape(fit.B)}, {np.shape(fit.C)}, seed {fit.seed})")
+        return starts
+
+    def best(self, fits: list[Parafac2Start]) -> Parafac2Result:
+        """The result of the fit: its best start, with every start's error and signatures."""
+        rank, n_rows = self.rank, len(self.slices)
+        if all(fit.diverged for fit in fits):
+            raise FloatingPointError(
+                f"PARAFAC2 (rank {rank}, {n_rows} slices) diverged in every start: the factors overflowed, as "
+                "diverging components do when the fit has no minimum; use orthonormal_v=True or a lower rank")
+        best_start = int(np.argmin([fit.final_objective for fit in fits]))
+        best = fits[best_start]
+        if not best.converged and self.tol > 0:
+            warnings.warn(f"PARAFAC2 (rank {rank}, {n_rows} slices) stopped at n_iter_max={self.n_iter_max} before "
+                          f"the relative change of the residual fell to tol={self.tol:g} (relative error "
+                          f"{best.final_error:.4g}); raise n_iter_max, or check the fit's errors", ConvergenceWarning,
+                          stacklevel=3)
+        P = best.P if best.P is not None else self.polar_factors(best)
+        U, S, V = _normalised_factors(best.A, best.B, best.C, P)
+        versions = {"numpy": np.__version__, "scipy": scipy.__version__}
+        if self.backend == "torch":
+            import torch
+
+            versions["torch"] = torch.__version__
+        scale = self.data_scale
+        return Parafac2Result(
+            U=U, S=S * scale, V=V, errors=np.asarray(best.errors), relative_error=best.final_error,
+            n_iter=len(best.errors), converged=best.converged, signature_trace=np.asarray(best.trace) * scale,
+            iteration_seconds=np.asarray(best.seconds), rank=rank, init=self.init_name, tol=self.tol,
+            n_iter_max=self.n_iter_max, n_inner=self.n_inner, nonnegative=self.nonnegative,
+            orthonormal_v=self.orthonormal_v, ridge=self.ridge, linesearch=self.linesearch,
+            normalize_slices=self.normalize_slices, backend=self.backend, device=self.device, dtype=self.dtype.name,
+            seed=self.seed, seeds=tuple(fit.seed for fit in fits),
+            start_errors=np.array([fit.final_error for fit in fits]),
+            start_signatures=np.array([np.full(n_rows, np.nan) if fit.diverged
+                                       else _signatures(fit.A, fit.B, fit.C).mean(axis=1) * scale for fit in fits]),
+            best_start=best_start, slice_norms=self.slice_norms, versions=versions,
+        )
+
+    def polar_factors(self, fit: Parafac2Start) -> list[np.ndarray]:
+        """The P_l of a start's final factors, by the same float64 projection that ends every start."""
+        P: list[np.ndarray] = [np.empty(0)] * len(self.slices)
+        with open_backend(self.backend, self.slices, self.rank, dtype=np.dtype(np.float64), device=self.device) as xb:
+            project(xb, *(xb.asarray(f) for f in (fit.A, fit.B, fit.C)), out=None, polar_factors=P)
+        return P
 
 
 def _validate_slices(matrices: Sequence[np.ndarray] | np.ndarray, rank: int) -> list[np.ndarray]:

@@ -58,15 +58,24 @@ at the tolerance :data:`~crossling.factorization.parafac2.TOL` within the budget
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from crossling.factorization.parafac2 import N_INNER, N_ITER_MAX, TOL, Parafac2Result, parafac2
+from crossling.factorization.parafac2 import (
+    N_INNER,
+    N_ITER_MAX,
+    TOL,
+    Parafac2Result,
+    Parafac2Start,
+    parafac2,
+    parafac2_start,
+)
 
-__all__ = ["N_STARTS", "fit_signatures", "signature_table"]
+__all__ = ["N_STARTS", "fit_signature_start", "fit_signatures", "signature_table"]
 
 #: Starts of the study's fits unless asked otherwise: the SVD start and two random ones.
 N_STARTS = 3
@@ -88,6 +97,7 @@ def fit_signatures(
     backend: str = "numpy",
     device: str | None = None,
     dtype: str = "float64",
+    starts: Sequence[Parafac2Start] | None = None,
 ) -> Parafac2Result:
     """One PARAFAC2 over the languages' Omegas with non-negative signatures; by default the well-posed fit.
 
@@ -111,7 +121,9 @@ def fit_signatures(
     backend : {"numpy", "torch"}, default "numpy"
     device : str, optional
     dtype : {"float64", "float32"}, default "float64"
-        As :func:`crossling.factorization.parafac2.parafac2`.
+    starts : sequence of Parafac2Start, optional
+        As :func:`crossling.factorization.parafac2.parafac2` (``starts``: the fit's starts computed elsewhere, by
+        :func:`fit_signature_start`).
 
     Returns
     -------
@@ -133,7 +145,47 @@ def fit_signatures(
         raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
     return parafac2(list(omegas.values()), rank, init=init, nonnegative=True, orthonormal_v=orthonormal_v,
                     n_iter_max=n_iter_max, tol=tol, linesearch=linesearch, n_inner=n_inner, n_starts=n_starts,
-                    seed=seed, normalize_slices=normalize_slices, backend=backend, device=device, dtype=dtype)
+                    seed=seed, normalize_slices=normalize_slices, backend=backend, device=device, dtype=dtype,
+                    starts=starts)
+
+
+def fit_signature_start(omegas: Mapping[str, np.ndarray], index: int, **options: Any) -> Parafac2Start:
+    """Start number ``index`` of ``fit_signatures(omegas, **options)``, computed on its own.
+
+    A cluster runs the starts of a fit as tasks of their own and hands them to
+    ``fit_signatures(omegas, starts=..., **options)``, whose result is then the one it would have computed itself
+    (:func:`crossling.factorization.parafac2.parafac2_start`).
+
+    Parameters
+    ----------
+    omegas : mapping of str to ndarray (d_l, d)
+        As :func:`fit_signatures`.
+    index : int
+        The start, 0 <= index < ``n_starts``.
+    **options
+        Keyword arguments of :func:`fit_signatures` (``rank`` required; not ``starts``).
+
+    Returns
+    -------
+    Parafac2Start
+        Without its polar factors.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 languages, an ``index`` outside the starts, and what PARAFAC2 rejects.
+    TypeError
+        For an option :func:`fit_signatures` does not take, ``starts``, or no ``rank``.
+    """
+    if "starts" in options:
+        raise TypeError("fit_signature_start computes a start: it takes no starts")
+    arguments = inspect.signature(fit_signatures).bind(omegas, **options)
+    arguments.apply_defaults()
+    chosen = dict(arguments.arguments)
+    del chosen["omegas"], chosen["starts"]
+    if len(omegas) < 2:
+        raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
+    return parafac2_start(list(omegas.values()), chosen.pop("rank"), index, nonnegative=True, **chosen)
 
 
 def signature_table(languages: Sequence[str], S: np.ndarray, **keys: Any) -> pd.DataFrame:

@@ -17,10 +17,11 @@
   speech (category :data:`AVERAGE`), UPGMA trees with their Newick text and their agreement with the WALS
   family/genus classification (:mod:`crossling.trees`).
 
-Each (category, layer) is one task of an engine (:mod:`crossling.engine`): its joint fit with all its starts,
-and its per-set fits. The local engine runs them here, in order; a Ray engine on the cluster's workers, and the
-driver takes the results back in the same order, so the tables are the same. (The starts of a fit stay in its
-task: running them as tasks of their own would need the solver to run one given start, which it does not offer.)
+The fits run as tasks of an engine (:mod:`crossling.engine`) in two stages: each start of each (category, layer)
+is a task of its own (:func:`~crossling.factorization.signatures.fit_signature_start`), then each (category,
+layer) is one task that keeps the best of its starts, computes its diagnostics and runs its per-set fits (whose
+starts stay in that task). The local engine runs them here, in order; a Ray engine on the cluster's workers, and
+the driver takes the results back in the same order, so the tables are the same.
 
 It reads no file and loads no model: :func:`crossling.factorization.run.run_factorization` does that and writes
 the result. Every table names its languages in a ``language`` column, in the analysis order; nothing is
@@ -42,12 +43,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crossling._utils.devices import device_problem
 from crossling.config import LayerList, resolve_layers
-from crossling.engine import Engine, LocalEngine, in_order
+from crossling.engine import Engine, LocalEngine, Shared, in_order
 from crossling.exceptions import CategorySkippedWarning, ConfigError, ConvergenceWarning, UnstableFitWarning
 from crossling.factorization.crosscov import ALL_WORDS
 from crossling.factorization.diagnostics import FitDiagnostics, diagnose
-from crossling.factorization.parafac2 import N_INNER, N_ITER_MAX, TOL
-from crossling.factorization.signatures import N_STARTS, fit_signatures, signature_table
+from crossling.factorization.parafac2 import N_INNER, N_ITER_MAX, TOL, Parafac2Start
+from crossling.factorization.signatures import N_STARTS, fit_signature_start, fit_signatures, signature_table
 from crossling.factorization.statistics import (
     data_size_correlations,
     downstream_correlations,
@@ -476,15 +477,20 @@ def _ordered(slices: Mapping[str, np.ndarray], languages: Sequence[str] | None, 
     return {lang: slices[lang] for lang in languages if lang in slices}
 
 
-def _fit(slices: dict[str, np.ndarray], options: FactorizationOptions
+def _rank(slices: Mapping[str, np.ndarray], options: FactorizationOptions) -> int:
+    """The fit's rank: the option, else the full rank of the slices."""
+    return options.rank or min(min(m.shape) for m in slices.values())
+
+
+def _fit(slices: dict[str, np.ndarray], options: FactorizationOptions, starts: Sequence[Parafac2Start] | None = None
          ) -> tuple[Any, int, bool, float, FitDiagnostics]:
-    """One fit; returns it, its rank, whether it hit its budget, its seconds and its diagnostics. Other warnings
-    pass through."""
-    rank = options.rank or min(min(m.shape) for m in slices.values())
+    """One fit (from its ``starts`` when they were computed elsewhere); returns it, its rank, whether it hit its
+    budget, its seconds and its diagnostics. Other warnings pass through."""
+    rank = _rank(slices, options)
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_signatures(slices, rank=rank, **options.fit_options(), **options.backend_options())
+        fit = fit_signatures(slices, rank=rank, **options.fit_options(), **options.backend_options(), starts=starts)
     seconds = time.perf_counter() - tic
     budget_hit = False
     for w in caught:
@@ -525,10 +531,27 @@ class _Fitted:
     sets: list[pd.DataFrame]
 
 
-def _fit_task(task: tuple[tuple[str, int], dict[str, np.ndarray], FactorizationOptions, bool]) -> _Fitted:
-    """One task: the joint fit of a (category, layer) and, when asked, its per-set fits."""
-    (category, layer), slices, options, with_sets = task
-    fit, rank, hit, seconds, diagnostics = _fit(slices, options)
+_StartTask = tuple[tuple[str, int], Shared, int, FactorizationOptions]
+_FitTask = tuple[tuple[str, int], Shared, list[tuple[Parafac2Start, float]], FactorizationOptions, bool]
+
+
+def _start_task(task: _StartTask) -> tuple[Parafac2Start, float]:
+    """One task: one start of a (category, layer)'s joint fit, and its seconds."""
+    _, shared, index, options = task
+    slices = shared.get()
+    tic = time.perf_counter()
+    start = fit_signature_start(slices, index, rank=_rank(slices, options), **options.fit_options(),
+                                **options.backend_options())
+    return start, time.perf_counter() - tic
+
+
+def _fit_task(task: _FitTask) -> _Fitted:
+    """One task: the joint fit of a (category, layer) from its starts, its diagnostics and, when asked, its per-set
+    fits."""
+    (category, layer), shared, starts, options, with_sets = task
+    slices = shared.get()
+    fit, rank, hit, seconds, diagnostics = _fit(slices, options, [start for start, _ in starts])
+    seconds += sum(start_seconds for _, start_seconds in starts)
     sets = _set_signatures(slices, category, layer, options) if with_sets else []
     return _Fitted(fit.S, rank, fit.relative_error, fit.n_iter, fit.converged, fit.spread, fit.best_start, hit,
                    seconds, diagnostics, sets)
@@ -622,16 +645,29 @@ def compute_factorization(
     budget_hit: list[tuple[str, int]] = []
     fitted: list[tuple[tuple[str, int], list[str]]] = []  # (key, languages) of each task, in task order
 
-    def tasks() -> Iterator[tuple[tuple[str, int], dict[str, np.ndarray], FactorizationOptions, bool]]:
+    engine = engine if engine is not None else LocalEngine()
+    total = len(omegas) if isinstance(omegas, Sized) else None
+    shared: list[Shared | None] = []  # each fit's slices, handed to the engine once for its starts and its fit
+
+    def start_tasks() -> Iterator[_StartTask]:
         for key, given in items:
             slices = _ordered(given, languages, key)
             del given
             fitted.append((key, list(slices)))
-            yield key, slices, options, set_layers is not None and (not set_layers or key[1] in set_layers)
+            shared.append(engine.share(slices))
+            for index in range(options.n_starts):
+                yield key, shared[-1], index, options
 
-    engine = engine if engine is not None else LocalEngine()
-    total = len(omegas) if isinstance(omegas, Sized) else None
-    results = in_order(engine.imap(_fit_task, tasks(), total=total, desc="PARAFAC2", unit="fit",
+    def fit_tasks() -> Iterator[_FitTask]:
+        starts = in_order(engine.imap(
+            _start_task, start_tasks(), total=None if total is None else total * options.n_starts,
+            desc="PARAFAC2 starts", unit="start", progress=progress and total is not None))
+        for number, group in enumerate(zip(*[starts] * options.n_starts)):
+            key, slices = fitted[number][0], shared[number]
+            shared[number] = None  # the fit task holds them now
+            yield key, slices, list(group), options, set_layers is not None and (not set_layers or key[1] in set_layers)
+
+    results = in_order(engine.imap(_fit_task, fit_tasks(), total=total, desc="PARAFAC2", unit="fit",
                                    progress=progress and total is not None))
     for index, fit in enumerate(results):
         (category, layer), langs = fitted[index]
