@@ -102,11 +102,11 @@ def _worker(solver: str, data: str, rank: int, n_iter_max: int, tol: float) -> N
     else:
         from crossling.factorization.parafac2 import parafac2
 
-        backend, dtype = solver.split("-")
+        backend, dtype, *rest = solver.split("-")
         before = _reset_peak()
         start = time.perf_counter()
         result = parafac2(slices, rank, init="svd", nonnegative=True, n_iter_max=n_iter_max, tol=tol,
-                          backend=backend, dtype=dtype)
+                          backend=backend, dtype=dtype, acceleration=rest[0] if rest else "momentum")
         seconds = time.perf_counter() - start
         peak = _status_mb("VmHWM")
         n_iter = result.n_iter
@@ -204,14 +204,14 @@ def _setting(
             per_iter = (
                 f"{run['seconds'] / n_iter:8.2f} s/iter ({n_iter} iter)" if n_iter else "(iteration count unknown)"
             )
-            print(f"{solver:13s}  {run['seconds']:8.1f} s  {per_iter}  peak RSS {run['peak_mb']:7.0f} MB "
+            print(f"{solver:24s}  {run['seconds']:8.1f} s  {per_iter}  peak RSS {run['peak_mb']:7.0f} MB "
                   f"(+{run['peak_mb'] - run['before_mb']:.0f} MB over the loaded data)  error {run['error']:.8f}",
                   flush=True)
         tl = runs.get("tensorly")
         ours = {solver: run for solver, run in runs.items() if solver != "tensorly"}
         if tl is not None:
             for solver, run in ours.items():
-                print(f"{solver:13s}  speed-up {'per iteration' if not tol else 'to convergence'} "
+                print(f"{solver:24s}  speed-up {'per iteration' if not tol else 'to convergence'} "
                       f"{tl['seconds'] / run['seconds'] * (run['n_iter'] / tl['n_iter'] if not tol else 1):.2f}x, "
                       f"peak RSS {tl['peak_mb'] / run['peak_mb']:.1f}x less, error - TensorLy's "
                       f"{run['error'] - tl['error']:+.2e}; reached TensorLy's final error {tl['error']:.6f} "
@@ -250,7 +250,8 @@ def main() -> None:
     small = dict(n_slices=33, size=64, true_rank=10, noise=0.1, ranks=[10]) if args.quick else dict(
         n_slices=33, size=256, true_rank=50, noise=0.1, ranks=[50])
     ranks = [int(r) for r in args.ranks.split(",")] if args.ranks else [big["size"]]
-    solvers = ["tensorly", "numpy-float64", "numpy-float32"]
+    # crossling's default acceleration is momentum; with Bro's line search it runs TensorLy's own algorithm.
+    solvers = ["tensorly", "numpy-float64", "numpy-float32", "numpy-float64-linesearch"]
     if args.torch:
         solvers += ["torch-float64", "torch-float32"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,11 +22,13 @@ OPTIONS = [
     dict(nonnegative=False),
     dict(orthonormal_v=True),
     dict(ridge=1e-3),
-    dict(normalize_slices=True, linesearch=False),
+    dict(normalize_slices=True, acceleration="none"),
+    dict(acceleration="linesearch"),
 ]
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=["nonnegative", "free", "orthonormal_v", "ridge", "normalized"])
+@pytest.mark.parametrize("options", OPTIONS,
+                         ids=["nonnegative", "free", "orthonormal_v", "ridge", "normalized", "linesearch"])
 def test_torch_float64_on_the_cpu_is_numpy(options):
     numpy_fit = parafac2(PLANTED.matrices, 4, tol=1e-10, n_iter_max=200, **options)
     torch_fit = parafac2(PLANTED.matrices, 4, tol=1e-10, n_iter_max=200, backend="torch", device="cpu", **options)

@@ -328,8 +328,9 @@ def test_figures_files_manifest_and_config(study, models):
     fits = result.fits
     # the fit's settings and its diagnostics (issue 13)
     assert manifest["parafac2"]["preset"] == "default" and manifest["parafac2"]["orthonormal_v"] is True
-    assert {key: manifest["parafac2"][key] for key in ("init", "linesearch", "n_inner", "n_starts", "n_iter_max")} == {
-        "init": "svd", "linesearch": True, "n_inner": 5, "n_starts": 1, "n_iter_max": 30}
+    settings = ("init", "acceleration", "n_inner", "n_starts", "n_iter_max")
+    assert {key: manifest["parafac2"][key] for key in settings} == {
+        "init": "svd", "acceleration": "momentum", "n_inner": 5, "n_starts": 1, "n_iter_max": 30}
     assert manifest["parafac2"]["n_degenerate"] == int(result.fits["degenerate"].sum())
     assert manifest["parafac2"]["n_unstable"] == int(result.fits["unstable"].sum())
     diagnostics = manifest["diagnostics"]
@@ -460,7 +461,7 @@ def test_command_line_from_yaml_and_flags(models, stores_dir, data_dir, tmp_path
     help_text = runner.invoke(app, ["parafac2", "--help"]).output
     for option in ("--experimental", "--control", "--corpus", "--categories", "--layers", "--rank", "--min-words",
                    "--romanize", "--n-starts", "--seed", "--out", "--config", "--preset", "--orthonormal-v",
-                   "--init", "--linesearch", "--n-inner"):
+                   "--init", "--acceleration", "--n-inner"):
         assert option in help_text
     scores = pd.DataFrame({"language": LANGUAGES * 2, "task": ["xnli"] * 3 + ["pos"] * 3,
                            "score": [80.0, 75.0, 78.0, 95.0, 90.0, 97.0]})

@@ -293,11 +293,11 @@ def test_word_counts_properties_left_out_and_average_tree_without_part_of_speech
 def test_paper_preset_fills_only_the_options_not_given():
     default = FactorizationOptions()
     assert default.preset == "default" and default.fit_options() == {
-        "orthonormal_v": True, "init": "svd", "n_iter_max": N_ITER_MAX, "tol": TOL, "linesearch": True,
+        "orthonormal_v": True, "init": "svd", "n_iter_max": N_ITER_MAX, "tol": TOL, "acceleration": "momentum",
         "n_inner": N_INNER, "n_starts": N_STARTS, "seed": 0, "normalize_slices": False}
     paper = FactorizationOptions(preset="paper")
     assert paper.fit_options() == {"orthonormal_v": False, "init": "svd", "n_iter_max": 100, "tol": 1e-8,
-                                   "linesearch": True, "n_inner": 5, "n_starts": 1, "seed": 0,
+                                   "acceleration": "linesearch", "n_inner": 5, "n_starts": 1, "seed": 0,
                                    "normalize_slices": False}
     assert {k: v for k, v in paper.fit_options().items() if k in PAPER_PRESET} == PAPER_PRESET
     mixed = FactorizationOptions(preset="paper", n_iter_max=300, orthonormal_v=True)

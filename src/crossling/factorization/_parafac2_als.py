@@ -1,9 +1,10 @@
 """One start of PARAFAC2 by ALS, on any backend of :mod:`crossling.factorization._parafac2_backend`.
 
 The projection onto polar factors, the CP sweeps over the projected tensor (HALS for non-negative signatures,
-Procrustes for an orthonormal V), the line search and the stopping rule; :func:`crossling.factorization.parafac2.
-parafac2` documents the algorithm and calls :func:`fit_start` once per start. Factors are ``xb`` arrays (numpy or
-torch) in the fit's dtype; sums that the error and the stopping rule read are float64 whatever that dtype.
+Procrustes for an orthonormal V), the acceleration (momentum or line search) and the stopping rule;
+:func:`crossling.factorization.parafac2.parafac2` documents the algorithm and calls :func:`fit_start` once per
+start. Factors are ``xb`` arrays (numpy or torch) in the fit's dtype; sums that the error and the stopping rule read
+are float64 whatever that dtype.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ def fit_start(
     nonnegative: bool,
     orthonormal_v: bool,
     ridge: float,
-    linesearch: bool,
+    acceleration: str,
 ) -> Parafac2Start:
-    """One start of ALS from host ``factors`` (S, B, V); with a ridge, the stopping rule and the line search follow
+    """One start of ALS from host ``factors`` (S, B, V); with a ridge, the stopping rule and the acceleration follow
     the penalised criterion that the updates minimise.
 
     With ``orthonormal_v`` the starting V is replaced by its polar factor. ``xb`` runs the iterations; ``final``
@@ -111,12 +112,13 @@ def fit_start(
     trace: list[float] = []
     seconds: list[float] = []
     acc_pow, acc_fail = _LS_ACC_POW, 0
+    momentum: tuple[Any, Any, Any] | None = None  # the extrapolated point the next ALS step starts from
+    steps = 0  # momentum steps since the last restart
     objective_prev = np.inf
     converged = False
-    for iteration in range(n_iter_max):
-        tic = time.perf_counter()
-        line_iter = linesearch and iteration >= _LS_FIRST_ITERATION and iteration % 2 == 0
-        last = (A, B, C)
+
+    def als_step(A: Any, B: Any, C: Any) -> tuple[Any, Any, Any, float, float]:
+        """One ALS iteration from (A, B, C): projection and CP sweeps; its SSE and criterion (inf on overflow)."""
         try:
             with np.errstate(over="ignore", invalid="ignore"):
                 project(xb, A, B, C, out=projected)
@@ -125,22 +127,30 @@ def fit_start(
                     ridge=ridge,
                 )
                 sse = max(norm_sq - 2 * inner + model_sq, 0.0)
-                objective = sse + penalty(xb, ridge, A, B, C)
+                return A, B, C, sse, sse + penalty(xb, ridge, A, B, C)
         except FloatingPointError:  # a factor overflowed inside the sweeps
-            objective = np.inf
+            return A, B, C, np.inf, np.inf
+
+    for iteration in range(n_iter_max):
+        tic = time.perf_counter()
+        line_iter = acceleration == "linesearch" and iteration >= _LS_FIRST_ITERATION and iteration % 2 == 0
+        last = (A, B, C)
+        extrapolated = momentum is not None
+        if momentum is not None:
+            A, B, C, sse, objective = als_step(*momentum)
+            if not objective <= objective_prev:  # the momentum overshot: restart with a plain step from the iterate
+                A, B, C, sse, objective = als_step(*last)
+                extrapolated, steps = False, 0
+        else:
+            A, B, C, sse, objective = als_step(*last)
         if not np.isfinite(objective) or magnitude(xb, A, B, C) > _DIVERGED * np.sqrt(norm_sq):
-            return Parafac2Start(*(xb.to_host(f) for f in (A, B, C)), [], errors, trace, seconds, False, np.inf, np.inf,
-                         diverged=True)
+            return Parafac2Start(*(xb.to_host(f) for f in (A, B, C)), [], errors, trace, seconds, False, np.inf,
+                                 np.inf, diverged=True)
         if line_iter:
             jump = iteration ** (1.0 / acc_pow)
-            with np.errstate(over="ignore", invalid="ignore"):
-                trial = tuple(old + (new - old) * jump for old, new in zip(last, (A, B, C)))
-            if nonnegative:
-                trial = (xb.clamp0(trial[0]), trial[1], trial[2])
+            trial = extrapolate(xb, last, (A, B, C), jump, nonnegative=nonnegative, orthonormal_v=orthonormal_v)
             trial_objective = np.inf  # an overflowed extrapolation fails like any step that is no better
-            if all(xb.finite(f) for f in trial):
-                if orthonormal_v:
-                    trial = (trial[0], trial[1], polar(xb, trial[2]))
+            if trial is not None:
                 # The error of the trial factors with their own projections: <Omega_l, P_l B D_l V^T> is
                 # tr(P_l^T M_l), the nuclear norm of M_l, so no projected slices are needed.
                 trial_nuclear = project(xb, *trial, out=None)
@@ -152,15 +162,23 @@ def fit_start(
                 acc_fail += 1
                 if acc_fail == _LS_MAX_FAIL:
                     acc_pow, acc_fail = acc_pow + 1.0, 0
+        if acceleration == "momentum":
+            steps += 1
+            momentum = extrapolate(xb, last, (A, B, C), 1.0 + (steps - 1) / (steps + 2), nonnegative=nonnegative,
+                                   orthonormal_v=orthonormal_v) if steps > 1 else None
         errors.append(float(np.sqrt(sse / norm_sq)))
         trace.append(mean_signature(xb, A, B, C))
         seconds.append(time.perf_counter() - tic)
         change = abs(objective_prev - objective)
         converged = iteration >= 1 and change <= tol * objective_prev
+        if converged and extrapolated:
+            # A step from an extrapolated point can land near the previous criterion by chance: the rule is met only
+            # by a plain ALS step, the one the stopping rule is about, so take one next.
+            converged, momentum, steps = False, None, 0
         if xb is not final and iteration >= 1 and (converged or change <= _FLOAT32_RESOLUTION * norm_sq):
             # Below what float32 resolves: the float32 SSE would stop the fit at random or never. Go on in float64.
             A, B, C = (final.asarray(xb.to_host(f)) for f in (A, B, C))
-            xb, converged = final, False
+            xb, converged, momentum, steps = final, False, None, 0
             projected = xb.empty((n_rows, rank, C.shape[0]))
         if converged:
             break
@@ -263,6 +281,17 @@ def check(xb: Any, X: Any) -> Any:
     if not xb.finite(X):
         raise FloatingPointError("a PARAFAC2 factor overflowed")
     return X
+
+
+def extrapolate(xb: Any, old: tuple[Any, Any, Any], new: tuple[Any, Any, Any], jump: float, *, nonnegative: bool,
+                orthonormal_v: bool) -> tuple[Any, Any, Any] | None:
+    """``old + (new - old) * jump`` for each factor, back in the constraints (S clipped at 0, V's polar factor);
+    None when it overflowed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        A, B, C = (o + (n - o) * jump for o, n in zip(old, new))
+    if not all(xb.finite(f) for f in (A, B, C)):
+        return None
+    return (xb.clamp0(A) if nonnegative else A), B, (polar(xb, C) if orthonormal_v else C)
 
 
 def polar(xb: Any, M: Any) -> Any:

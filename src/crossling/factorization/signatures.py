@@ -89,7 +89,7 @@ def fit_signatures(
     init: str = "svd",
     n_iter_max: int = N_ITER_MAX,
     tol: float = TOL,
-    linesearch: bool = True,
+    acceleration: str = "momentum",
     n_inner: int = N_INNER,
     n_starts: int = N_STARTS,
     seed: int | None = 0,
@@ -113,7 +113,7 @@ def fit_signatures(
     init : {"svd", "random"}, default "svd"
     n_iter_max : int, default :data:`~crossling.factorization.parafac2.N_ITER_MAX` (1000)
     tol : float, default :data:`~crossling.factorization.parafac2.TOL` (1e-6)
-    linesearch : bool, default True
+    acceleration : {"momentum", "linesearch", "none"}, default "momentum"
     n_inner : int, default :data:`~crossling.factorization.parafac2.N_INNER` (5)
     n_starts : int, default :data:`N_STARTS` (3)
     seed : int or None, default 0
@@ -144,7 +144,7 @@ def fit_signatures(
     if len(omegas) < 2:
         raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
     return parafac2(list(omegas.values()), rank, init=init, nonnegative=True, orthonormal_v=orthonormal_v,
-                    n_iter_max=n_iter_max, tol=tol, linesearch=linesearch, n_inner=n_inner, n_starts=n_starts,
+                    n_iter_max=n_iter_max, tol=tol, acceleration=acceleration, n_inner=n_inner, n_starts=n_starts,
                     seed=seed, normalize_slices=normalize_slices, backend=backend, device=device, dtype=dtype,
                     starts=starts)
 

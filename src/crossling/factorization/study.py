@@ -92,11 +92,11 @@ _NOT_AVERAGED = (ALL_WORDS, "Part of Speech")
 _SKIPPED_COLUMNS = ["category", "language", "n_words", "reason"]
 
 PAPER_PRESET: dict[str, Any] = {"orthonormal_v": False, "init": "svd", "n_iter_max": 100, "tol": 1e-8,
-                                "linesearch": True, "n_inner": 5, "n_starts": 1}
+                                "acceleration": "linesearch", "n_inner": 5, "n_starts": 1}
 """The original study's fit (``preset: paper``): Zhao, Ziser and Cohen's settings as issue 13 records them (full
 rank, SVD start, 100 iterations, one start, no constraint on V) and TensorLy's ``parafac2`` defaults for the rest
 (line search, five inner sweeps, tolerance 1e-8)."""
-_FIT_OPTIONS = ("orthonormal_v", "init", "n_iter_max", "tol", "linesearch", "n_inner", "n_starts", "seed",
+_FIT_OPTIONS = ("orthonormal_v", "init", "n_iter_max", "tol", "acceleration", "n_inner", "n_starts", "seed",
                 "normalize_slices")
 
 
@@ -128,8 +128,9 @@ class FactorizationOptions(BaseModel):
     tol : float, default 1e-6
         PARAFAC2 stopping rule (relative change of the sum of squared residuals); 0 runs ``n_iter_max``
         iterations.
-    linesearch : bool, default True
-        Bro's line search (extrapolation every other iteration), as TensorLy.
+    acceleration : {"momentum", "linesearch", "none"}, default "momentum"
+        How iterations are sped up (:func:`crossling.factorization.parafac2.parafac2`): Nesterov-type momentum with
+        restart, Bro's line search (TensorLy's, the original study's), or plain ALS.
     n_inner : int, default 5
         CP sweeps per PARAFAC2 iteration (TensorLy's ``n_iter_parafac``).
     n_starts : int, default 3
@@ -170,7 +171,7 @@ class FactorizationOptions(BaseModel):
     init: Literal["svd", "random"] = "svd"
     n_iter_max: int = Field(default=N_ITER_MAX, ge=1)
     tol: float = Field(default=TOL, ge=0)
-    linesearch: bool = True
+    acceleration: Literal["momentum", "linesearch", "none"] = "momentum"
     n_inner: int = Field(default=N_INNER, ge=1)
     n_starts: int = Field(default=N_STARTS, ge=1)
     seed: int = 0
