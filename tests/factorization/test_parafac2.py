@@ -64,10 +64,11 @@ def test_recovers_planted_model(rows, cols, rank, nonnegative):
     assert fit.relative_error < 2e-3
 
 
+@pytest.mark.parametrize("acceleration", ["momentum", "linesearch", "none"])
 @pytest.mark.parametrize(("rows", "cols", "rank"), SIZES[:2])
-def test_result_conventions_and_error_bookkeeping(rows, cols, rank):
+def test_result_conventions_and_error_bookkeeping(rows, cols, rank, acceleration):
     planted = random_parafac2(rows, cols, rank, noise=0.05, seed=3)
-    fit = parafac2(planted.matrices, rank, tol=1e-10, n_iter_max=1000)
+    fit = parafac2(planted.matrices, rank, tol=1e-10, n_iter_max=1000, acceleration=acceleration)
     assert [u.shape for u in fit.U] == [(r, rank) for r in rows]
     assert fit.S.shape == (len(rows), rank) and fit.V.shape == (cols, rank)
     np.testing.assert_allclose(np.linalg.norm(fit.V, axis=0), 1.0, atol=1e-12)
@@ -86,7 +87,8 @@ def test_result_conventions_and_error_bookkeeping(rows, cols, rank):
     # The stopping rule as documented: the relative change of the sum of squared residuals.
     sse = fit.errors**2
     assert abs(sse[-2] - sse[-1]) <= 1e-10 * sse[-2]
-    assert np.all(np.abs(np.diff(sse[:-1])) > 1e-10 * sse[:-2])
+    if acceleration != "momentum":  # every iteration may stop the fit
+        assert np.all(np.abs(np.diff(sse[:-1])) > 1e-10 * sse[:-2])
     assert fit.init == "svd" and fit.seeds == (None,) and fit.spread == 0.0
 
 

@@ -93,12 +93,13 @@ __all__ = [
 #: :func:`crossling.factorization.signatures.fit_signatures` and the study's options (its ``paper`` preset runs
 #: the original study's 100). A budget, not a target: fits stop at ``tol``; with ``orthonormal_v`` the problems
 #: of ``benchmarks/parafac2_identifiability.py`` (10 slices of 64 x 64 at rank 64 and 8, 8 of 128 x 128 at rank
-#: 32) met ``tol`` from the SVD start after 420, 70 and 224 iterations.
+#: 32) met ``tol`` from the SVD start after 249, 74 and 154 iterations (with the line search: 420, 70 and 224).
 N_ITER_MAX = 1000
 #: The stopping rule's tolerance unless asked otherwise (relative change of the sum of squared residuals per
-#: iteration). At 1e-6 the average signatures of the first and third of those problems were within 0.3% and 0.1%
-#: (mean 0.12% and 0.01%) of their values at 1e-8, which took 3.7x and 12x as many iterations (1538 and 2726):
-#: the error creeps on where the signatures no longer move.
+#: iteration). At 1e-6 the average signatures of those three problems were within 0.04%, 0.19% and 0.18% (mean
+#: 0.02%, 0.08% and 0.08%) of their values at 1e-8, which took 1.4x, 2.7x and 3.0x as many iterations (341, 198
+#: and 459; with the line search 1e-8 took 3.7x and 12x as many on the first and third): the error creeps on where
+#: the signatures no longer move.
 TOL = 1e-6
 #: CP sweeps over the projected tensor per iteration unless asked otherwise (TensorLy's ``n_iter_parafac``).
 N_INNER = 5
@@ -406,10 +407,14 @@ def parafac2(
         ``factors_prev + (factors - factors_prev) * iteration ** (1 / a)`` (a = 2, increased by one after 4
         failures in a row) and keeps it when its error is lower, at the price of one more projection (singular
         values only) each time. "none": plain ALS. The extrapolated S is clipped at 0 with ``nonnegative``, the
-        extrapolated V replaced by its polar factor with ``orthonormal_v``. Momentum reached the error that the
-        line search had after 400 iterations in 120 (10 covariance slices of 64 x 64, rank 64, ``orthonormal_v``:
-        the study's default fit) and after 200 in 118 (33 planted slices of 96 x 96, rank 96, no constraint on V);
-        ``benchmarks/parafac2.py`` times it against TensorLy.
+        extrapolated V replaced by its polar factor with ``orthonormal_v``. A step from an extrapolated point never
+        meets ``tol`` by itself: the fit stops only when a plain step does. Momentum reached the error that the
+        line search had after 400 iterations in 150 (10 covariance slices of 64 x 64, rank 64, ``orthonormal_v``:
+        the study's default fit) and TensorLy's error after 100 iterations in 59, 6.1x sooner than TensorLy in
+        float64 and 7.5x in float32 (``benchmarks/parafac2.py --quick``: 33 planted slices of 256 x 256, rank
+        256, no constraint on V). Its path depends on comparisons of nearly equal criteria, so rounding (a
+        rescaled input, float32) can move where it stops within what ``tol`` allows; plain ALS and the line
+        search follow TensorLy's iterates.
     n_inner : int, default :data:`N_INNER` (5)
         CP-ALS sweeps over the projected tensor per iteration (TensorLy's ``n_iter_parafac``; Kiers et al.
         use 1). The sweeps are cheap next to the polar factors: on 33 planted slices of 256 x 256 (rank
