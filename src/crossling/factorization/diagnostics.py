@@ -37,8 +37,9 @@ over the last tenth of 100 iterations; with orthonormal V the triple congruences
 0.06%. Planted models with 5% noise, fitted without constraint: congruences above -0.11, growth below 0.12%,
 the starts at the best fit agree (Spearman >= 0.96). With 30% noise two of four such fits diverge (-0.59; or
 -0.46 with the starts 25% apart), which the flags report. On the demo's trained models (8 languages, width 128,
-rank 32) the default fits settle and their starts rank the languages alike (Spearman >= 0.98), but starts that
-reach the same error put a language's average signature up to 7.5% of the level apart, which the spread flags.
+rank 32) the default fits settle and their starts rank the languages alike (Spearman 1.0 in the demo run of
+issue 18, >= 0.98 before it), but starts that reach the same error put a language's average signature 2.1-5.9%
+of the level apart (up to 7.5% with the line search), which the spread flags.
 
 References: R. A. Harshman and M. E. Lundy (1984), The PARAFAC model for three-way factor analysis and
 multidimensional scaling, in H. G. Law et al. (eds.), Research Methods for Multimode Data Analysis, 122-215;
