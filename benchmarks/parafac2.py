@@ -3,25 +3,29 @@
 Claim: on the setting of Zhao, Ziser and Cohen (2023) (33 slices of 768 x 768, rank 768, SVD start,
 non-negative signatures) crossling's solver is faster per iteration and needs far less memory than
 TensorLy's ``parafac2``, whose first-mode update builds a 589,824 x 768 Khatri-Rao product, and reaches
-the same error. Both compute one SVD per slice and iteration for the polar factors, which bounds the speed-up: on a
-quiet 2-core machine (4 iterations) TensorLy took 48.6 s per iteration and 7.6 GB, crossling 15.0 s
-(3.2x) and 0.66 GB (11.5x less), against a floor of 10.4 s for the SVDs and products alone (5.9 s for
-the SVDs; 10x would need 4.9 s). With more BLAS threads crossling splits the SVDs and CP products
-over a thread pool instead (one BLAS thread per task), so compare at equal thread counts. With
-``acceleration="linesearch"`` (``numpy-float64-linesearch``) both run the same algorithm (same SVD start, five CP
-sweeps per iteration, HALS for the signatures, Bro's line search): the test suite checks that their error traces
-agree iteration by iteration on small problems. crossling's default, momentum, takes fewer iterations to the same
-error: with ``--quick --only original --iterations 100`` (33 x 256 x 256, rank 256, load 0.5) TensorLy took 185.8 s
-for its 100 iterations (error 0.115101); crossling with momentum reached that error after 59 iterations, in 30.7 s
-in float64 (6.1x sooner) and 24.7 s in float32 (7.5x), and ended its 100 at 0.114515; with the line search it
-followed TensorLy (0.61 s per iteration, 3.1x; error 0.115101 at 100).
+the same error. Both compute one SVD per slice and iteration for the polar factors, which bounds the speed-up. On a
+quiet 2-core machine with ``--iterations 20`` (the default 2 iterations carry each solver's start, so they
+understate the speed-up: 3.8x and 5.2x): TensorLy 47.4 s per iteration and 7.6 GB; crossling float64 8.8 s (5.4x)
+and 1.08 GB, its median iteration 1.12x its floor of 7.6 s (the SVDs 3.3 s); float32 6.1 s (7.7x) and 0.95 GB,
+1.19x its floor, error 5e-6 from float64's after 20 iterations; float64 with the line search 9.4 s (5.0x). In 20
+iterations TensorLy's line search got further than momentum (error 0.119102 against 0.119155: momentum gains over
+longer fits, below); crossling's line search reached TensorLy's error at its 20th iteration, 5.0x sooner.
+With more BLAS threads crossling splits the SVDs and CP products over a thread pool instead (one BLAS thread per
+task), so compare at equal thread counts. With ``acceleration="linesearch"`` (``numpy-float64-linesearch``) both run
+the same algorithm (same SVD start, five CP sweeps per iteration, HALS for the signatures, Bro's line search): the
+test suite checks that their error traces agree iteration by iteration on small problems. crossling's default,
+momentum, takes fewer iterations to the same error: with ``--quick --only original --iterations 100`` (33 x 256 x 256,
+rank 256, load 0.5) TensorLy took 185.8 s for its 100 iterations (error 0.115101); crossling with momentum reached
+that error after 59 iterations, in 30.7 s in float64 (6.1x sooner) and 24.7 s in float32 (7.5x), and ended its 100 at
+0.114515; with the line search it followed TensorLy (0.61 s per iteration, 3.1x; error 0.115101 at 100).
 Issue 18 added float32: two runs on a 2-core machine shared with other jobs (load 4 to 6, so TensorLy, whose
 Khatri-Rao products are memory-bound, lost most: 197 and 202 s per iteration) measured crossling float64 at 33.0
 and 14.5 s per iteration (6.0x and 13.9x TensorLy's speed; 1.11x and 0.89x its floor timed a minute apart) and
 float32 at 20.3 and 11.8 s (9.7x and 17.1x; 1.11x and 1.08x its float32 floor of 6.7 s in the second run), its
 error 6e-10 from float64's. On a quiet machine (load 0.4, 2 iterations): TensorLy 44.3 s, float64 11.5 s
 (3.8x; 1.22x its floor of 10.6 s), float32 8.5 s (5.2x; 1.21x its floor of 7.9 s): single precision barely
-speeds up the SVDs here, so float32's floor itself is 5.6x TensorLy.
+speeds up the SVDs here, so float32's floor itself is 5.6x TensorLy (superseded by the 20-iteration run above, in
+which the floors were 7.6 s and 5.0 s: the 2-iteration runs were timed on a slower day of the same machine).
 
 Solvers, each in its own subprocess (Linux: memory is read from /proc), loading the same slices from a temporary
 .npy file: TensorLy, crossling in float64 (``numpy-float64``, the default) and in float32 (``numpy-float32``), both

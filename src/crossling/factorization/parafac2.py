@@ -38,13 +38,14 @@ Hadamard product of the three k x k Gram matrices (P_l has orthonormal columns, 
 nothing). The polar factors (one SVD of a d_l x k matrix per slice, as in TensorLy) are then the
 largest cost, and both solvers pay it: on the original setting one iteration is 33 SVDs of 768 x 768
 and 14 products of 768 x 768 matrices per slice (4 for the projection, 2 per CP sweep). On a quiet
-2-core machine ``benchmarks/parafac2.py`` measured 48.6 s per iteration for TensorLy and 15.0 s for
-crossling (3.2x), 11.5x less peak memory (0.66 GB against 7.6 GB), and a floor of 10.4 s for the SVDs
-and products alone (5.9 s for the SVDs), so no implementation of these iterations on this machine can
-be much more than 4.7x faster than TensorLy. The slices' SVDs and blocks of the CP products run on a
-thread pool with one BLAS thread each (see ``_SlicePool`` in :mod:`crossling.factorization._parafac2_backend`),
-which keeps a multi-threaded BLAS from spinning inside small LAPACK calls. Past that floor there is cheaper
-arithmetic: ``dtype="float32"`` runs the iterations in single precision (about 25% less time per iteration;
+2-core machine ``benchmarks/parafac2.py --iterations 20`` measured 47.4 s per iteration for TensorLy and 8.8 s
+for crossling in float64 (5.4x), 7.1x less peak memory (1.08 GB against 7.6 GB), and a floor of 7.6 s for the
+SVDs and products alone (3.3 s for the SVDs), which crossling's median iteration is 1.12x of: no implementation
+of these iterations on that machine can be much more than 6x faster than TensorLy in float64. The slices' SVDs and
+blocks of the CP products run on a thread pool with one BLAS thread each (see ``_SlicePool`` in
+:mod:`crossling.factorization._parafac2_backend`), which keeps a multi-threaded BLAS from spinning inside small LAPACK
+calls. Past that floor there is cheaper
+arithmetic: ``dtype="float32"`` runs the iterations in single precision (about 30% less time per iteration;
 the ``dtype`` parameter says when it is safe), and ``backend="torch"`` runs them through torch, batched, on its
 CPU or a GPU.
 The iterations themselves live in :mod:`crossling.factorization._parafac2_als`, written once for both backends.
@@ -441,7 +442,7 @@ def parafac2(
         Precision of the slices and factors during the iterations. The error, the stopping rule's sums and the
         final projection are float64 either way, and the returned factors are float64. float32 halves the
         working arrays (but adds a float32 copy of the slices) and, on the numpy backend, cuts the time per
-        iteration by about a quarter (8.5 s against 11.5 s on issue 18's benchmark on a quiet 2-core machine;
+        iteration by about 30% (6.1 s against 8.8 s on issue 18's benchmark on a quiet 2-core machine;
         SciPy's single-precision SVD, numpy's own computes float32 as slowly as float64).
         The SSE of float32 factors is exact only to about float32's epsilon times ``||Omega||^2``, so once an
         iteration changes it by less than that, the fit goes on in float64 from where it is (with ``tol``
