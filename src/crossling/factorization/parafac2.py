@@ -38,16 +38,15 @@ Hadamard product of the three k x k Gram matrices (P_l has orthonormal columns, 
 nothing). The polar factors (one SVD of a d_l x k matrix per slice, as in TensorLy) are then the
 largest cost, and both solvers pay it: on the original setting one iteration is 33 SVDs of 768 x 768
 and 14 products of 768 x 768 matrices per slice (4 for the projection, 2 per CP sweep). On a quiet
-2-core machine ``benchmarks/parafac2.py --iterations 20`` measured 47.4 s per iteration for TensorLy and 8.8 s
-for crossling in float64 (5.4x), 7.1x less peak memory (1.08 GB against 7.6 GB), and a floor of 7.6 s for the
-SVDs and products alone (3.3 s for the SVDs), which crossling's median iteration is 1.12x of: no implementation
-of these iterations on that machine can be much more than 6x faster than TensorLy in float64. The slices' SVDs and
-blocks of the CP products run on a thread pool with one BLAS thread each (see ``_SlicePool`` in
-:mod:`crossling.factorization._parafac2_backend`), which keeps a multi-threaded BLAS from spinning inside small LAPACK
-calls. Past that floor there is cheaper
-arithmetic: ``dtype="float32"`` runs the iterations in single precision (about 30% less time per iteration;
-the ``dtype`` parameter says when it is safe), and ``backend="torch"`` runs them through torch, batched, on its
-CPU or a GPU.
+2-core machine ``benchmarks/parafac2.py --iterations 20`` measured 47.4 s per iteration for TensorLy and 8.8 s for
+crossling in float64 (5.4x), 7.1x less peak memory (1.08 GB against 7.6 GB), and a floor of 7.6 s for the SVDs and
+products alone (3.3 s for the SVDs), which crossling's median iteration is 1.12x of: no implementation of these
+iterations on that machine can be much more than 6x faster than TensorLy in float64. The slices' SVDs and blocks of
+the CP products run on a thread pool with one BLAS thread each (see ``_SlicePool`` in
+:mod:`crossling.factorization._parafac2_backend`), which keeps a multi-threaded BLAS from spinning inside small
+LAPACK calls. Past that floor there is cheaper arithmetic: ``dtype="float32"`` runs the iterations in single
+precision (about 30% less time per iteration; the ``dtype`` parameter says when it is safe), and ``backend="torch"``
+runs them through torch, batched, on its CPU or a GPU.
 The iterations themselves live in :mod:`crossling.factorization._parafac2_als`, written once for both backends.
 
 Semantics follow TensorLy's ``parafac2(..., nn_modes=[0])`` so that the two can be compared from the
