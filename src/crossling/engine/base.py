@@ -243,9 +243,7 @@ class Engine(ABC):
             If ``weights`` does not have one entry per task, or ``tasks`` has no length, ``total`` is not given
             and ``progress`` is on.
         """
-        n = _count(tasks, total, progress)
-        stage: dict[str, Any] = {"stage": desc, "tasks": n}
-        self.stages.append(stage)
+        n, stage = self._stage(desc, tasks, total, progress)
         pairs = self._imap(fn, iter(tasks), n=n, cpus=cpus, events=events, stage=stage)
         yield from self._progress(pairs, n, stage, desc=desc, unit=unit, progress=progress, weights=weights)
 
@@ -307,9 +305,7 @@ class Engine(ABC):
             If ``weights`` does not have one entry per task, or ``tasks`` has no length, ``total`` is not given
             and ``progress`` is on.
         """
-        n = _count(tasks, total, progress)
-        stage: dict[str, Any] = {"stage": desc, "tasks": n}
-        self.stages.append(stage)
+        n, stage = self._stage(desc, tasks, total, progress)
         pairs = self._imap_with(setup, fn, iter(tasks), n=n, state=state, actors=actors, cpus=cpus, gpu=gpu,
                                 stage=stage)
         yield from self._progress(pairs, n, stage, desc=desc, unit=unit, progress=progress, weights=weights)
@@ -332,6 +328,14 @@ class Engine(ABC):
             ``fn(state, task)`` for each task, in the order of ``tasks``.
         """
         return list(in_order(self.imap_with(setup, fn, tasks, **options)))
+
+    def _stage(self, desc: str, tasks: Iterable[Any], total: int | None, progress: bool
+               ) -> tuple[int | None, dict[str, Any]]:
+        """The number of tasks and the stage's entry in :attr:`stages`, added to it."""
+        n = _count(tasks, total, progress)
+        stage: dict[str, Any] = {"stage": desc, "tasks": n}
+        self.stages.append(stage)
+        return n, stage
 
     @staticmethod
     def _progress(pairs: Iterator[tuple[int, Any]], n: int | None, stage: dict[str, Any], *, desc: str, unit: str,

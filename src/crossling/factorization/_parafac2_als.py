@@ -136,7 +136,7 @@ def fit_start(
         line_iter = acceleration == "linesearch" and iteration >= _LS_FIRST_ITERATION and iteration % 2 == 0
         last = (A, B, C)
         extrapolated = momentum is not None
-        if momentum is not None:
+        if extrapolated:
             A, B, C, sse, objective = als_step(*momentum)
             if not objective <= objective_prev:  # the momentum overshot: restart with a plain step from the iterate
                 A, B, C, sse, objective = als_step(*last)

@@ -146,9 +146,7 @@ def fit_signatures(
     ConvergenceWarning
         When the fit stopped at ``n_iter_max`` before meeting ``tol``.
     """
-    if len(omegas) < 2:
-        raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
-    return parafac2(list(omegas.values()), rank, init=init, nonnegative=True, orthonormal_v=orthonormal_v,
+    return parafac2(_slices(omegas), rank, init=init, nonnegative=True, orthonormal_v=orthonormal_v,
                     n_iter_max=n_iter_max, tol=tol, acceleration=acceleration, n_inner=n_inner, n_starts=n_starts,
                     seed=seed, normalize_slices=normalize_slices, backend=backend, device=device, dtype=dtype,
                     starts=starts)
@@ -188,9 +186,14 @@ def fit_signature_start(omegas: Mapping[str, np.ndarray], index: int, **options:
     arguments.apply_defaults()
     chosen = dict(arguments.arguments)
     del chosen["omegas"], chosen["starts"]
+    return parafac2_start(_slices(omegas), chosen.pop("rank"), index, nonnegative=True, **chosen)
+
+
+def _slices(omegas: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The Omegas in the mapping's order, after checking there are enough languages for a joint fit."""
     if len(omegas) < 2:
         raise ValueError(f"a joint factorization needs at least 2 languages, got {list(omegas)}")
-    return parafac2_start(list(omegas.values()), chosen.pop("rank"), index, nonnegative=True, **chosen)
+    return list(omegas.values())
 
 
 def signature_table(languages: Sequence[str], S: np.ndarray, **keys: Any) -> pd.DataFrame:
